@@ -162,8 +162,14 @@ pub enum PlanValue {
     Field(FieldPath),
     /// A condition or computed value.
     Expr(Expr),
-    /// A call whose arguments are values, such as `novelty(event.action)`.
-    Call { name: String, args: Vec<PlanValue> },
+    /// A call whose arguments are values, such as `novelty(event.action)` or
+    /// `volume(file.size, per = 1h)`.
+    Call {
+        name: String,
+        args: Vec<PlanValue>,
+        /// Named arguments, sorted by name.
+        named: BTreeMap<String, PlanValue>,
+    },
     /// A reference to another component's output.
     Ref(OutputRef),
 }
