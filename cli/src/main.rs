@@ -1,0 +1,71 @@
+//! `pipectl`: the command-line edge of pipectl.
+//!
+//! Exit codes (documented in `pipectl --help` and README): 0 success, 1 runtime
+//! failure, 2 usage error, 78 invalid configuration (EX_CONFIG from sysexits.h), and for
+//! `fmt --check` 1 when a file is not formatted.
+
+mod commands;
+mod exit;
+mod registry;
+mod settings;
+
+use clap::{Parser, Subcommand};
+use exit::Exit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A self-learning security pipeline for cloud and SaaS estates.
+#[derive(Parser)]
+#[command(
+    name = "pipectl",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 1 runtime failure (or unformatted files with `fmt --check`), 2 usage, 78 invalid configuration."
+)]
+struct Cli {
+    /// Settings file (default: ./pipectl.toml if present). Settings layer as
+    /// pipectl.toml < PIPECTL_* environment < flags.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log filter, e.g. `info`, `debug`, `pipectl_connectors=trace`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check pipeline files and report every error; prints a one-line summary.
+    Validate(commands::validate::Args),
+    /// Rewrite pipeline files in the canonical layout (or check that they are).
+    Fmt(commands::fmt::Args),
+    /// Run pipelines in the foreground until their sources end or a signal arrives.
+    Run(commands::run::Args),
+    /// Print the pipeline graph in Graphviz DOT.
+    Graph(commands::graph::Args),
+    /// Write (or check) the component reference generated from the catalogue.
+    Reference(commands::reference::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = settings::Settings::load(cli.config.as_deref(), cli.log.as_deref())
+        .map_err(Exit::usage)
+        .and_then(|settings| {
+            settings::init_logging(&settings);
+            match cli.command {
+                Command::Validate(args) => commands::validate::run(args),
+                Command::Fmt(args) => commands::fmt::run(args),
+                Command::Run(args) => commands::run::run(args, &settings),
+                Command::Graph(args) => commands::graph::run(args),
+                Command::Reference(args) => commands::reference::run(args),
+            }
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(exit) => exit.report(),
+    }
+}
