@@ -63,6 +63,11 @@ impl AckToken {
     pub fn fail(&self) {
         self.0.failed.store(true, Ordering::Release);
     }
+
+    /// Whether both handles belong to the same source batch.
+    pub fn same_batch(&self, other: &AckToken) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl std::fmt::Debug for AckToken {

@@ -165,7 +165,10 @@ impl TransformOutput {
         {
             // The root is not an object: wrap it so the reason is never lost.
             let mut wrapper = crate::value::Map::with_capacity(2);
-            wrapper.push("message", crate::value::Value::from(crate::json::to_string(&event.value)));
+            wrapper.push(
+                "message",
+                crate::value::Value::from(crate::json::to_string(&event.value)),
+            );
             event.value = crate::value::Value::Object(wrapper);
             let _ = event.value.insert_path(&path, value);
         }
@@ -199,5 +202,16 @@ impl SinkInput {
         let batch = self.rx.recv().await?;
         self.counters.add_in(batch.len() as u64);
         Some(batch)
+    }
+}
+
+impl Drop for SinkInput {
+    /// A sink that stops before its input ends (a failure, a panic, an early return)
+    /// leaves batches nobody will deliver: fail them, so no source advances past them.
+    fn drop(&mut self) {
+        self.rx.close();
+        while let Ok(batch) = self.rx.try_recv() {
+            batch.iter().for_each(Event::fail_delivery);
+        }
     }
 }

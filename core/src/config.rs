@@ -96,9 +96,10 @@ impl<'a> Attrs<'a> {
                 match text.trim() {
                     "true" => Ok(Some(true)),
                     "false" => Ok(Some(false)),
-                    other => Err(self.error(format!(
-                        "attribute `{key}`: `{other}` is not true or false"
-                    ))),
+                    other => {
+                        Err(self
+                            .error(format!("attribute `{key}`: `{other}` is not true or false")))
+                    }
                 }
             }
             Some(_) => Err(self.wrong(key, "a boolean")),
@@ -130,7 +131,8 @@ impl<'a> Attrs<'a> {
     /// A non-negative integer that fits `usize`.
     pub fn usize(&self, key: &str) -> Result<usize, BuildError> {
         let n = self.int(key)?;
-        usize::try_from(n).map_err(|_| self.error(format!("attribute `{key}` must not be negative")))
+        usize::try_from(n)
+            .map_err(|_| self.error(format!("attribute `{key}` must not be negative")))
     }
 
     pub fn opt_duration(&self, key: &str) -> Result<Option<Duration>, BuildError> {

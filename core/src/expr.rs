@@ -94,7 +94,10 @@ fn compile_node(expr: &Expr) -> Result<Node, ExprError> {
         Expr::Literal(lit) => Node::Const(literal_value(lit)),
         Expr::Field(path) => Node::Field(FieldPath::from(path)),
         Expr::List(items) => {
-            let nodes = items.iter().map(compile_node).collect::<Result<Vec<_>, _>>()?;
+            let nodes = items
+                .iter()
+                .map(compile_node)
+                .collect::<Result<Vec<_>, _>>()?;
             // A list of literals is one constant array, compared without building it.
             if nodes.iter().all(|n| matches!(n, Node::Const(_))) {
                 Node::Const(Value::Array(
@@ -129,7 +132,10 @@ fn compile_node(expr: &Expr) -> Result<Node, ExprError> {
             Node::Match(Box::new(compile_node(lhs)?), regex)
         }
         Expr::Call { name, args } => {
-            let args = args.iter().map(compile_node).collect::<Result<Vec<_>, _>>()?;
+            let args = args
+                .iter()
+                .map(compile_node)
+                .collect::<Result<Vec<_>, _>>()?;
             Node::Call(Function::compile(name, args)?)
         }
     })
@@ -207,8 +213,7 @@ fn equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|other| equal(v, other)))
         }
         _ => false,

@@ -527,7 +527,9 @@ pub fn from_serde(value: serde_json::Value) -> Value {
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         serde_json::Value::String(s) => Value::String(Str::from(s)),
-        serde_json::Value::Array(items) => Value::Array(items.into_iter().map(from_serde).collect()),
+        serde_json::Value::Array(items) => {
+            Value::Array(items.into_iter().map(from_serde).collect())
+        }
         serde_json::Value::Object(obj) => {
             let mut map = Map::with_capacity(obj.len());
             for (k, v) in obj {

@@ -113,7 +113,9 @@ impl From<&pipectl_dsl::plan::FieldPath> for FieldPath {
                 .0
                 .iter()
                 .map(|s| match s {
-                    pipectl_dsl::plan::PathSegment::Key(k) => PathSegment::Key(Str::from(k.as_str())),
+                    pipectl_dsl::plan::PathSegment::Key(k) => {
+                        PathSegment::Key(Str::from(k.as_str()))
+                    }
                     pipectl_dsl::plan::PathSegment::Index(i) => PathSegment::Index(*i),
                 })
                 .collect(),

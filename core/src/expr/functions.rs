@@ -108,25 +108,25 @@ impl Function {
                 Value::Object(m) => owned(Value::Int(m.len() as i64)),
                 _ => Cow::Borrowed(&NULL),
             },
-            Function::StartsWith(text, prefix) => boolean(
-                match (&*text.eval(event), &*prefix.eval(event)) {
+            Function::StartsWith(text, prefix) => {
+                boolean(match (&*text.eval(event), &*prefix.eval(event)) {
                     (Value::String(t), Value::String(p)) => t.starts_with(p.as_str()),
                     _ => false,
-                },
-            ),
-            Function::EndsWith(text, suffix) => boolean(
-                match (&*text.eval(event), &*suffix.eval(event)) {
+                })
+            }
+            Function::EndsWith(text, suffix) => {
+                boolean(match (&*text.eval(event), &*suffix.eval(event)) {
                     (Value::String(t), Value::String(s)) => t.ends_with(s.as_str()),
                     _ => false,
-                },
-            ),
-            Function::Contains(haystack, needle) => boolean(
-                match (&*haystack.eval(event), &*needle.eval(event)) {
+                })
+            }
+            Function::Contains(haystack, needle) => {
+                boolean(match (&*haystack.eval(event), &*needle.eval(event)) {
                     (Value::String(t), Value::String(n)) => t.contains(n.as_str()),
                     (Value::Array(items), n) => items.iter().any(|item| equal(item, n)),
                     _ => false,
-                },
-            ),
+                })
+            }
             Function::CidrMatch(ip, block) => {
                 let ip = match &*ip.eval(event) {
                     Value::String(s) => s.trim().parse::<IpAddr>().ok(),

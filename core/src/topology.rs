@@ -1,0 +1,24 @@
+//! The execution graph: a checked plan becomes tokio tasks joined by bounded channels
+//! carrying batches.
+//!
+//! Every consumer (transform or sink) has one bounded channel that all its upstreams
+//! send into (fan-in); every output of a producer is a [`Fanout`] over the channels of
+//! the components that read it (fan-out). A full channel makes its senders wait, so a
+//! slow sink slows the sources and memory stays bounded by the channel capacities.
+//! A linear chain of transforms (each reading only the previous one's default output,
+//! which nobody else reads) runs fused in one task.
+//!
+//! The graph ends when every task has: finite sources return, channels close behind
+//! them and everything downstream drains. On shutdown, or when a component fails,
+//! sources are told to stop and the graph drains the same way.
+
+mod build;
+mod fanout;
+mod registry;
+mod run;
+mod summary;
+
+pub use build::{start, RunOptions};
+pub use fanout::{Fanout, SendError};
+pub use registry::Registry;
+pub use summary::{ComponentSummary, RunSummary, RunningGraph};
