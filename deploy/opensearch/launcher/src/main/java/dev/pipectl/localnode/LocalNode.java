@@ -16,9 +16,11 @@ import java.util.concurrent.TimeUnit;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
 import org.opensearch.analysis.common.CommonAnalysisPlugin;
+import org.opensearch.action.admin.cluster.health.ClusterHealthResponse;
 import org.opensearch.client.Client;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
+import org.opensearch.common.unit.TimeValue;
 import org.opensearch.env.Environment;
 import org.opensearch.http.HttpServerTransport;
 import org.opensearch.index.mapper.MapperExtrasPlugin;
@@ -138,9 +140,17 @@ public final class LocalNode {
      * One node can never hold a replica, so an index created without an explicit replica
      * count would keep the cluster yellow forever. The default replica count is read from
      * the cluster's metadata, not from node settings, so it is set as a persistent cluster
-     * setting, once: a value someone set through the API is left alone.
+     * setting, once: a value someone set through the API is left alone. It waits for
+     * yellow health first: until the cluster state is recovered from disk the persistent
+     * settings read as empty, and a value set earlier would be overwritten.
      */
     private static void defaultToNoReplicas(Client client, Logger logger) {
+        ClusterHealthResponse health = client.admin().cluster().prepareHealth()
+                .setWaitForYellowStatus().setTimeout(TimeValue.timeValueSeconds(60)).get();
+        if (health.isTimedOut()) {
+            logger.warn("cluster is not yellow after 60s ({}); [{}] left unchanged", health.getStatus(), DEFAULT_REPLICAS);
+            return;
+        }
         Settings persistent = client.admin().cluster().prepareState().clear().setMetadata(true).get()
                 .getState().metadata().persistentSettings();
         if (persistent.get(DEFAULT_REPLICAS) == null) {
