@@ -26,7 +26,14 @@ pub struct JsonError {
 /// Parses one JSON document; surrounding whitespace is allowed, anything else after
 /// the document is an error.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, JsonError> {
+    // Validating once up front (std's check is word-at-a-time) lets every string be a
+    // slice of checked text; JSON must be UTF-8 throughout anyway.
+    let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
+        offset: e.valid_up_to(),
+        reason: "invalid UTF-8",
+    })?;
     let mut parser = Parser {
+        text,
         bytes,
         pos: 0,
         depth: 0,
@@ -34,10 +41,10 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, JsonError> {
         items: Vec::new(),
     };
     parser.skip_ws();
-    let value = parser.value()?;
+    let value = parser.value().map_err(|e| *e)?;
     parser.skip_ws();
     if parser.pos != bytes.len() {
-        return Err(parser.err("unexpected data after the document"));
+        return Err(*parser.err("unexpected data after the document"));
     }
     Ok(value)
 }
@@ -47,7 +54,17 @@ pub fn from_str(text: &str) -> Result<Value, JsonError> {
     from_slice(text.as_bytes())
 }
 
+/// Errors are boxed inside the parser so results stay as small as the values they
+/// carry: the hot path moves fewer bytes.
+type PResult<T> = Result<T, Box<JsonError>>;
+
+fn fail(offset: usize, reason: &'static str) -> Box<JsonError> {
+    Box::new(JsonError { offset, reason })
+}
+
 struct Parser<'a> {
+    /// The input, known to be UTF-8, and its bytes.
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
@@ -60,11 +77,8 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn err(&self, reason: &'static str) -> JsonError {
-        JsonError {
-            offset: self.pos,
-            reason,
-        }
+    fn err(&self, reason: &'static str) -> Box<JsonError> {
+        fail(self.pos, reason)
     }
 
     #[inline]
@@ -79,7 +93,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Value, JsonError> {
+    fn value(&mut self) -> PResult<Value> {
         match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
@@ -96,7 +110,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &'static [u8], value: Value) -> Result<Value, JsonError> {
+    fn literal(&mut self, word: &'static [u8], value: Value) -> PResult<Value> {
         if self.bytes.get(self.pos..self.pos + word.len()) == Some(word) {
             self.pos += word.len();
             Ok(value)
@@ -105,7 +119,7 @@ impl Parser<'_> {
         }
     }
 
-    fn enter(&mut self) -> Result<(), JsonError> {
+    fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err("nesting too deep"));
@@ -113,7 +127,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn object(&mut self) -> Result<Value, JsonError> {
+    fn object(&mut self) -> PResult<Value> {
         self.enter()?;
         self.pos += 1; // `{`
         let start = self.entries.len();
@@ -156,25 +170,23 @@ impl Parser<'_> {
                 _ => return Err(self.fail_entries(start, "expected `,` or `}` in an object")),
             }
         }
-        let mut map = Map::with_capacity(self.entries.len() - start);
-        for (k, v) in self.entries.drain(start..) {
-            map.push(k, v);
-        }
+        // `split_off` copies the block in one go into an exactly-sized vector.
+        let entries = self.entries.split_off(start);
         self.depth -= 1;
-        Ok(Value::Object(map))
+        Ok(Value::Object(Map::from_entries(entries)))
     }
 
-    fn fail_entries(&mut self, start: usize, reason: &'static str) -> JsonError {
+    fn fail_entries(&mut self, start: usize, reason: &'static str) -> Box<JsonError> {
         let e = self.err(reason);
         self.fail_entries_with(start, e)
     }
 
-    fn fail_entries_with(&mut self, start: usize, e: JsonError) -> JsonError {
+    fn fail_entries_with(&mut self, start: usize, e: Box<JsonError>) -> Box<JsonError> {
         self.entries.truncate(start);
         e
     }
 
-    fn array(&mut self) -> Result<Value, JsonError> {
+    fn array(&mut self) -> PResult<Value> {
         self.enter()?;
         self.pos += 1; // `[`
         let start = self.items.len();
@@ -208,60 +220,51 @@ impl Parser<'_> {
                 }
             }
         }
-        let items: Vec<Value> = self.items.drain(start..).collect();
+        let items = self.items.split_off(start);
         self.depth -= 1;
         Ok(Value::Array(items))
     }
 
     /// Parses a string body; the opening quote is already consumed.
-    fn string(&mut self) -> Result<Str, JsonError> {
+    fn string(&mut self) -> PResult<Str> {
         let start = self.pos;
-        // Fast path: scan to the closing quote; no escapes means the bytes are the text.
-        let rest = &self.bytes[start..];
-        match rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        {
-            Some(n) if rest[n] == b'"' => {
-                let text = std::str::from_utf8(&rest[..n]).map_err(|e| JsonError {
-                    offset: start + e.valid_up_to(),
-                    reason: "invalid UTF-8 in a string",
-                })?;
+        // Fast path: no escapes means the text between the quotes is the string.
+        let n = find_special(&self.bytes[start..]);
+        match self.bytes.get(start + n) {
+            Some(b'"') => {
                 self.pos = start + n + 1;
-                Ok(Str::from(text))
+                Ok(Str::from(self.slice(start, start + n)?))
             }
-            Some(n) if rest[n] == b'\\' => {
+            Some(b'\\') => {
+                let mut buf = String::with_capacity(n + 16);
+                buf.push_str(self.slice(start, start + n)?);
                 self.pos = start + n;
-                let mut buf = Vec::with_capacity(n + 16);
-                buf.extend_from_slice(&rest[..n]);
                 self.string_with_escapes(buf)
             }
-            Some(n) => Err(JsonError {
-                offset: start + n,
-                reason: "control character in a string",
-            }),
-            None => Err(JsonError {
-                offset: self.bytes.len(),
-                reason: "unterminated string",
-            }),
+            Some(_) => Err(fail(start + n, "control character in a string")),
+            None => Err(fail(self.bytes.len(), "unterminated string")),
         }
+    }
+
+    /// A piece of the (validated) input between ASCII delimiters, which always fall
+    /// on character boundaries.
+    fn slice(&self, from: usize, to: usize) -> PResult<&str> {
+        self.text
+            .get(from..to)
+            .ok_or(fail(from, "invalid UTF-8 in a string"))
     }
 
     /// The slow path: `buf` holds the text before the first escape and `pos` points at
     /// that backslash.
-    fn string_with_escapes(&mut self, mut buf: Vec<u8>) -> Result<Str, JsonError> {
-        let start = self.pos;
+    fn string_with_escapes(&mut self, mut buf: String) -> PResult<Str> {
         loop {
             let Some(b) = self.peek() else {
-                return Err(JsonError {
-                    offset: self.bytes.len(),
-                    reason: "unterminated string",
-                });
+                return Err(fail(self.bytes.len(), "unterminated string"));
             };
             match b {
                 b'"' => {
                     self.pos += 1;
-                    break;
+                    return Ok(Str::from(buf));
                 }
                 b'\\' => {
                     self.pos += 1;
@@ -269,49 +272,35 @@ impl Parser<'_> {
                         return Err(self.err("unterminated escape"));
                     };
                     self.pos += 1;
-                    match esc {
-                        b'"' => buf.push(b'"'),
-                        b'\\' => buf.push(b'\\'),
-                        b'/' => buf.push(b'/'),
-                        b'b' => buf.push(0x08),
-                        b'f' => buf.push(0x0c),
-                        b'n' => buf.push(b'\n'),
-                        b'r' => buf.push(b'\r'),
-                        b't' => buf.push(b'\t'),
-                        b'u' => {
-                            let c = self.unicode_escape()?;
-                            let mut tmp = [0u8; 4];
-                            buf.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-                        }
+                    let decoded = match esc {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape()?,
                         _ => {
                             self.pos -= 1;
                             return Err(self.err("invalid escape"));
                         }
-                    }
+                    };
+                    buf.push(decoded);
                 }
                 0..=0x1f => return Err(self.err("control character in a string")),
                 _ => {
                     // Copy the run up to the next quote, backslash or control character.
-                    let rest = &self.bytes[self.pos..];
-                    let n = rest
-                        .iter()
-                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                        .unwrap_or(rest.len());
-                    buf.extend_from_slice(&rest[..n]);
+                    let n = find_special(&self.bytes[self.pos..]);
+                    buf.push_str(self.slice(self.pos, self.pos + n)?);
                     self.pos += n;
                 }
             }
         }
-        match String::from_utf8(buf) {
-            Ok(s) => Ok(Str::from(s)),
-            Err(_) => Err(JsonError {
-                offset: start,
-                reason: "invalid UTF-8 in a string",
-            }),
-        }
     }
 
-    fn hex4(&mut self) -> Result<u32, JsonError> {
+    fn hex4(&mut self) -> PResult<u32> {
         let Some(digits) = self.bytes.get(self.pos..self.pos + 4) else {
             return Err(self.err("truncated \\u escape"));
         };
@@ -330,7 +319,7 @@ impl Parser<'_> {
     }
 
     /// Decodes `XXXX` after `\u`, joining a surrogate pair into one character.
-    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+    fn unicode_escape(&mut self) -> PResult<char> {
         let first = self.hex4()?;
         let code = match first {
             0xD800..=0xDBFF => {
@@ -350,7 +339,7 @@ impl Parser<'_> {
         char::from_u32(code).ok_or_else(|| self.err("invalid \\u escape"))
     }
 
-    fn number(&mut self) -> Result<Value, JsonError> {
+    fn number(&mut self) -> PResult<Value> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -410,11 +399,49 @@ impl Parser<'_> {
         }
         text.parse::<f64>()
             .map(Value::Float)
-            .map_err(|_| JsonError {
-                offset: start,
-                reason: "invalid number",
-            })
+            .map_err(|_| fail(start, "invalid number"))
     }
+}
+
+/// `0x0101...01`: multiplying a byte by it repeats the byte in every lane of a word.
+const LANES: u64 = u64::from_ne_bytes([1; 8]);
+/// The high bit of every lane.
+const HIGH: u64 = LANES << 7;
+
+/// Flags (high bit of a lane) the bytes of `word` that are `"`, `\` or a control
+/// character. Lanes above the lowest flagged one may be flagged spuriously (borrows
+/// propagate upward), so only the lowest flag is meaningful — which is all a search
+/// for the first such byte needs.
+#[inline]
+fn special_lanes(word: u64) -> u64 {
+    let quote = word ^ (LANES * u64::from(b'"'));
+    let backslash = word ^ (LANES * u64::from(b'\\'));
+    let zero = |x: u64| x.wrapping_sub(LANES) & !x;
+    let control = word.wrapping_sub(LANES * 0x20) & !word;
+    (zero(quote) | zero(backslash) | control) & HIGH
+}
+
+/// The index of the first `"`, `\` or control character in `bytes` (its length when
+/// there is none), eight bytes at a time.
+#[inline]
+fn find_special(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(chunk);
+        let flags = special_lanes(u64::from_le_bytes(lanes));
+        if flags != 0 {
+            return offset + (flags.trailing_zeros() / 8) as usize;
+        }
+        offset += 8;
+    }
+    let tail = chunks.remainder();
+    offset
+        + tail
+            .iter()
+            .position(|&b| ESCAPE[b as usize] != 0)
+            .unwrap_or(tail.len())
 }
 
 /// Appends the compact JSON text of `value` to `out`.
@@ -489,31 +516,28 @@ static ESCAPE: [u8; 256] = {
 /// Writes `s` as a quoted JSON string.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
-        }
-        out.extend_from_slice(&bytes[run_start..i]);
-        if esc == b'u' {
-            out.extend_from_slice(&[
+    loop {
+        let n = find_special(rest);
+        out.extend_from_slice(&rest[..n]);
+        let Some((&b, tail)) = rest[n..].split_first() else {
+            break;
+        };
+        match ESCAPE[b as usize] {
+            b'u' => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[(b >> 4) as usize],
                 HEX[(b & 0xf) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(&[b'\\', esc]);
+            ]),
+            esc => out.extend_from_slice(&[b'\\', esc]),
         }
-        run_start = i + 1;
+        rest = tail;
     }
-    out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
 }
 
@@ -559,3 +583,6 @@ pub fn to_serde(value: &Value) -> serde_json::Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

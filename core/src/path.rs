@@ -87,7 +87,7 @@ impl FieldPath {
                         return Err(err("expected `.` before a key"));
                     }
                     let end = text[i..]
-                        .find(['.', '['])
+                        .find(['.', '[', '"'])
                         .map(|p| p + i)
                         .unwrap_or(text.len());
                     segments.push(PathSegment::Key(Str::from(&text[i..end])));

@@ -86,6 +86,12 @@ impl Map {
         self.entries.push((key.into(), value));
     }
 
+    /// A map of the given entries in order, without looking for duplicate keys (as
+    /// [`Map::push`]); lets decoders hand over a finished vector without copying.
+    pub fn from_entries(entries: Vec<(Str, Value)>) -> Map {
+        Map { entries }
+    }
+
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let pos = self.entries.iter().rposition(|(k, _)| k == key)?;
         Some(self.entries.remove(pos).1)
