@@ -244,3 +244,6 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
         CmpOp::Ge => matches!(order(a, b), Some(Ordering::Greater | Ordering::Equal)),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,9 +122,9 @@ fn invalid_inputs_are_errors_with_offsets() {
 
 #[test]
 fn nesting_deeper_than_the_limit_is_an_error_not_a_crash() {
-    let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+    let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
     assert!(from_str(&ok).is_ok());
-    let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+    let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
     let err = from_str(&deep).err();
     assert_eq!(err.map(|e| e.reason), Some("nesting too deep"));
     let hostile = "{\"a\":".repeat(100_000);
