@@ -22,3 +22,6 @@ pub use build::{start, RunOptions};
 pub use fanout::{Fanout, SendError};
 pub use registry::Registry;
 pub use summary::{ComponentSummary, RunSummary, RunningGraph};
+
+#[cfg(test)]
+mod tests;
