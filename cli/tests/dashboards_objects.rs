@@ -157,11 +157,12 @@ impl Mapping {
 fn wildcard_match(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == name,
-        Some((prefix, rest)) => {
-            name.starts_with(prefix)
-                && (0..=name.len() - prefix.len())
-                    .any(|skip| wildcard_match(rest, &name[prefix.len() + skip..]))
-        }
+        Some((prefix, rest)) => name.strip_prefix(prefix).is_some_and(|tail| {
+            tail.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(tail.len()))
+                .any(|i| wildcard_match(rest, &tail[i..]))
+        }),
     }
 }
 
@@ -1432,4 +1433,33 @@ fn kuery_field_extraction_handles_dashboard_queries() {
         vec!["pipectl.breach.score"]
     );
     assert_eq!(kuery_fields(r#""a:b" or free text"#), Vec::<String>::new());
+}
+
+#[test]
+fn search_source_fields_reads_queries_and_filters() {
+    let source = serde_json::json!({
+        "query": {"query": "rule.level:high and not entity.kind:host", "language": "kuery"},
+        "filter": [
+            {"meta": {"key": "incident.status"}, "query": {"match_phrase": {"incident.status": "open"}}},
+            {"range": {"incident.score": {"gte": 0.9}}},
+            {"exists": {"field": "entity.id"}}
+        ]
+    });
+    assert_eq!(
+        search_source_fields(&source),
+        vec![
+            "rule.level",
+            "entity.kind",
+            "incident.status",
+            "incident.status",
+            "incident.score",
+            "entity.id"
+        ]
+    );
+    assert!(wildcard_match("user.*", "user.target.name"));
+    assert!(wildcard_match(
+        "*.as.organization.name",
+        "source.as.organization.name"
+    ));
+    assert!(!wildcard_match("user.*", "source.user"));
 }
