@@ -77,4 +77,15 @@ impl Fanout {
         }
         Ok(())
     }
+
+    /// Whether the output was read and every reader has since gone away: what is sent
+    /// to it can only fail.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.wired && self.consumers.is_empty()
+    }
+
+    /// Whether anyone ever read this output.
+    pub(crate) fn is_wired(&self) -> bool {
+        self.wired
+    }
 }

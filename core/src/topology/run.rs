@@ -59,12 +59,11 @@ impl Chain {
     /// it holds back (`finish`), in order.
     pub(super) async fn run(mut self) -> Result<(), ComponentError> {
         let result = self.drive().await;
-        if result.is_err() {
-            // Nothing will read the rest: fail it so no source advances past it.
-            self.input.close();
-            while let Ok(batch) = self.input.try_recv() {
-                batch.iter().for_each(|e| e.fail_delivery());
-            }
+        // After a failure, or once every reader is gone, nothing will read the rest:
+        // fail it so no source advances past it. (After a normal end this is empty.)
+        self.input.close();
+        while let Ok(batch) = self.input.try_recv() {
+            batch.iter().for_each(|e| e.fail_delivery());
         }
         result
     }
@@ -81,6 +80,12 @@ impl Chain {
                 carry = stage.flush().await;
             }
             self.send_out(carry).await;
+            if self.outputs_gone() {
+                // Every reader has gone (e.g. a sink stopped): stop taking input so the
+                // upstreams notice, after flushing what is held back (it fails).
+                tracing::debug!(component = %self.name(), "every reader has gone; stopping");
+                break;
+            }
         }
         let mut carry = Batch::new();
         for stage in &mut self.stages {
@@ -93,6 +98,22 @@ impl Chain {
         }
         self.send_out(carry).await;
         Ok(())
+    }
+
+    /// Whether some output of the chain was read and every such reader has gone.
+    fn outputs_gone(&self) -> bool {
+        let mut wired = self
+            .stages
+            .iter()
+            .flat_map(|s| s.ports.iter())
+            .chain([&self.out])
+            .filter(|f| f.is_wired())
+            .peekable();
+        wired.peek().is_some() && wired.all(Fanout::is_gone)
+    }
+
+    fn name(&self) -> &str {
+        self.stages.first().map_or("", |s| s.name.as_str())
     }
 
     async fn send_out(&mut self, batch: Batch) {

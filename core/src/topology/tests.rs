@@ -247,6 +247,7 @@ struct Collect {
     fail: bool,
     delay: Duration,
     panic_after: Option<u64>,
+    stop_after: Option<u64>,
 }
 
 fn build_collect(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
@@ -257,6 +258,7 @@ fn build_collect(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, 
         fail: attrs.opt_bool("fail")?.unwrap_or(false),
         delay: Duration::from_millis(attrs.opt_int("delay_ms")?.unwrap_or(0) as u64),
         panic_after: attrs.opt_int("panic_after")?.map(|n| n as u64),
+        stop_after: attrs.opt_int("stop_after")?.map(|n| n as u64),
     })))
 }
 
@@ -288,6 +290,9 @@ impl Sink for Collect {
                 }
                 if self.keep {
                     lock(&self.probe.kept).extend(batch);
+                }
+                if self.stop_after.is_some_and(|limit| total >= limit) {
+                    return Ok(());
                 }
             }
             Ok(())
@@ -689,6 +694,32 @@ async fn a_panicking_sink_is_reported() {
             .any(|e| e.component == "p.out" && e.message.contains("panicked")),
         "{errors:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_stops_early_stops_its_upstreams() {
+    let (graph, _trigger, _dir) = launch(
+        &plan(vec![
+            source("src", &["id=early", "count=-1", "acks=true"]),
+            transform("step", "t", &["src"], &["tag=t"]),
+            sink("out", &["t"], &["id=early-out", "stop_after=100"]),
+        ]),
+        4,
+    )
+    .await;
+    let summary = match finish(graph).await {
+        Ok(s) => s,
+        Err(e) => panic!("{e:?}"),
+    };
+    assert!(counters(&summary, "p.out").events_in >= 100);
+    // What the sink never took is failed, not acknowledged.
+    let acks = std::mem::take(&mut *lock(&probe("early").acks));
+    let mut statuses = Vec::new();
+    for rx in acks {
+        statuses.push(rx.wait().await);
+    }
+    assert!(statuses.contains(&BatchStatus::Delivered));
+    assert!(statuses.contains(&BatchStatus::Failed));
 }
 
 #[tokio::test]
