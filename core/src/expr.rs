@@ -25,16 +25,21 @@ use std::cmp::Ordering;
 /// signal a plan built by hand or a checker/runtime mismatch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExprError {
+    /// The name is not in [`pipectl_dsl::functions::FUNCTIONS`] (or has no
+    /// implementation here, which a test prevents).
     #[error("unknown function `{0}`")]
     UnknownFunction(String),
+    /// Too few or too many arguments.
     #[error("function `{name}` takes {expected} argument(s), got {got}")]
     Arity {
         name: String,
         expected: String,
         got: usize,
     },
+    /// A `=~` pattern the regex engine refuses.
     #[error("invalid regular expression `{pattern}`: {message}")]
     Regex { pattern: String, message: String },
+    /// An argument that cannot work, known at compile time (e.g. a bad CIDR literal).
     #[error("invalid argument to `{function}`: {message}")]
     Argument {
         function: &'static str,

@@ -19,7 +19,9 @@ pub const MAX_DEPTH: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid JSON at byte {offset}: {reason}")]
 pub struct JsonError {
+    /// Where in the input the problem was found.
     pub offset: usize,
+    /// What was wrong, in a few words.
     pub reason: &'static str,
 }
 

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 pub struct RunOptions {
     /// Components keep state under `<data_dir>/<pipeline>/<component>`.
     pub data_dir: PathBuf,
+    /// Where `secret()` attributes are resolved while components build.
     pub secrets: SecretStore,
     /// Batches each consumer's input channel holds before its upstreams wait. Memory
     /// in flight is bounded by this times the batch size per consumer.

@@ -83,6 +83,7 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// What a finished run did, per component.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
+    /// In plan order: pipelines by name, components by name.
     pub components: Vec<ComponentSummary>,
     /// Serialised as `elapsed_seconds`, a float.
     #[serde(rename = "elapsed_seconds", serialize_with = "seconds")]
@@ -99,6 +100,8 @@ pub struct ComponentSummary {
     /// `pipeline.component`.
     pub name: String,
     pub kind: ComponentKind,
+    /// Events out include those sent to named ports (`errors` too); dropped includes
+    /// events sent to an output nobody reads.
     pub counters: CounterSnapshot,
 }
 
