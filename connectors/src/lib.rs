@@ -1,0 +1,87 @@
+//! pipectl's sources, transforms, sinks and codecs.
+//!
+//! One file per component, each holding its catalogue entry (`SPEC`), its
+//! configuration read from the checked plan, its validation and its run loop, and
+//! exporting a `FACTORY`. [`factories`] lists them all for the runtime's registry,
+//! from which the checker's catalogue and the reference documentation are derived.
+
+pub mod codecs;
+pub mod io;
+pub mod lines;
+mod settings;
+pub mod sinks;
+pub mod sources;
+#[cfg(test)]
+mod testkit;
+pub mod transforms;
+
+use pipectl_core::component::Factory;
+
+/// Every component type this crate provides.
+pub fn factories() -> Vec<Factory> {
+    vec![
+        sources::file::FACTORY,
+        sources::http::FACTORY,
+        sources::stdin::FACTORY,
+        sources::syslog::FACTORY,
+        transforms::filter::FACTORY,
+        transforms::parse::FACTORY,
+        transforms::route::FACTORY,
+        transforms::script::FACTORY,
+        sinks::blackhole::FACTORY,
+        sinks::console::FACTORY,
+        sinks::file::FACTORY,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipectl_dsl::catalogue::AttrSpec;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_default_is_valid_for_its_type() {
+        for factory in factories() {
+            for attr in factory.spec.attrs {
+                if let Some(default) = attr.default {
+                    assert!(
+                        testkit::default_value(attr.ty, default).is_some(),
+                        "{} {}: default `{default}` of `{}` does not fit its type",
+                        factory.spec.kind,
+                        factory.spec.type_name,
+                        attr.name
+                    );
+                }
+                let AttrSpec {
+                    required, default, ..
+                } = *attr;
+                assert!(
+                    !(required && default.is_some()),
+                    "{} is required and has a default",
+                    attr.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn type_names_are_unique_per_kind_and_documented() {
+        let mut seen = HashSet::new();
+        for factory in factories() {
+            let spec = factory.spec;
+            assert!(
+                seen.insert((spec.kind, spec.type_name)),
+                "duplicate {}",
+                spec.type_name
+            );
+            assert!(!spec.summary.is_empty());
+            assert!(
+                spec.attrs.iter().all(|a| !a.doc.is_empty()),
+                "{}",
+                spec.type_name
+            );
+        }
+        assert_eq!(seen.len(), 11);
+    }
+}

@@ -1,0 +1,782 @@
+//! `source file`: lines of a file as `{"message": "<line>"}` events.
+//!
+//! `mode = "read_once"` reads the file to its end and finishes (a finite source: the
+//! graph drains and exits); a last line without a newline is emitted too.
+//!
+//! `mode = "follow"` tails the file like `tail -F`: it survives rotation by rename and
+//! re-create (the path then names another inode, and the rest of the old file is read
+//! first) and by truncation (the file becomes shorter than what was read). Its
+//! position is a checkpoint in the component's data directory, advanced only when
+//! every sink has accepted the batches before it, in order, and written atomically
+//! (temporary file, then rename). A restart resumes there, so nothing acknowledged is
+//! read twice and nothing unacknowledged is lost (at-least-once). A line still being
+//! written (no newline yet) waits for its newline.
+//!
+//! Lines longer than `max_line_length` are skipped, counted as errored and logged with
+//! their offset; memory stays bounded whatever the file holds. Invalid UTF-8 is
+//! replaced with U+FFFD (and the number of such lines logged), not dropped.
+
+use super::{Halt, LineBatcher, Run};
+use crate::io::{attach_ack, BatchOutput};
+use crate::lines::{LineSplitter, Piece};
+use crate::settings::{choice, positive, size_limit};
+use futures::future::BoxFuture;
+use pipectl_core::ack::{AckReceiver, BatchStatus};
+use pipectl_core::component::{
+    BuildContext, BuildError, Built, ComponentError, Factory, Source, SourceContext,
+};
+use pipectl_core::config::Attrs;
+use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
+use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
+use std::collections::VecDeque;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::fs::File;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The catalogue entry of `source file`.
+pub static SPEC: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Source,
+    type_name: "file",
+    summary: "Reads a file line by line, once or following it across rotation, as `{\"message\": line}` events.",
+    attrs: &[
+        AttrSpec::required("path", AttrType::Path, "The file to read."),
+        AttrSpec::with_default(
+            "mode",
+            AttrType::Enum(&["read_once", "follow"]),
+            "\"read_once\"",
+            "`read_once` reads to the end and finishes; `follow` tails the file across rotation and truncation, resuming from an acknowledged checkpoint after a restart.",
+        ),
+        AttrSpec::with_default(
+            "start_at",
+            AttrType::Enum(&["beginning", "end"]),
+            "\"beginning\"",
+            "Where to start when no checkpoint exists: the first line, or only lines written from now on (`follow` only).",
+        ),
+        AttrSpec::with_default(
+            "max_line_length",
+            AttrType::Size,
+            "1MiB",
+            "Longer lines are skipped and counted as errors, so memory stays bounded.",
+        ),
+        AttrSpec::with_default(
+            "batch_size",
+            AttrType::Int,
+            "1000",
+            "Lines per batch sent downstream.",
+        ),
+    ],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
+/// Builds `source file`.
+pub const FACTORY: Factory = Factory { spec: &SPEC, build };
+
+/// How far to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadOnce,
+    Follow,
+}
+
+/// Where to start without a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    Beginning,
+    End,
+}
+
+/// The checked settings of one `source file`.
+#[derive(Debug, Clone)]
+pub struct FileConfig {
+    pub path: PathBuf,
+    pub mode: Mode,
+    pub start_at: StartAt,
+    pub max_line_length: usize,
+    pub batch_size: usize,
+}
+
+impl FileConfig {
+    pub fn from_attrs(attrs: &Attrs<'_>) -> Result<FileConfig, BuildError> {
+        let config = FileConfig {
+            path: PathBuf::from(attrs.string("path")?),
+            mode: choice(
+                attrs,
+                "mode",
+                &[("read_once", Mode::ReadOnce), ("follow", Mode::Follow)],
+            )?,
+            start_at: choice(
+                attrs,
+                "start_at",
+                &[("beginning", StartAt::Beginning), ("end", StartAt::End)],
+            )?,
+            max_line_length: size_limit(attrs, "max_line_length")?,
+            batch_size: positive(attrs, "batch_size")?,
+        };
+        if config.path.as_os_str().is_empty() {
+            return Err(attrs.error("attribute `path` must not be empty"));
+        }
+        if config.mode == Mode::ReadOnce && config.start_at == StartAt::End {
+            return Err(attrs.error(
+                "`start_at = \"end\"` with `mode = \"read_once\"` would read nothing; use `mode = \"follow\"`",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
+    let config = FileConfig::from_attrs(&Attrs::new(plan, ctx))?;
+    Ok(Built::Source(Box::new(FileSource {
+        config,
+        data_dir: ctx.data_dir.clone(),
+    })))
+}
+
+/// A built `source file`.
+pub struct FileSource {
+    config: FileConfig,
+    data_dir: PathBuf,
+}
+
+impl FileSource {
+    pub fn new(config: FileConfig, data_dir: PathBuf) -> FileSource {
+        FileSource { config, data_dir }
+    }
+
+    pub(crate) async fn run_with<O: BatchOutput>(self, run: Run<O>) -> Result<(), ComponentError> {
+        match self.config.mode {
+            Mode::ReadOnce => read_once(&self.config, run).await,
+            Mode::Follow => {
+                let store = CheckpointStore::new(&self.data_dir, &self.config.path);
+                Tail::new(&self.config, run, store).run().await
+            }
+        }
+    }
+}
+
+impl Source for FileSource {
+    fn run(self: Box<Self>, ctx: SourceContext) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(self.run_with(Run::from_context(ctx)))
+    }
+}
+
+/// Bytes read per system call: big enough to amortise it, small enough to stay in cache.
+const CHUNK: usize = 256 * 1024;
+/// How often a followed file is checked for growth, rotation and truncation at its end.
+const POLL: Duration = Duration::from_millis(250);
+/// How often, at most, the checkpoint is written while running.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Batches sent but not yet acknowledged before reading pauses for the oldest.
+const MAX_PENDING: usize = 1024;
+/// How long a stopping follower waits for in-flight batches to be acknowledged.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn warn_too_long(path: &Path, start: u64, end: u64, max: usize) {
+    tracing::warn!(
+        file = %path.display(),
+        offset = start,
+        length = end - start,
+        max_line_length = max,
+        "skipped a line longer than max_line_length"
+    );
+}
+
+fn report_replacements(path: &Path, lines: &LineBatcher) {
+    if lines.replaced_utf8 > 0 {
+        tracing::warn!(
+            file = %path.display(),
+            lines = lines.replaced_utf8,
+            "lines with invalid UTF-8 were read; the invalid bytes were replaced with U+FFFD"
+        );
+    }
+}
+
+async fn read_once<O: BatchOutput>(
+    cfg: &FileConfig,
+    mut run: Run<O>,
+) -> Result<(), ComponentError> {
+    let mut file = File::open(&cfg.path)
+        .await
+        .map_err(|e| run.error(format!("cannot open {}: {e}", cfg.path.display())))?;
+    let mut splitter = LineSplitter::new(cfg.max_line_length, 0);
+    let mut lines = LineBatcher::new(run.name.clone(), cfg.batch_size);
+    let mut buf = vec![0u8; CHUNK];
+    let result = async {
+        loop {
+            let n = tokio::select! {
+                biased;
+                _ = run.shutdown.wait() => return Err(Halt::Shutdown),
+                read = file.read(&mut buf) => read.map_err(|e| {
+                    run.error(format!("cannot read {}: {e}", cfg.path.display()))
+                })?,
+            };
+            if n == 0 {
+                break;
+            }
+            run.counters.add_bytes_in(n as u64);
+            let mut chunk = splitter.feed(buf.get(..n).unwrap_or_default());
+            while let Some(piece) = chunk.next_piece() {
+                match piece {
+                    Piece::Line { bytes, .. } => {
+                        if lines.push(bytes) {
+                            run.out.send_batch(lines.take()).await?;
+                        }
+                    }
+                    Piece::TooLong { start, end } => {
+                        warn_too_long(&cfg.path, start, end, cfg.max_line_length);
+                        run.counters.add_errored(1);
+                    }
+                }
+            }
+        }
+        match splitter.finish() {
+            Some(Piece::Line { bytes, .. }) => {
+                lines.push(bytes);
+            }
+            Some(Piece::TooLong { start, end }) => {
+                warn_too_long(&cfg.path, start, end, cfg.max_line_length);
+                run.counters.add_errored(1);
+            }
+            None => {}
+        }
+        run.out.send_batch(lines.take()).await?;
+        Ok(())
+    }
+    .await;
+    report_replacements(&cfg.path, &lines);
+    match result {
+        Ok(()) => Ok(()),
+        Err(halt) => halt.into_result(),
+    }
+}
+
+/// Which file a path named at some moment: device and inode, so a rotation (the path
+/// now names another file) is told apart from growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FileId {
+    dev: u64,
+    inode: u64,
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    FileId {
+        dev: meta.dev(),
+        inode: meta.ino(),
+    }
+}
+
+/// Without inodes, rotation is only noticed as truncation.
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> FileId {
+    FileId { dev: 0, inode: 0 }
+}
+
+/// The persisted position: which file, and the offset after the last acknowledged line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    path: String,
+    #[serde(flatten)]
+    id: FileId,
+    offset: u64,
+}
+
+/// Reads and writes `checkpoint.json` in the component's data directory.
+struct CheckpointStore {
+    file: PathBuf,
+    temp: PathBuf,
+    path_text: String,
+    current: Option<(FileId, u64)>,
+    dirty: bool,
+    last_write: Option<Instant>,
+}
+
+impl CheckpointStore {
+    fn new(data_dir: &Path, followed: &Path) -> CheckpointStore {
+        CheckpointStore {
+            file: data_dir.join("checkpoint.json"),
+            temp: data_dir.join("checkpoint.json.tmp"),
+            path_text: followed.display().to_string(),
+            current: None,
+            dirty: false,
+            last_write: None,
+        }
+    }
+
+    /// The stored checkpoint for the followed path; another path's, or an unreadable
+    /// one, is ignored with a warning (reading then starts per `start_at`).
+    async fn load(&self) -> Option<Checkpoint> {
+        let bytes = match tokio::fs::read(&self.file).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(checkpoint = %self.file.display(), error = %e, "cannot read the checkpoint; starting without it");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<Checkpoint>(&bytes) {
+            Ok(cp) if cp.path == self.path_text => Some(cp),
+            Ok(cp) => {
+                tracing::info!(old = %cp.path, new = %self.path_text, "the checkpoint is for another path; starting without it");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(checkpoint = %self.file.display(), error = %e, "the checkpoint is corrupt; starting without it");
+                None
+            }
+        }
+    }
+
+    fn commit(&mut self, id: FileId, offset: u64) {
+        if self.current != Some((id, offset)) {
+            self.current = Some((id, offset));
+            self.dirty = true;
+        }
+    }
+
+    /// Writes the checkpoint if it changed and the last write is old enough (or
+    /// `force`): to a temporary file, synced, then renamed over the old one.
+    async fn persist(&mut self, force: bool) -> std::io::Result<()> {
+        let due = force
+            || self
+                .last_write
+                .is_none_or(|t| t.elapsed() >= CHECKPOINT_INTERVAL);
+        let Some((id, offset)) = self.current.filter(|_| self.dirty && due) else {
+            return Ok(());
+        };
+        let checkpoint = Checkpoint {
+            path: self.path_text.clone(),
+            id,
+            offset,
+        };
+        let text = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
+        {
+            let mut temp = File::create(&self.temp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut temp, &text).await?;
+            temp.sync_all().await?;
+        }
+        tokio::fs::rename(&self.temp, &self.file).await?;
+        self.dirty = false;
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// A sent batch waiting for its acknowledgement.
+struct Pending {
+    ack: AckReceiver,
+    id: FileId,
+    end: u64,
+    /// The truncation epoch the batch was read in; offsets of an older epoch no
+    /// longer describe the file.
+    epoch: u64,
+}
+
+/// What the end-of-file check found.
+enum Change {
+    Unchanged,
+    /// The path is gone (moved away, not yet re-created).
+    Missing,
+    Truncated,
+    /// The path names a new file, opened.
+    Rotated(File, FileId),
+}
+
+/// The open file being followed.
+struct Current {
+    file: File,
+    id: FileId,
+}
+
+/// The `follow` loop.
+struct Tail<'a, O> {
+    cfg: &'a FileConfig,
+    run: Run<O>,
+    store: CheckpointStore,
+    current: Option<Current>,
+    splitter: LineSplitter,
+    lines: LineBatcher,
+    /// The offset past the last line (or skipped line) put into the batch being built.
+    batch_end: u64,
+    pending: VecDeque<Pending>,
+    epoch: u64,
+    /// A batch failed: the checkpoint stays before it (it is re-read after a restart).
+    frozen: bool,
+    buf: Vec<u8>,
+}
+
+impl<'a, O: BatchOutput> Tail<'a, O> {
+    fn new(cfg: &'a FileConfig, run: Run<O>, store: CheckpointStore) -> Tail<'a, O> {
+        let lines = LineBatcher::new(run.name.clone(), cfg.batch_size);
+        Tail {
+            cfg,
+            run,
+            store,
+            current: None,
+            splitter: LineSplitter::new(cfg.max_line_length, 0),
+            lines,
+            batch_end: 0,
+            pending: VecDeque::new(),
+            epoch: 0,
+            frozen: false,
+            buf: vec![0u8; CHUNK],
+        }
+    }
+
+    async fn run(mut self) -> Result<(), ComponentError> {
+        let halt = match self.follow().await {
+            Ok(never) => match never {},
+            Err(halt) => halt,
+        };
+        // Whatever was read is still sent (unless nobody listens), then the output is
+        // closed so the graph drains, and the acknowledgements are awaited.
+        if !matches!(halt, Halt::Closed) {
+            let _ = self.flush().await;
+        }
+        let Tail {
+            run,
+            mut store,
+            mut pending,
+            mut frozen,
+            lines,
+            cfg,
+            ..
+        } = self;
+        drop(run.out);
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while let Some(p) = pending.pop_front() {
+            match tokio::time::timeout_at(deadline, p.ack.wait()).await {
+                Ok(BatchStatus::Delivered) if !frozen => store.commit(p.id, p.end),
+                Ok(BatchStatus::Delivered) => {}
+                Ok(BatchStatus::Failed) => frozen = true,
+                Err(_) => {
+                    tracing::warn!(
+                        file = %cfg.path.display(),
+                        unacknowledged = pending.len() + 1,
+                        "stopping before every batch was acknowledged; they will be read again"
+                    );
+                    break;
+                }
+            }
+        }
+        report_replacements(&cfg.path, &lines);
+        if let Err(e) = store.persist(true).await {
+            let err = ComponentError {
+                component: run.name.to_string(),
+                message: format!("cannot write the checkpoint {}: {e}", store.file.display()),
+            };
+            return Err(err);
+        }
+        halt.into_result()
+    }
+
+    /// Follows the file until shutdown, a failure, or every consumer going away.
+    async fn follow(&mut self) -> Result<std::convert::Infallible, Halt> {
+        self.open_initial().await?;
+        loop {
+            self.read_to_eof().await?;
+            self.flush().await?;
+            self.settle().await?;
+            match self.check_file().await? {
+                Change::Unchanged | Change::Missing => self.pause().await?,
+                Change::Truncated => {
+                    tracing::info!(file = %self.cfg.path.display(), "file truncated; reading from its start");
+                    self.restart_at_zero().await?;
+                }
+                Change::Rotated(file, id) => {
+                    tracing::info!(file = %self.cfg.path.display(), "file rotated; finishing the old one and following the new one");
+                    // Lines appended to the old file since the last read come first.
+                    self.read_to_eof().await?;
+                    self.finish_partial_line();
+                    self.flush().await?;
+                    self.current = Some(Current { file, id });
+                    self.splitter.reset(0);
+                    self.batch_end = 0;
+                }
+            }
+        }
+    }
+
+    /// Opens the file (waiting for it to exist) at the checkpoint or per `start_at`.
+    async fn open_initial(&mut self) -> Result<(), Halt> {
+        let checkpoint = self.store.load().await;
+        let mut waited = false;
+        let file = loop {
+            match File::open(&self.cfg.path).await {
+                Ok(file) => break file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if !waited {
+                        tracing::info!(file = %self.cfg.path.display(), "waiting for the file to appear");
+                        waited = true;
+                    }
+                    self.pause().await?;
+                }
+                Err(e) => {
+                    return Err(Halt::Failed(
+                        self.run
+                            .error(format!("cannot open {}: {e}", self.cfg.path.display())),
+                    ))
+                }
+            }
+        };
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| self.io_error("inspect", e))?;
+        let id = file_id(&meta);
+        let len = meta.len();
+        let offset = match checkpoint {
+            Some(cp) if cp.id == id && cp.offset <= len => cp.offset,
+            Some(cp) if cp.id == id => {
+                tracing::info!(file = %self.cfg.path.display(), "file shorter than its checkpoint (truncated while stopped); reading from its start");
+                0
+            }
+            Some(_) => {
+                tracing::info!(file = %self.cfg.path.display(), "file replaced while stopped (rotated); reading the new one from its start");
+                0
+            }
+            // A file that appeared while we waited is all new.
+            None if waited => 0,
+            None => match self.cfg.start_at {
+                StartAt::Beginning => 0,
+                StartAt::End => len,
+            },
+        };
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))
+            .await
+            .map_err(|e| self.io_error("seek in", e))?;
+        self.current = Some(Current { file, id });
+        self.splitter.reset(offset);
+        self.batch_end = offset;
+        self.store.commit(id, offset);
+        Ok(())
+    }
+
+    fn io_error(&self, what: &str, e: std::io::Error) -> Halt {
+        Halt::Failed(
+            self.run
+                .error(format!("cannot {what} {}: {e}", self.cfg.path.display())),
+        )
+    }
+
+    /// Reads and sends full batches until the end of the file.
+    async fn read_to_eof(&mut self) -> Result<(), Halt> {
+        loop {
+            let Some(current) = self.current.as_mut() else {
+                return Ok(());
+            };
+            let n = tokio::select! {
+                biased;
+                _ = self.run.shutdown.wait() => return Err(Halt::Shutdown),
+                read = current.file.read(&mut self.buf) => match read {
+                    Ok(n) => n,
+                    Err(e) => return Err(self.io_error("read", e)),
+                },
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.run.counters.add_bytes_in(n as u64);
+            let mut chunk = self.splitter.feed(self.buf.get(..n).unwrap_or_default());
+            while let Some(piece) = chunk.next_piece() {
+                match piece {
+                    Piece::Line { bytes, end } => {
+                        self.batch_end = end;
+                        if self.lines.push(bytes) {
+                            let batch = self.lines.take();
+                            send_acked(
+                                &mut self.run,
+                                &mut self.pending,
+                                batch,
+                                self.current.as_ref().map(|c| c.id),
+                                self.batch_end,
+                                self.epoch,
+                            )
+                            .await?;
+                        }
+                    }
+                    Piece::TooLong { start, end } => {
+                        self.batch_end = end;
+                        warn_too_long(&self.cfg.path, start, end, self.cfg.max_line_length);
+                        self.run.counters.add_errored(1);
+                    }
+                }
+            }
+            if self.pending.len() >= MAX_PENDING {
+                self.wait_oldest().await;
+            }
+        }
+    }
+
+    /// Emits the unfinished last line of a file that will not grow any more.
+    fn finish_partial_line(&mut self) {
+        match self.splitter.finish() {
+            Some(Piece::Line { bytes, end }) => {
+                self.batch_end = end;
+                self.lines.push(bytes);
+            }
+            Some(Piece::TooLong { start, end }) => {
+                self.batch_end = end;
+                warn_too_long(&self.cfg.path, start, end, self.cfg.max_line_length);
+                self.run.counters.add_errored(1);
+            }
+            None => {}
+        }
+    }
+
+    /// Sends the batch being built, even if not full.
+    async fn flush(&mut self) -> Result<(), Halt> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        let batch = self.lines.take();
+        let id = self.current.as_ref().map(|c| c.id);
+        send_acked(
+            &mut self.run,
+            &mut self.pending,
+            batch,
+            id,
+            self.batch_end,
+            self.epoch,
+        )
+        .await
+    }
+
+    /// Commits the acknowledged prefix of sent batches and writes the checkpoint when
+    /// due.
+    async fn settle(&mut self) -> Result<(), Halt> {
+        while let Some(front) = self.pending.front_mut() {
+            match front.ack.try_status() {
+                None => break,
+                Some(status) => {
+                    let id = front.id;
+                    let end = front.end;
+                    let epoch = front.epoch;
+                    self.pending.pop_front();
+                    self.record(status, id, end, epoch);
+                }
+            }
+        }
+        self.store.persist(false).await.map_err(|e| {
+            Halt::Failed(self.run.error(format!(
+                "cannot write the checkpoint {}: {e}",
+                self.store.file.display()
+            )))
+        })
+    }
+
+    /// Waits for the oldest sent batch (reading pauses while too many are in flight).
+    async fn wait_oldest(&mut self) {
+        if let Some(p) = self.pending.pop_front() {
+            let status = p.ack.wait().await;
+            self.record(status, p.id, p.end, p.epoch);
+        }
+    }
+
+    fn record(&mut self, status: BatchStatus, id: FileId, end: u64, epoch: u64) {
+        match status {
+            BatchStatus::Delivered if !self.frozen && epoch == self.epoch => {
+                self.store.commit(id, end)
+            }
+            BatchStatus::Delivered => {}
+            BatchStatus::Failed => {
+                if !self.frozen {
+                    tracing::error!(
+                        file = %self.cfg.path.display(),
+                        offset = end,
+                        "a batch could not be delivered; the checkpoint stays before it and it is read again after a restart"
+                    );
+                }
+                self.frozen = true;
+            }
+        }
+    }
+
+    /// Looks at what the path names now.
+    async fn check_file(&mut self) -> Result<Change, Halt> {
+        let Some(current) = self.current.as_ref() else {
+            return Ok(Change::Missing);
+        };
+        let meta = match tokio::fs::metadata(&self.cfg.path).await {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Change::Missing),
+            Err(e) => return Err(self.io_error("inspect", e)),
+        };
+        if file_id(&meta) != current.id {
+            return match File::open(&self.cfg.path).await {
+                Ok(file) => {
+                    // Identify the opened file itself: the path may have moved again.
+                    let meta = file
+                        .metadata()
+                        .await
+                        .map_err(|e| self.io_error("inspect", e))?;
+                    Ok(Change::Rotated(file, file_id(&meta)))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::Missing),
+                Err(e) => Err(self.io_error("open", e)),
+            };
+        }
+        if meta.len() < self.splitter.offset() {
+            return Ok(Change::Truncated);
+        }
+        Ok(Change::Unchanged)
+    }
+
+    /// After a truncation: older offsets no longer describe the file.
+    async fn restart_at_zero(&mut self) -> Result<(), Halt> {
+        let Some(current) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = current.file.seek(SeekFrom::Start(0)).await {
+            return Err(self.io_error("seek in", e));
+        }
+        let id = current.id;
+        self.epoch += 1;
+        self.splitter.reset(0);
+        self.batch_end = 0;
+        if !self.frozen {
+            self.store.commit(id, 0);
+        }
+        Ok(())
+    }
+
+    /// Waits one poll interval, or returns on shutdown.
+    async fn pause(&mut self) -> Result<(), Halt> {
+        tokio::select! {
+            biased;
+            _ = self.run.shutdown.wait() => Err(Halt::Shutdown),
+            _ = tokio::time::sleep(POLL) => Ok(()),
+        }
+    }
+}
+
+/// Sends a batch with a fresh acknowledgement token and remembers what to commit when
+/// it is delivered.
+async fn send_acked<O: BatchOutput>(
+    run: &mut Run<O>,
+    pending: &mut VecDeque<Pending>,
+    mut batch: pipectl_core::event::Batch,
+    id: Option<FileId>,
+    end: u64,
+    epoch: u64,
+) -> Result<(), Halt> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let ack = attach_ack(&mut batch);
+    run.out.send_batch(batch).await?;
+    if let Some(id) = id {
+        pending.push_back(Pending {
+            ack,
+            id,
+            end,
+            epoch,
+        });
+    }
+    Ok(())
+}

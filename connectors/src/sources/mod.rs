@@ -1,0 +1,185 @@
+//! Sources: components that produce events.
+//!
+//! Line-oriented sources (`file`, `stdin`) emit `{"message": "<line>"}` events and
+//! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
+//! its messages, since their framing is part of the protocol.
+
+pub mod file;
+pub mod http;
+pub mod stdin;
+pub mod syslog;
+
+use crate::io::{BatchOutput, Closed};
+use crate::lines::decode_line;
+use pipectl_core::component::{ComponentError, SourceContext, SourceOutput};
+use pipectl_core::event::{Batch, Event};
+use pipectl_core::metrics::ComponentCounters;
+use pipectl_core::shutdown::ShutdownSignal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A running source's surroundings, generic over where batches go so the loops can be
+/// driven by tests with a plain channel.
+pub(crate) struct Run<O> {
+    pub name: Arc<str>,
+    pub out: O,
+    pub shutdown: ShutdownSignal,
+    pub counters: Arc<ComponentCounters>,
+}
+
+impl Run<SourceOutput> {
+    pub fn from_context(ctx: SourceContext) -> Run<SourceOutput> {
+        Run {
+            name: ctx.name,
+            out: ctx.out,
+            shutdown: ctx.shutdown,
+            counters: ctx.counters,
+        }
+    }
+}
+
+impl<O: BatchOutput> Run<O> {
+    /// A failure of this component.
+    pub fn error(&self, message: impl Into<String>) -> ComponentError {
+        ComponentError {
+            component: self.name.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a source loop stopped early.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// Shutdown was requested.
+    Shutdown,
+    /// Every consumer went away (a downstream failure, reported by that component).
+    Closed,
+    Failed(ComponentError),
+}
+
+impl From<Closed> for Halt {
+    fn from(_: Closed) -> Halt {
+        Halt::Closed
+    }
+}
+
+impl From<ComponentError> for Halt {
+    fn from(e: ComponentError) -> Halt {
+        Halt::Failed(e)
+    }
+}
+
+impl Halt {
+    /// The run's result: stopping on request or after a downstream failure is not this
+    /// source's error.
+    pub fn into_result(self) -> Result<(), ComponentError> {
+        match self {
+            Halt::Shutdown | Halt::Closed => Ok(()),
+            Halt::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// Collects `{"message": line}` events into batches of a fixed size.
+pub(crate) struct LineBatcher {
+    source: Arc<str>,
+    batch: Batch,
+    batch_size: usize,
+    /// Lines whose invalid UTF-8 was replaced with U+FFFD.
+    pub replaced_utf8: u64,
+}
+
+impl LineBatcher {
+    pub fn new(source: Arc<str>, batch_size: usize) -> LineBatcher {
+        LineBatcher {
+            source,
+            batch: Vec::with_capacity(batch_size),
+            batch_size,
+            replaced_utf8: 0,
+        }
+    }
+
+    /// Adds a line; returns whether the batch is full.
+    pub fn push(&mut self, line: &[u8]) -> bool {
+        let (text, replaced) = decode_line(line);
+        if replaced {
+            self.replaced_utf8 += 1;
+        }
+        self.batch
+            .push(Event::from_message(&text, Arc::clone(&self.source)));
+        self.batch.len() >= self.batch_size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The collected batch, leaving an empty one with the same capacity.
+    pub fn take(&mut self) -> Batch {
+        std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size))
+    }
+}
+
+/// Passes batches from many producer tasks (connections) to the one task owning the
+/// output. Ends, closing the output, once every sender is gone; if every consumer has
+/// gone away, what is still queued is marked failed.
+pub(crate) async fn forward<O: BatchOutput>(mut out: O, mut batches: mpsc::Receiver<Batch>) {
+    while let Some(batch) = batches.recv().await {
+        if out.send_batch(batch).await.is_err() {
+            batches.close();
+            while let Ok(batch) = batches.try_recv() {
+                batch.iter().for_each(Event::fail_delivery);
+            }
+            return;
+        }
+    }
+}
+
+/// Limits a repeated warning (a flood of bad messages from one peer) to one per
+/// interval, telling how many were suppressed in between.
+pub(crate) struct Throttle {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Throttle {
+        Throttle {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(suppressed since the last warning)` when a warning may be logged now.
+    pub fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Throttle::INTERVAL)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_allows_one_warning_per_interval() {
+        let mut t = Throttle::new();
+        assert_eq!(t.allow(), Some(0));
+        assert_eq!(t.allow(), None);
+        assert_eq!(t.allow(), None);
+        t.last = Some(Instant::now() - Throttle::INTERVAL);
+        assert_eq!(t.allow(), Some(2));
+    }
+}

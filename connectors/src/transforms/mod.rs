@@ -1,0 +1,7 @@
+//! Transforms: synchronous steps over batches. The runtime drives them (and may fuse
+//! a chain of them into one task); they never block and never panic on input.
+
+pub mod filter;
+pub mod parse;
+pub mod route;
+pub mod script;
