@@ -110,6 +110,11 @@ pub async fn start(
         }
         wire(nodes, &options, &graph_signal, &stop, &mut graph.tasks);
     }
+    tracing::debug!(
+        components = graph.counters.len(),
+        tasks = graph.tasks.len(),
+        "graph started"
+    );
     Ok(graph)
 }
 
@@ -237,6 +242,18 @@ fn check_roles(nodes: &[Node<'_>], errors: &mut Vec<BuildError>) {
                     node.plan.kind.keyword(),
                     if is_source { "consumer" } else { "source" }
                 ),
+            ));
+        }
+        let port_read = nodes.iter().any(|n| {
+            n.plan
+                .inputs
+                .iter()
+                .any(|r| r.component == node.plan.name && r.port.is_some())
+        });
+        if is_source && port_read {
+            errors.push(BuildError::new(
+                node.plan,
+                "a source offers only its default output, yet a named output of it is read",
             ));
         }
         if read && matches!(node.built, Some(Built::Sink(_))) {

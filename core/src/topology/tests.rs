@@ -755,6 +755,23 @@ async fn every_build_error_is_reported() {
 }
 
 #[tokio::test]
+async fn a_named_port_of_a_source_cannot_be_read() {
+    let mut src = source("src", &["id=srcport", "count=1"]);
+    src.outputs = vec!["extra".to_string()];
+    let plan = plan(vec![src, sink("out", &["src.extra"], &["id=srcport"])]);
+    let dir = TempDir::new();
+    let (_trigger, signal) = shutdown_pair();
+    let errors = start(&plan, &registry(), RunOptions::new(&dir.0), signal)
+        .await
+        .err()
+        .unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0]
+        .message
+        .contains("a source offers only its default output"));
+}
+
+#[tokio::test]
 async fn cycles_are_refused() {
     let plan = plan(vec![
         source("src", &["id=cycle", "count=1"]),
