@@ -780,3 +780,250 @@ async fn send_acked<O: BatchOutput>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{build_error, plan, string, TempDir};
+    use pipectl_core::event::Batch;
+    use pipectl_core::metrics::ComponentCounters;
+    use pipectl_core::shutdown::{shutdown_pair, ShutdownTrigger};
+    use pipectl_core::value::Value;
+    use std::io::Write;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
+
+    fn config(path: &Path, mode: Mode, start_at: StartAt) -> FileConfig {
+        FileConfig {
+            path: path.to_path_buf(),
+            mode,
+            start_at,
+            max_line_length: 16,
+            batch_size: 2,
+        }
+    }
+
+    fn message(event: &pipectl_core::event::Event) -> String {
+        event
+            .value
+            .as_object()
+            .and_then(|m| m.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// A running source and the channel it sends into.
+    struct Harness {
+        rx: mpsc::Receiver<Batch>,
+        trigger: ShutdownTrigger,
+        task: JoinHandle<Result<(), ComponentError>>,
+        counters: Arc<ComponentCounters>,
+    }
+
+    fn start(config: FileConfig, data_dir: &Path) -> Harness {
+        let (tx, rx) = mpsc::channel(16);
+        let (trigger, shutdown) = shutdown_pair();
+        let counters = Arc::new(ComponentCounters::default());
+        let run = Run {
+            name: Arc::from("f"),
+            out: tx,
+            shutdown,
+            counters: Arc::clone(&counters),
+        };
+        let source = FileSource::new(config, data_dir.to_path_buf());
+        Harness {
+            rx,
+            trigger,
+            task: tokio::spawn(source.run_with(run)),
+            counters,
+        }
+    }
+
+    impl Harness {
+        /// Receives `n` lines; dropping each batch acknowledges it as delivered.
+        async fn lines(&mut self, n: usize) -> Vec<String> {
+            let mut out = Vec::new();
+            while out.len() < n {
+                let batch = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+                    .await
+                    .expect("timed out waiting for lines")
+                    .expect("the source ended");
+                out.extend(batch.iter().map(message));
+            }
+            out
+        }
+
+        async fn stop(self) -> Arc<ComponentCounters> {
+            self.trigger.trigger();
+            let mut rx = self.rx;
+            while rx.recv().await.is_some() {}
+            self.task.await.unwrap().unwrap();
+            self.counters
+        }
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn checkpoint_offset(data_dir: &Path) -> u64 {
+        let text = std::fs::read_to_string(data_dir.join("checkpoint.json")).unwrap();
+        let cp: Checkpoint = serde_json::from_str(&text).unwrap();
+        cp.offset
+    }
+
+    use std::fs::OpenOptions;
+
+    #[tokio::test]
+    async fn read_once_reads_everything_including_a_last_line_without_newline() {
+        let dir = TempDir::new("file-once");
+        let path = dir.path().join("in.log");
+        std::fs::write(&path, b"a\r\nb\nthis line is far too long\n\xffc\nlast").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let (_trigger, shutdown) = shutdown_pair();
+        let counters = Arc::new(ComponentCounters::default());
+        let run = Run {
+            name: Arc::from("f"),
+            out: tx,
+            shutdown,
+            counters: Arc::clone(&counters),
+        };
+        let source = FileSource::new(
+            config(&path, Mode::ReadOnce, StartAt::Beginning),
+            dir.path().to_path_buf(),
+        );
+        source.run_with(run).await.unwrap();
+        let mut batches = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            batches.push(batch.iter().map(message).collect::<Vec<_>>());
+        }
+        assert_eq!(batches, [vec!["a", "b"], vec!["\u{fffd}c", "last"]]);
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.events_errored, 1);
+        assert_eq!(snapshot.bytes_in, 38);
+        assert!(!dir.path().join("checkpoint.json").exists());
+    }
+
+    #[tokio::test]
+    async fn read_once_of_a_missing_file_is_an_error() {
+        let dir = TempDir::new("file-missing");
+        let (tx, _rx) = mpsc::channel(1);
+        let (_trigger, shutdown) = shutdown_pair();
+        let run = Run {
+            name: Arc::from("f"),
+            out: tx,
+            shutdown,
+            counters: Arc::new(ComponentCounters::default()),
+        };
+        let path = dir.path().join("nope.log");
+        let source = FileSource::new(
+            config(&path, Mode::ReadOnce, StartAt::Beginning),
+            dir.path().to_path_buf(),
+        );
+        let err = source.run_with(run).await.unwrap_err();
+        assert!(err.message.starts_with("cannot open"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn follow_survives_rotation_and_truncation_and_checkpoints() {
+        let dir = TempDir::new("file-follow");
+        let path = dir.path().join("app.log");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        append(&path, "one\ntwo\n");
+        let mut h = start(config(&path, Mode::Follow, StartAt::Beginning), &state);
+        assert_eq!(h.lines(2).await, ["one", "two"]);
+
+        // A line written in two steps is emitted once complete.
+        append(&path, "thr");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        append(&path, "ee\n");
+        assert_eq!(h.lines(1).await, ["three"]);
+
+        // Rotation by rename + create: the old file's tail comes first.
+        append(&path, "four\n");
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        append(&path, "five\n");
+        assert_eq!(h.lines(2).await, ["four", "five"]);
+
+        // Truncation: read again from the start.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        std::fs::write(&path, "").unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        append(&path, "six\n");
+        assert_eq!(h.lines(1).await, ["six"]);
+        h.stop().await;
+        assert_eq!(checkpoint_offset(&state), 4);
+
+        // A restart resumes after the last acknowledged line.
+        append(&path, "seven\n");
+        let mut h = start(config(&path, Mode::Follow, StartAt::Beginning), &state);
+        assert_eq!(h.lines(1).await, ["seven"]);
+        h.stop().await;
+        assert_eq!(checkpoint_offset(&state), 10);
+    }
+
+    #[tokio::test]
+    async fn follow_from_the_end_and_not_past_failed_batches() {
+        let dir = TempDir::new("file-follow-end");
+        let path = dir.path().join("app.log");
+        append(&path, "old\n");
+        let mut h = start(config(&path, Mode::Follow, StartAt::End), dir.path());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        append(&path, "new\n");
+        assert_eq!(h.lines(1).await, ["new"]);
+        // Wait for that acknowledgement to be committed.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        append(&path, "lost\n");
+        let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        batch.iter().for_each(|e| e.fail_delivery());
+        drop(batch);
+        append(&path, "later\n");
+        assert_eq!(h.lines(1).await, ["later"]);
+        h.stop().await;
+        // The checkpoint stays before the failed batch: it is read again.
+        assert_eq!(checkpoint_offset(dir.path()), 8);
+    }
+
+    #[tokio::test]
+    async fn follow_waits_for_a_missing_file() {
+        let dir = TempDir::new("file-wait");
+        let path = dir.path().join("later.log");
+        let mut h = start(config(&path, Mode::Follow, StartAt::End), dir.path());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        append(&path, "hello\n");
+        // A file that appears later is read from its start, whatever start_at says.
+        assert_eq!(h.lines(1).await, ["hello"]);
+        let counters = h.stop().await;
+        assert_eq!(counters.snapshot().bytes_in, 6);
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        let p = plan(
+            &SPEC,
+            "t",
+            vec![("path", string("/x")), ("start_at", string("end"))],
+        );
+        assert!(build_error(&FACTORY, &p).contains("would read nothing"));
+        let p = plan(
+            &SPEC,
+            "t",
+            vec![
+                ("path", string("/x")),
+                ("batch_size", pipectl_dsl::plan::PlanValue::Int(0)),
+            ],
+        );
+        assert!(build_error(&FACTORY, &p).contains("at least 1"));
+    }
+}

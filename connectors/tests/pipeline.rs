@@ -1,0 +1,305 @@
+//! Components wired through the real runtime: files in, files out.
+
+use pipectl_connectors::factories;
+use pipectl_core::shutdown::shutdown_pair;
+use pipectl_core::topology::{start, Registry, RunOptions, RunSummary};
+use pipectl_dsl::plan::{
+    CmpOp, ComponentKind, ComponentPlan, Expr, FieldPath, Literal, OutputRef, PathSegment,
+    PipelinePlan, Plan, PlanValue,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A scratch directory removed at the end of the test.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "pipectl-connectors-it-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn s(text: &str) -> PlanValue {
+    PlanValue::String(text.to_string())
+}
+
+fn path_text(p: &Path) -> PlanValue {
+    s(&p.display().to_string())
+}
+
+fn field(path: &str) -> FieldPath {
+    FieldPath(
+        path.split('.')
+            .map(|k| PathSegment::Key(k.to_string()))
+            .collect(),
+    )
+}
+
+fn cmp(op: CmpOp, path: &str, text: &str) -> PlanValue {
+    PlanValue::Expr(Expr::Cmp {
+        op,
+        lhs: Box::new(Expr::Field(field(path))),
+        rhs: Box::new(Expr::Literal(Literal::String(text.to_string()))),
+    })
+}
+
+fn input(component: &str, port: Option<&str>) -> OutputRef {
+    OutputRef {
+        component: component.to_string(),
+        port: port.map(str::to_string),
+    }
+}
+
+fn component(
+    kind: ComponentKind,
+    type_name: &str,
+    name: &str,
+    inputs: Vec<OutputRef>,
+    outputs: &[&str],
+    attrs: Vec<(&str, PlanValue)>,
+) -> ComponentPlan {
+    ComponentPlan {
+        name: name.to_string(),
+        kind,
+        type_name: type_name.to_string(),
+        inputs,
+        outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        attrs: attrs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<BTreeMap<_, _>>(),
+        origin: "it.pipe:1".to_string(),
+    }
+}
+
+fn file_source(name: &str, path: &Path, mode: &str) -> ComponentPlan {
+    component(
+        ComponentKind::Source,
+        "file",
+        name,
+        vec![],
+        &[],
+        vec![
+            ("path", path_text(path)),
+            ("mode", s(mode)),
+            ("start_at", s("beginning")),
+            ("max_line_length", PlanValue::Size(1 << 20)),
+            ("batch_size", PlanValue::Int(2)),
+        ],
+    )
+}
+
+fn file_sink(name: &str, path: &Path, from: OutputRef) -> ComponentPlan {
+    component(
+        ComponentKind::Sink,
+        "file",
+        name,
+        vec![from],
+        &[],
+        vec![
+            ("path", path_text(path)),
+            ("fsync", PlanValue::Bool(false)),
+            ("encoding", s("ndjson")),
+        ],
+    )
+}
+
+fn parse_json(name: &str, from: &str) -> ComponentPlan {
+    component(
+        ComponentKind::Transform,
+        "parse",
+        name,
+        vec![input(from, None)],
+        &["errors"],
+        vec![
+            ("codec", s("json")),
+            ("field", PlanValue::Field(field("message"))),
+            ("keep_original", PlanValue::Bool(false)),
+            ("kv_field_split", s(" ")),
+            ("kv_value_split", s("=")),
+        ],
+    )
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn counters<'a>(summary: &'a RunSummary, name: &str) -> &'a pipectl_core::metrics::CounterSnapshot {
+    &summary
+        .components
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no component {name}"))
+        .counters
+}
+
+#[tokio::test]
+async fn file_parse_filter_route_to_files() {
+    let dir = Scratch::new("route");
+    let source = dir.0.join("in.ndjson");
+    std::fs::write(
+        &source,
+        concat!(
+            "{\"kind\":\"auth\",\"level\":\"info\",\"user\":\"alice\"}\n",
+            "{\"kind\":\"auth\",\"level\":\"debug\",\"user\":\"bob\"}\n",
+            "not json at all\n",
+            "{\"kind\":\"net\",\"level\":\"warn\",\"bytes\":1200}\n",
+            "{\"kind\":\"dns\",\"level\":\"info\"}\n",
+            "{\"kind\":\"auth\",\"level\":\"error\",\"user\":\"carol\"}",
+        ),
+    )
+    .unwrap();
+    let out = |name: &str| dir.0.join("out").join(format!("{name}.ndjson"));
+    let routes = PlanValue::Map(BTreeMap::from([
+        ("auth".to_string(), cmp(CmpOp::Eq, "kind", "auth")),
+        ("net".to_string(), cmp(CmpOp::Eq, "kind", "net")),
+    ]));
+    let plan = Plan {
+        pipelines: vec![PipelinePlan {
+            name: "it".into(),
+            components: vec![
+                file_source("in", &source, "read_once"),
+                parse_json("parsed", "in"),
+                component(
+                    ComponentKind::Transform,
+                    "filter",
+                    "no_debug",
+                    vec![input("parsed", None)],
+                    &[],
+                    vec![("condition", cmp(CmpOp::Ne, "level", "debug"))],
+                ),
+                component(
+                    ComponentKind::Transform,
+                    "route",
+                    "by_kind",
+                    vec![input("no_debug", None)],
+                    &["auth", "net", "unmatched"],
+                    vec![("routes", routes)],
+                ),
+                file_sink("auth", &out("auth"), input("by_kind", Some("auth"))),
+                file_sink("net", &out("net"), input("by_kind", Some("net"))),
+                file_sink("rest", &out("rest"), input("by_kind", Some("unmatched"))),
+                file_sink("bad", &out("bad"), input("parsed", Some("errors"))),
+            ],
+            tests: Vec::new(),
+        }],
+    };
+    let (_trigger, signal) = shutdown_pair();
+    let options = RunOptions::new(dir.0.join("data"));
+    let graph = start(&plan, &Registry::new(factories()), options, signal)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let summary = tokio::time::timeout(Duration::from_secs(30), graph.wait())
+        .await
+        .expect("a finite run ends")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    assert_eq!(
+        lines(&out("auth")),
+        [
+            r#"{"kind":"auth","level":"info","user":"alice"}"#,
+            r#"{"kind":"auth","level":"error","user":"carol"}"#
+        ]
+    );
+    assert_eq!(
+        lines(&out("net")),
+        [r#"{"kind":"net","level":"warn","bytes":1200}"#]
+    );
+    assert_eq!(lines(&out("rest")), [r#"{"kind":"dns","level":"info"}"#]);
+    let bad = lines(&out("bad"));
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].starts_with(r#"{"message":"not json at all","pipectl":{"error":{"component":"it.parsed","message":"json: "#),
+        "{}",
+        bad[0]
+    );
+    assert_eq!(counters(&summary, "it.in").events_out, 6);
+    assert_eq!(counters(&summary, "it.parsed").events_errored, 1);
+    assert_eq!(counters(&summary, "it.no_debug").events_dropped, 1);
+    assert_eq!(counters(&summary, "it.auth").events_out, 2);
+}
+
+#[tokio::test]
+async fn a_followed_file_checkpoints_what_the_sink_wrote() {
+    let dir = Scratch::new("follow");
+    let source = dir.0.join("app.log");
+    std::fs::write(&source, "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n").unwrap();
+    let sink_path = dir.0.join("out.ndjson");
+    let plan = Plan {
+        pipelines: vec![PipelinePlan {
+            name: "it".into(),
+            components: vec![
+                file_source("tail", &source, "follow"),
+                parse_json("parsed", "tail"),
+                file_sink("out", &sink_path, input("parsed", None)),
+            ],
+            tests: Vec::new(),
+        }],
+    };
+    let data = dir.0.join("data");
+    let run = |plan: Plan, data: PathBuf| async move {
+        let (trigger, signal) = shutdown_pair();
+        let graph = start(
+            &plan,
+            &Registry::new(factories()),
+            RunOptions::new(data),
+            signal,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        (trigger, graph)
+    };
+    let wait_for_lines = |n: usize| {
+        let sink_path = sink_path.clone();
+        async move {
+            for _ in 0..100 {
+                if lines(&sink_path).len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the sink never got {n} lines");
+        }
+    };
+
+    let (trigger, graph) = run(plan.clone(), data.clone()).await;
+    wait_for_lines(3).await;
+    trigger.trigger();
+    graph.wait().await.unwrap_or_else(|e| panic!("{e:?}"));
+    let checkpoint = std::fs::read_to_string(data.join("it").join("tail").join("checkpoint.json"))
+        .expect("a checkpoint is written");
+    assert!(checkpoint.contains("\"offset\":24"), "{checkpoint}");
+
+    // Restarted, the source resumes after what was delivered: nothing twice.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&source)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"n\":4}\n").unwrap();
+    let (trigger, graph) = run(plan, data).await;
+    wait_for_lines(4).await;
+    trigger.trigger();
+    graph.wait().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        lines(&sink_path),
+        [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]
+    );
+}
