@@ -4,8 +4,33 @@
 //! [`parse`] turns text into an AST with spans (comments kept for the formatter),
 //! [`check`] reports every error against the [`catalogue::Catalogue`], and a clean AST
 //! compiles to a [`plan::Plan`], the plain data the runtime consumes. [`fmt`] prints the
-//! one canonical layout.
+//! one canonical layout; [`reference`] documents the language and the catalogue.
+//!
+//! The entry points the CLI uses: [`load_paths`], [`compile`], [`render`] /
+//! [`render_short`], [`format_source`] and [`reference::generate`].
 
+pub mod ast;
 pub mod catalogue;
+pub mod check;
+pub mod codes;
+mod compile;
+#[cfg(test)]
+mod corpus_tests;
+pub mod diag;
+pub mod fmt;
 pub mod functions;
+pub mod literal;
+pub mod parse;
 pub mod plan;
+mod prescan;
+pub mod reference;
+pub mod source;
+pub mod suggest;
+#[cfg(test)]
+mod testing;
+
+pub use check::catalogue_errors;
+pub use compile::{compile, Compilation};
+pub use diag::{render, render_short, Diagnostic, Severity, Span};
+pub use fmt::format_source;
+pub use source::{load_paths, LoadError, SourceFile};

@@ -157,7 +157,9 @@ pub enum PlanValue {
     },
     /// `secret("name")`: resolved from the secret store when the component is built;
     /// its value never appears in a plan, a log or an error.
-    Secret { name: String },
+    Secret {
+        name: String,
+    },
     /// A field path such as `user.name`.
     Field(FieldPath),
     /// A condition or computed value.
@@ -373,5 +375,8 @@ pub struct TestExpectation {
 pub enum TestCheck {
     Contains(Expr),
     NotContains(Expr),
-    Count { condition: Option<Expr>, equals: u64 },
+    Count {
+        condition: Option<Expr>,
+        equals: u64,
+    },
 }
