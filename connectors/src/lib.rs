@@ -31,6 +31,7 @@ pub fn factories() -> Vec<Factory> {
         sinks::blackhole::FACTORY,
         sinks::console::FACTORY,
         sinks::file::FACTORY,
+        sinks::opensearch::FACTORY,
     ]
 }
 
@@ -82,6 +83,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 11);
+        assert_eq!(seen.len(), 12);
     }
 }

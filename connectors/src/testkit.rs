@@ -54,7 +54,23 @@ impl Drop for TempDir {
 /// A catalogue default written in the pipeline language, as the checker would put it
 /// into the plan. Covers the literal forms our defaults use.
 pub fn default_value(ty: AttrType, text: &str) -> Option<PlanValue> {
+    if let Some(args) = text.strip_prefix("env(").and_then(|t| t.strip_suffix(')')) {
+        // `env("NAME")` or `env("NAME", "default")`, for text attributes.
+        let mut parts = args.splitn(2, ',').map(str::trim);
+        let unquote = |s: &str| Some(s.strip_prefix('"')?.strip_suffix('"')?.to_string());
+        let name = unquote(parts.next()?)?;
+        let default = match parts.next() {
+            Some(d) => Some(unquote(d)?),
+            None => None,
+        };
+        return matches!(ty, AttrType::String | AttrType::Path)
+            .then_some(PlanValue::Env { name, default });
+    }
     match ty {
+        AttrType::Duration => match pipectl_dsl::literal::parse_number(text) {
+            Ok(pipectl_dsl::literal::Number::Duration(ms)) => Some(PlanValue::Duration(ms)),
+            _ => None,
+        },
         AttrType::String | AttrType::Path | AttrType::Enum(_) | AttrType::Regex => {
             let inner = text.strip_prefix('"')?.strip_suffix('"')?;
             let word_ok = match ty {

@@ -7,6 +7,7 @@
 pub mod blackhole;
 pub mod console;
 pub mod file;
+pub mod opensearch;
 
 use pipectl_core::component::{ComponentError, SinkContext, SinkInput};
 use pipectl_core::event::{Batch, Event};

@@ -158,7 +158,9 @@ fn read_items(body: &[u8], documents: usize) -> BulkOutcome {
             let ItemResult { status, error } = entry.index;
             match (status, error) {
                 (200..=299, _) => ItemOutcome::Done,
-                (409, Some(e)) if e.kind == "version_conflict_engine_exception" => ItemOutcome::Done,
+                (409, Some(e)) if e.kind == "version_conflict_engine_exception" => {
+                    ItemOutcome::Done
+                }
                 (s, e) if is_retryable(s) => ItemOutcome::Retry {
                     status: s,
                     reason: e.map(|e| e.describe()).unwrap_or_default(),
@@ -188,7 +190,8 @@ mod tests {
 
     #[test]
     fn a_clean_answer_is_all_done() {
-        let body = br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]}"#;
+        let body =
+            br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]}"#;
         assert_eq!(read_items(body, 2), BulkOutcome::AllDone);
     }
 
@@ -228,7 +231,10 @@ mod tests {
     fn an_answer_that_does_not_match_the_request_is_sent_again() {
         let body = br#"{"errors":true,"items":[{"index":{"status":201}}]}"#;
         assert!(matches!(read_items(body, 2), BulkOutcome::Transient { .. }));
-        assert!(matches!(read_items(b"<html>", 2), BulkOutcome::Transient { .. }));
+        assert!(matches!(
+            read_items(b"<html>", 2),
+            BulkOutcome::Transient { .. }
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@
 use bytes::Bytes;
 use opensearch::auth::Credentials;
 use opensearch::cert::{Certificate, CertificateValidation};
-use opensearch::http::headers::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use opensearch::http::headers::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use opensearch::http::{Method, Url};
 use pipectl_core::secrets::Secret;
@@ -186,7 +188,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -215,9 +219,13 @@ impl Client {
             let _ = url.set_password(None);
         }
         let display = url.as_str().trim_end_matches('/').to_string();
-        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(options.timeout);
+        let mut builder =
+            TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(options.timeout);
         if let Some(user) = &username {
-            let secret = password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+            let secret = password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
             builder = builder.auth(Credentials::Basic(user.clone(), secret));
         }
         if options.insecure_skip_verify {
@@ -338,7 +346,11 @@ pub enum CheckError {
         hint: &'static str,
     },
     #[error("OpenSearch at {url} answered GET / with HTTP {status}: {reason}")]
-    Status { url: String, status: u16, reason: String },
+    Status {
+        url: String,
+        status: u16,
+        reason: String,
+    },
 }
 
 impl CheckError {
@@ -400,7 +412,10 @@ pub async fn check_cluster(client: &Client) -> Result<ClusterInfo, CheckError> {
             "it reports {distribution} {version}; pipectl needs OpenSearch 2.x"
         )));
     }
-    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     let hint = match major {
         Some(2) => "",
         Some(1) => " (1.x lacks features the templates use, such as flat_object: upgrade to 2.x)",
@@ -427,7 +442,8 @@ mod tests {
 
     #[test]
     fn credentials_in_the_url_move_to_basic_auth() {
-        let client = Client::new(&ConnectOptions::new("http://admin:s3cret@127.0.0.1:9200/")).unwrap();
+        let client =
+            Client::new(&ConnectOptions::new("http://admin:s3cret@127.0.0.1:9200/")).unwrap();
         assert_eq!(client.url(), "http://127.0.0.1:9200");
         assert_eq!(client.username.as_deref(), Some("admin"));
         assert_eq!(client.scrub("x s3cret y".into()), "x [redacted] y");
@@ -439,7 +455,10 @@ mod tests {
         let err = Client::new(&ConnectOptions::new("ftp://x")).unwrap_err();
         assert!(err.to_string().contains("http or https"), "{err}");
         let err = Client::new(&ConnectOptions::new("not a url")).unwrap_err();
-        assert!(err.to_string().starts_with("invalid URL `not a url`"), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid URL `not a url`"),
+            "{err}"
+        );
         let mut options = ConnectOptions::new("https://127.0.0.1:9200");
         options.ca_file = Some(PathBuf::from("/nonexistent/ca.pem"));
         let err = Client::new(&options).unwrap_err();
@@ -466,7 +485,10 @@ mod tests {
         let err = check_cluster(&client).await.unwrap_err();
         assert!(err.is_transient());
         let text = err.to_string();
-        assert!(text.starts_with(&format!("cannot reach http://127.0.0.1:{port}: ")), "{text}");
+        assert!(
+            text.starts_with(&format!("cannot reach http://127.0.0.1:{port}: ")),
+            "{text}"
+        );
         assert!(text.to_lowercase().contains("refused"), "{text}");
         assert!(!text.contains("hunter2"));
     }

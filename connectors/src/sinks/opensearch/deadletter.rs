@@ -58,7 +58,11 @@ impl Rejection {
 /// The `_id` of a dead-letter record: SHA-256 of `deadletter`, the index and the
 /// original id, so a record written twice stays one.
 pub fn record_id(rejection: &Rejection) -> Str {
-    content_id(&[b"deadletter", rejection.index.as_bytes(), rejection.id.as_bytes()])
+    content_id(&[
+        b"deadletter",
+        rejection.index.as_bytes(),
+        rejection.id.as_bytes(),
+    ])
 }
 
 /// The dead-letter record of a rejection, as JSON.
@@ -78,7 +82,10 @@ pub fn record(rejection: &Rejection, origin: &Origin, id: &str, now_ms: i64) -> 
     dead.push("id", Value::String(rejection.id.clone()));
     dead.push("kind", Value::from(rejection.kind));
     dead.push("attempts", Value::Int(i64::from(rejection.attempts)));
-    dead.push("first_failed", Value::from(format_rfc3339(rejection.first_failed).as_str()));
+    dead.push(
+        "first_failed",
+        Value::from(format_rfc3339(rejection.first_failed).as_str()),
+    );
     dead.push(
         "document",
         Value::from(String::from_utf8_lossy(&rejection.document).as_ref()),
@@ -199,7 +206,10 @@ mod tests {
         let file = DeadLetterFile::new(path.clone());
         file.append(b"{\"a\":1}\n".to_vec()).await.unwrap();
         file.append(b"{\"b\":2}\n".to_vec()).await.unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let full = DeadLetterFile::new(PathBuf::from("/dev/full"));
         assert!(full.append(b"x\n".to_vec()).await.is_err());

@@ -77,6 +77,29 @@ pub struct Item {
     pub first_failed: Option<i64>,
 }
 
+impl Item {
+    /// An item whose lines are added with [`BulkBatch::push_lines`].
+    pub fn new(
+        ack: Pending,
+        source: Arc<str>,
+        index: Arc<str>,
+        kind: &'static str,
+        id: Str,
+    ) -> Item {
+        Item {
+            ack,
+            source,
+            index,
+            kind,
+            id,
+            span: 0..0,
+            doc_start: 0,
+            attempts: 0,
+            first_failed: None,
+        }
+    }
+}
+
 /// A bulk request being built or sent: the NDJSON body and its items, in order.
 #[derive(Debug, Default)]
 pub struct BulkBatch {
@@ -158,7 +181,8 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(router: Router, id_field: Option<FieldPath>) -> Encoder {
-        let version_field = FieldPath::parse("pipectl.version").unwrap_or_else(|_| FieldPath::root());
+        let version_field =
+            FieldPath::parse("pipectl.version").unwrap_or_else(|_| FieldPath::root());
         Encoder {
             router,
             id_field,
@@ -178,7 +202,11 @@ impl Encoder {
         let ack = Pending::new(meta.ack.take());
         let target = match self.router.route(&value, now_ms) {
             Ok(target) => target,
-            Err(Refused { index, kind, reason }) => {
+            Err(Refused {
+                index,
+                kind,
+                reason,
+            }) => {
                 return Some(Rejection {
                     ack,
                     source: meta.source,
@@ -202,22 +230,14 @@ impl Encoder {
         if let Some(version) = value.get_path(&self.version_field).and_then(Value::as_i64) {
             if version >= 0 {
                 self.action.extend_from_slice(b",\"version\":");
-                self.action.extend_from_slice(version.to_string().as_bytes());
-                self.action.extend_from_slice(b",\"version_type\":\"external_gte\"");
+                self.action
+                    .extend_from_slice(version.to_string().as_bytes());
+                self.action
+                    .extend_from_slice(b",\"version_type\":\"external_gte\"");
             }
         }
         self.action.extend_from_slice(b"}}");
-        let item = Item {
-            ack,
-            source: meta.source,
-            index: target.index,
-            kind: target.kind,
-            id,
-            span: 0..0,
-            doc_start: 0,
-            attempts: 0,
-            first_failed: None,
-        };
+        let item = Item::new(ack, meta.source, target.index, target.kind, id);
         batch.push_lines(item, &self.action, &self.doc);
         None
     }
@@ -273,7 +293,10 @@ mod tests {
     }
 
     fn event(json: &str) -> Event {
-        Event::new(pipectl_core::json::from_str(json).unwrap(), Arc::from("p.src"))
+        Event::new(
+            pipectl_core::json::from_str(json).unwrap(),
+            Arc::from("p.src"),
+        )
     }
 
     #[test]
@@ -298,7 +321,11 @@ mod tests {
         let doc = r#"{"@timestamp":"2025-10-03T10:00:00Z","a":1}"#;
         enc.push(event(doc), &mut batch, NOW);
         enc.push(event(doc), &mut batch, NOW);
-        enc.push(event(r#"{"@timestamp":"2025-10-03T10:00:00Z","a":2}"#), &mut batch, NOW);
+        enc.push(
+            event(r#"{"@timestamp":"2025-10-03T10:00:00Z","a":2}"#),
+            &mut batch,
+            NOW,
+        );
         let ids: Vec<&str> = batch.items.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids[0], ids[1]);
         assert_ne!(ids[0], ids[2]);
@@ -316,7 +343,11 @@ mod tests {
         // sha256("a\u{1f}b") = 0a8a08f4...; the schema keeps the first 16 bytes in hex.
         let expected = {
             let digest = Sha256::digest("a\u{1f}b".as_bytes());
-            digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+            digest
+                .iter()
+                .take(16)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         assert_eq!(content_id(&[b"a", b"b"]).as_str(), expected);
     }
@@ -331,7 +362,10 @@ mod tests {
             NOW,
         );
         let text = String::from_utf8(batch.body.clone()).unwrap();
-        assert!(text.contains(",\"version\":7,\"version_type\":\"external_gte\"}}"), "{text}");
+        assert!(
+            text.contains(",\"version\":7,\"version_type\":\"external_gte\"}}"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -357,7 +391,9 @@ mod tests {
         let mut batch = BulkBatch::default();
         let (token, rx) = AckToken::new();
         for n in 0..3 {
-            let mut e = event(&format!(r#"{{"@timestamp":"2025-10-03T10:00:00Z","n":{n}}}"#));
+            let mut e = event(&format!(
+                r#"{{"@timestamp":"2025-10-03T10:00:00Z","n":{n}}}"#
+            ));
             e.meta.ack = Some(token.clone());
             enc.push(e, &mut batch, NOW);
         }
@@ -366,7 +402,10 @@ mod tests {
         let last = items.pop().unwrap();
         let first = items.remove(0);
         let subset = batch.subset(vec![last]);
-        assert_eq!(subset.document(&subset.items[0]), br#"{"@timestamp":"2025-10-03T10:00:00Z","n":2}"#);
+        assert_eq!(
+            subset.document(&subset.items[0]),
+            br#"{"@timestamp":"2025-10-03T10:00:00Z","n":2}"#
+        );
         assert_eq!(subset.body.iter().filter(|b| **b == b'\n').count(), 2);
         first.ack.delivered();
         drop(items);

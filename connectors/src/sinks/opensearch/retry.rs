@@ -26,7 +26,9 @@ pub struct Backoff {
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Backoff {
         static STREAMS: AtomicU64 = AtomicU64::new(0);
-        let stream = STREAMS.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let stream = STREAMS
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let seed = pipectl_core::event::now_ns() as u64 ^ stream;
         Backoff {
             initial,
@@ -52,7 +54,11 @@ impl Backoff {
             .min(self.max);
         let half = nominal / 2;
         let spread = nominal.saturating_sub(half).as_nanos() as u64;
-        let jitter = if spread == 0 { 0 } else { self.random() % spread };
+        let jitter = if spread == 0 {
+            0
+        } else {
+            self.random() % spread
+        };
         let delay = half + Duration::from_nanos(jitter);
         match retry_after {
             Some(hint) if hint > delay => hint.min(self.max),
@@ -76,7 +82,14 @@ mod tests {
     #[test]
     fn delays_double_within_jitter_up_to_the_cap() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let bounds = [(50, 100), (100, 200), (200, 400), (400, 800), (500, 1000), (500, 1000)];
+        let bounds = [
+            (50, 100),
+            (100, 200),
+            (200, 400),
+            (400, 800),
+            (500, 1000),
+            (500, 1000),
+        ];
         for (lo, hi) in bounds {
             let d = b.next_delay(None).as_millis() as u64;
             assert!((lo..=hi).contains(&d), "{d} not in {lo}..={hi}");
@@ -87,8 +100,14 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_up_to_the_cap() {
         let mut b = Backoff::new(Duration::from_millis(10), Duration::from_secs(5));
-        assert_eq!(b.next_delay(Some(Duration::from_secs(2))), Duration::from_secs(2));
-        assert_eq!(b.next_delay(Some(Duration::from_secs(60))), Duration::from_secs(5));
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(60))),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// How far ahead of the clock a document's time may be.
 const MAX_FUTURE_MS: i64 = 86_400_000;
 
+/// Year, month, day and hour of an index's period (unused ones zeroed).
+type PeriodKey = (i64, u32, u32, u32);
+
 /// One piece of an index pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -66,7 +69,11 @@ impl IndexPattern {
                         "`%{other}` is not a token of an index pattern (use %Y, %m, %d, %H or %%)"
                     ))
                 }
-                None => return Err("a pattern cannot end with `%` (write %% for a percent sign)".into()),
+                None => {
+                    return Err(
+                        "a pattern cannot end with `%` (write %% for a percent sign)".into(),
+                    )
+                }
             };
             if !literal.is_empty() {
                 parts.push(Part::Text(std::mem::take(&mut literal)));
@@ -163,7 +170,7 @@ impl IndexPattern {
 
     /// What identifies the index a time falls into: fields the pattern does not use are
     /// zeroed, so every time of one day maps to one key for a daily pattern.
-    fn period_key(&self, c: Civil) -> (i64, u32, u32, u32) {
+    fn period_key(&self, c: Civil) -> PeriodKey {
         let uses = |p: Part| self.parts.contains(&p);
         (
             if uses(Part::Year) { c.year } else { 0 },
@@ -205,13 +212,48 @@ struct DocType {
 
 /// The table of docs/schema.md, "Index naming"; events (the default) first.
 const TYPES: [DocType; 7] = [
-    DocType { name: "events", dataset: None, partition: "@timestamp", monthly: false },
-    DocType { name: "breaches", dataset: Some("pipectl.breach"), partition: "@timestamp", monthly: false },
-    DocType { name: "hits", dataset: Some("pipectl.hit"), partition: "@timestamp", monthly: false },
-    DocType { name: "incidents", dataset: Some("pipectl.incident"), partition: "incident.first_seen", monthly: true },
-    DocType { name: "entities", dataset: Some("pipectl.entity"), partition: "@timestamp", monthly: true },
-    DocType { name: "actions", dataset: Some("pipectl.action"), partition: "pipectl.action.requested_at", monthly: true },
-    DocType { name: "deadletter", dataset: Some("pipectl.deadletter"), partition: "@timestamp", monthly: false },
+    DocType {
+        name: "events",
+        dataset: None,
+        partition: "@timestamp",
+        monthly: false,
+    },
+    DocType {
+        name: "breaches",
+        dataset: Some("pipectl.breach"),
+        partition: "@timestamp",
+        monthly: false,
+    },
+    DocType {
+        name: "hits",
+        dataset: Some("pipectl.hit"),
+        partition: "@timestamp",
+        monthly: false,
+    },
+    DocType {
+        name: "incidents",
+        dataset: Some("pipectl.incident"),
+        partition: "incident.first_seen",
+        monthly: true,
+    },
+    DocType {
+        name: "entities",
+        dataset: Some("pipectl.entity"),
+        partition: "@timestamp",
+        monthly: true,
+    },
+    DocType {
+        name: "actions",
+        dataset: Some("pipectl.action"),
+        partition: "pipectl.action.requested_at",
+        monthly: true,
+    },
+    DocType {
+        name: "deadletter",
+        dataset: Some("pipectl.deadletter"),
+        partition: "@timestamp",
+        monthly: false,
+    },
 ];
 
 /// One destination: a pattern, the field that fills it and the type it holds.
@@ -245,7 +287,7 @@ pub struct Router {
     routes: Vec<Route>,
     /// With several routes: the field that selects one (`event.dataset`).
     selector: Option<FieldPath>,
-    cache: Vec<(usize, (i64, u32, u32, u32), Arc<str>)>,
+    cache: Vec<(usize, PeriodKey, Arc<str>)>,
 }
 
 /// How many index names the router remembers.
@@ -361,7 +403,7 @@ impl Router {
             .unwrap_or(0)
     }
 
-    fn cached(&mut self, route: usize, key: (i64, u32, u32, u32), at: Option<Civil>) -> Arc<str> {
+    fn cached(&mut self, route: usize, key: PeriodKey, at: Option<Civil>) -> Arc<str> {
         if let Some((_, _, name)) = self.cache.iter().find(|(r, k, _)| *r == route && *k == key) {
             return Arc::clone(name);
         }
@@ -400,7 +442,9 @@ mod tests {
 
     fn route(router: &mut Router, json: &str) -> Result<(String, &'static str), Refused> {
         let doc = from_str(json).unwrap();
-        router.route(&doc, NOW).map(|t| (t.index.to_string(), t.kind))
+        router
+            .route(&doc, NOW)
+            .map(|t| (t.index.to_string(), t.kind))
     }
 
     #[test]
@@ -435,7 +479,12 @@ mod tests {
         );
         let hourly = IndexPattern::parse("h-%Y%m%d%H").unwrap();
         let mut router = Router::pattern(hourly, path("t"));
-        assert_eq!(route(&mut router, r#"{"t":"2020-02-29T07:00:00Z"}"#).unwrap().0, "h-2020022907");
+        assert_eq!(
+            route(&mut router, r#"{"t":"2020-02-29T07:00:00Z"}"#)
+                .unwrap()
+                .0,
+            "h-2020022907"
+        );
         let fixed = IndexPattern::parse("fixed-name").unwrap();
         let mut router = Router::pattern(fixed, path("t"));
         assert_eq!(route(&mut router, r#"{}"#).unwrap().0, "fixed-name");
@@ -445,7 +494,11 @@ mod tests {
     fn auto_routes_by_dataset_with_each_types_partition_field() {
         let mut router = Router::auto();
         let cases = [
-            (r#"{"@timestamp":"2025-10-03T10:00:00Z"}"#, "pipectl-events-2025.10.03", "events"),
+            (
+                r#"{"@timestamp":"2025-10-03T10:00:00Z"}"#,
+                "pipectl-events-2025.10.03",
+                "events",
+            ),
             (
                 r#"{"@timestamp":"2025-10-03T10:00:00Z","event":{"dataset":"aws.cloudtrail"}}"#,
                 "pipectl-events-2025.10.03",
@@ -468,17 +521,26 @@ mod tests {
             ),
         ];
         for (doc, index, kind) in cases {
-            assert_eq!(route(&mut router, doc).unwrap(), (index.to_string(), kind), "{doc}");
+            assert_eq!(
+                route(&mut router, doc).unwrap(),
+                (index.to_string(), kind),
+                "{doc}"
+            );
         }
     }
 
     #[test]
     fn missing_bad_and_future_times_are_refused() {
         let mut router = Router::auto();
-        let missing = route(&mut router, r#"{"event":{"dataset":"pipectl.incident"}}"#).unwrap_err();
+        let missing =
+            route(&mut router, r#"{"event":{"dataset":"pipectl.incident"}}"#).unwrap_err();
         assert_eq!(missing.kind, "incidents");
         assert_eq!(missing.index, "pipectl-incidents-%Y.%m");
-        assert!(missing.reason.contains("no `incident.first_seen`"), "{}", missing.reason);
+        assert!(
+            missing.reason.contains("no `incident.first_seen`"),
+            "{}",
+            missing.reason
+        );
         let bad = route(&mut router, r#"{"@timestamp":"yesterday"}"#).unwrap_err();
         assert!(bad.reason.contains("\"yesterday\""), "{}", bad.reason);
         let future = route(&mut router, r#"{"@timestamp":"2025-10-05T00:00:00Z"}"#).unwrap_err();
