@@ -12,7 +12,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The corpus files of one directory, as (path relative to the repository root, text).
-fn corpus(dir: &str) -> Vec<SourceFile> {
+pub(crate) fn corpus(dir: &str) -> Vec<SourceFile> {
     let root = repo_root();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
         .unwrap()

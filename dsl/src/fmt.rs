@@ -523,63 +523,86 @@ fn col_after(col: usize, s: &str) -> usize {
     }
 }
 
-/// Indents lines, aligns `=` within runs of keyed items, and joins them.
+/// Indents lines, aligns `=` (when `align`) and trailing comments within runs of
+/// items, and joins them. A run ends at a blank line or after an item that spans
+/// several lines.
 fn render_lines(lines: &[Line], indent: usize, align: bool) -> String {
     let pad = INDENT.repeat(indent);
-    // The key width of the run each line belongs to.
-    let mut widths = vec![0; lines.len()];
-    if align {
-        let mut run: Vec<usize> = Vec::new();
-        let close = |run: &mut Vec<usize>, widths: &mut Vec<usize>| {
-            let w = run
-                .iter()
-                .filter_map(|&i| match lines.get(i) {
-                    Some(Line::Item { key: Some(k), .. }) => Some(k.chars().count()),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(0);
-            for &i in run.iter() {
-                if let Some(slot) = widths.get_mut(i) {
-                    *slot = w;
-                }
-            }
-            run.clear();
-        };
-        for (i, line) in lines.iter().enumerate() {
-            match line {
-                Line::Blank => close(&mut run, &mut widths),
-                Line::Comment(_) => {}
-                Line::Item { text, .. } => {
+    let mut runs: Vec<Vec<usize>> = vec![Vec::new()];
+    for (i, line) in lines.iter().enumerate() {
+        match line {
+            Line::Blank => runs.push(Vec::new()),
+            Line::Comment(_) => {}
+            Line::Item { text, .. } => {
+                if let Some(run) = runs.last_mut() {
                     run.push(i);
-                    if text.contains('\n') {
-                        close(&mut run, &mut widths);
-                    }
+                }
+                if text.contains('\n') {
+                    runs.push(Vec::new());
                 }
             }
         }
-        close(&mut run, &mut widths);
+    }
+    // Each item's text up to its trailing comment, aligned within its run.
+    let mut bodies: Vec<String> = vec![String::new(); lines.len()];
+    let mut comment_column: Vec<usize> = vec![0; lines.len()];
+    for run in &runs {
+        let key_width = run
+            .iter()
+            .filter_map(|&i| match lines.get(i) {
+                Some(Line::Item { key: Some(k), .. }) if align => Some(k.chars().count()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        for &i in run {
+            if let Some(Line::Item { key, text, .. }) = lines.get(i) {
+                let mut s = String::new();
+                if let Some(k) = key {
+                    s.push_str(k);
+                    s.push_str(&" ".repeat(key_width.saturating_sub(k.chars().count())));
+                    s.push_str(" = ");
+                }
+                s.push_str(text);
+                if let Some(slot) = bodies.get_mut(i) {
+                    *slot = s;
+                }
+            }
+        }
+        let column = run
+            .iter()
+            .filter(|&&i| {
+                matches!(
+                    lines.get(i),
+                    Some(Line::Item {
+                        trailing: Some(_),
+                        ..
+                    })
+                )
+            })
+            .filter_map(|&i| bodies.get(i))
+            .filter(|b| !b.contains('\n'))
+            .map(|b| b.chars().count())
+            .max()
+            .unwrap_or(0);
+        for &i in run {
+            if let Some(slot) = comment_column.get_mut(i) {
+                *slot = column;
+            }
+        }
     }
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         match line {
             Line::Blank => out.push(String::new()),
             Line::Comment(c) => out.push(format!("{pad}{c}")),
-            Line::Item {
-                key,
-                text,
-                trailing,
-            } => {
-                let mut s = pad.clone();
-                if let Some(k) = key {
-                    let width = widths.get(i).copied().unwrap_or(0).max(k.chars().count());
-                    s.push_str(k);
-                    s.push_str(&" ".repeat(width - k.chars().count()));
-                    s.push_str(" = ");
-                }
-                s.push_str(text);
+            Line::Item { trailing, .. } => {
+                let body = bodies.get(i).map_or("", String::as_str);
+                let mut s = format!("{pad}{body}");
                 if let Some(c) = trailing {
-                    s.push(' ');
+                    let last_line = body.rsplit('\n').next().unwrap_or("").chars().count();
+                    let column = comment_column.get(i).copied().unwrap_or(0).max(last_line);
+                    s.push_str(&" ".repeat(column - last_line + 1));
                     s.push_str(c);
                 }
                 out.push(s);

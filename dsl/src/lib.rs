@@ -18,6 +18,8 @@ mod compile;
 mod corpus_tests;
 pub mod diag;
 pub mod fmt;
+#[cfg(test)]
+mod fmt_tests;
 pub mod functions;
 pub mod literal;
 pub mod parse;

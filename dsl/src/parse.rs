@@ -73,7 +73,7 @@ pub fn parse_file(index: usize, text: &str) -> Parsed {
             }
         }
     };
-    with_parse_stack(|| {
+    let mut parsed = with_parse_stack(|| {
         let pairs = match Grammar::parse(Rule::file, text) {
             Ok(p) => p,
             Err(e) => {
@@ -85,6 +85,8 @@ pub fn parse_file(index: usize, text: &str) -> Parsed {
         };
         let mut builder = Builder {
             file: index,
+            text,
+            comments: &comments,
             diagnostics: Vec::new(),
         };
         let mut pipelines = Vec::new();
@@ -98,21 +100,27 @@ pub fn parse_file(index: usize, text: &str) -> Parsed {
         Parsed {
             file: Some(File {
                 pipelines,
-                comments,
+                comments: Vec::new(),
             }),
             diagnostics: builder.diagnostics,
         }
-    })
+    });
+    if let Some(file) = &mut parsed.file {
+        file.comments = comments;
+    }
+    parsed
 }
 
 /// Parses a lone value, as catalogue defaults are written; spans are in file `index`.
 pub fn parse_value(index: usize, text: &str) -> Result<Value, Vec<Diagnostic>> {
-    prescan(index, text).map_err(|d| vec![*d])?;
+    let comments = prescan(index, text).map_err(|d| vec![*d])?;
     with_parse_stack(|| {
         let mut pairs = Grammar::parse(Rule::value_only, text)
             .map_err(|e| vec![syntax_error(index, text, &e)])?;
         let mut builder = Builder {
             file: index,
+            text,
+            comments: &comments,
             diagnostics: Vec::new(),
         };
         let value = pairs
@@ -126,15 +134,31 @@ pub fn parse_value(index: usize, text: &str) -> Result<Value, Vec<Diagnostic>> {
     })
 }
 
-struct Builder {
+struct Builder<'a> {
     file: usize,
+    text: &'a str,
+    comments: &'a [Comment],
     diagnostics: Vec<Diagnostic>,
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// The span of a rule without the spaces and comments pest lets trail at the end
+    /// of a rule that ends with an optional part, so a span ends where its last token
+    /// does (the formatter relies on this to keep trailing comments in place).
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let start = s.start();
+        let mut end = s.end();
+        loop {
+            let trimmed = self.text.get(start..end).map_or(0, |t| t.trim_end().len());
+            end = start + trimmed;
+            let i = self.comments.partition_point(|c| c.span.end < end);
+            match self.comments.get(i) {
+                Some(c) if c.span.end == end && c.span.start >= start => end = c.span.start,
+                _ => break,
+            }
+        }
+        Span::new(self.file, start, end)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
