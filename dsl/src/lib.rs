@@ -31,7 +31,7 @@ pub mod suggest;
 #[cfg(test)]
 mod testing;
 
-pub use check::catalogue_errors;
+pub use check::{catalogue_errors, default_value};
 pub use compile::{compile, Compilation};
 pub use diag::{render, render_short, Diagnostic, Severity, Span};
 pub use fmt::format_source;

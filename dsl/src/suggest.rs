@@ -12,7 +12,8 @@ where
 {
     let limit = (word.chars().count() / 3).max(1);
     let mut best: Option<(usize, &'a str)> = None;
-    for candidate in candidates {
+    let all: Vec<&'a str> = candidates.into_iter().collect();
+    for &candidate in &all {
         if candidate.is_empty() || candidate == word {
             continue;
         }
@@ -24,6 +25,15 @@ where
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
+    }
+    if best.is_none() {
+        // `lowercase` for `lower`: one word a longer form of the other.
+        best = all
+            .iter()
+            .copied()
+            .filter(|c| c.len() >= 4 && word.len() >= 4 && (word.starts_with(*c) || c.starts_with(word)))
+            .map(|c| (0, c))
+            .next();
     }
     best.map(|(_, c)| c)
 }
@@ -71,6 +81,8 @@ mod tests {
         assert_eq!(closest("kafka", types), None);
         assert_eq!(closest("sorce", ["source", "sink"]), Some("source"));
         assert_eq!(closest("pipline", ["pipeline"]), Some("pipeline"));
+        assert_eq!(closest("lowercase", ["lower", "len"]), Some("lower"));
+        assert_eq!(closest("low", ["lower"]), None);
     }
 
     #[test]

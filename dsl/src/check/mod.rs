@@ -15,7 +15,7 @@ mod tests;
 mod unit_tests;
 mod value;
 
-pub use component::{catalogue_errors, INPUTS};
+pub use component::{catalogue_errors, default_value, INPUTS};
 pub(crate) use embedded::{regex_check, script_check};
 
 use crate::ast::{File, Member, Pipeline};
