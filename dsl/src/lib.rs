@@ -26,6 +26,8 @@ pub mod parse;
 pub mod plan;
 mod prescan;
 pub mod reference;
+#[cfg(test)]
+mod robustness_tests;
 pub mod source;
 pub mod suggest;
 #[cfg(test)]

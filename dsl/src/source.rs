@@ -116,6 +116,26 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Line starts of a text, for many line lookups in one file (a lookup is a binary
+/// search instead of a scan from the start).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset).max(1)
+    }
+}
+
 /// The byte range of the line holding `offset`, without its line break.
 pub fn line_bounds(text: &str, offset: usize) -> (usize, usize) {
     let offset = floor_boundary(text, offset);
@@ -163,6 +183,19 @@ mod tests {
         assert_eq!(line_col(text, 999), (3, 1));
         // Inside a character: clamped to its start.
         assert_eq!(line_col(text, 4), (2, 1));
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_scanning() {
+        let text = "a\nbc\n\nd";
+        let index = LineIndex::new(text);
+        for offset in 0..=text.len() {
+            assert_eq!(
+                index.line(offset),
+                line_col(text, offset).0,
+                "offset {offset}"
+            );
+        }
     }
 
     #[test]

@@ -31,7 +31,9 @@ where
         best = all
             .iter()
             .copied()
-            .filter(|c| c.len() >= 4 && word.len() >= 4 && (word.starts_with(*c) || c.starts_with(word)))
+            .filter(|c| {
+                c.len() >= 4 && word.len() >= 4 && (word.starts_with(*c) || c.starts_with(word))
+            })
             .map(|c| (0, c))
             .next();
     }

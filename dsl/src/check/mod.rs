@@ -23,7 +23,7 @@ use crate::catalogue::{Catalogue, ComponentSpec};
 use crate::codes;
 use crate::diag::{Diagnostic, Span};
 use crate::plan::{ComponentKind, OutputRef, PlanValue, TestPlan};
-use crate::source::{line_col, SourceFile};
+use crate::source::{LineIndex, SourceFile};
 use crate::suggest;
 use component::{check_component, component_name_like, is_component_name, RESERVED};
 use graph::{check_graph, Names, Node};
@@ -98,13 +98,14 @@ pub fn check(
                 .push((index, pipeline));
         }
     }
+    let origins = Origins::new(files);
     let mut out = Vec::new();
     for (name, blocks) in groups {
         let incomplete = all_incomplete || incomplete.contains(name);
         out.push(check_pipeline(
             name,
             &blocks,
-            files,
+            &origins,
             catalogue,
             incomplete,
             diagnostics,
@@ -166,7 +167,7 @@ enum Role {
 fn check_pipeline(
     name: &str,
     blocks: &[(usize, &Pipeline)],
-    files: &[SourceFile],
+    origins: &Origins,
     catalogue: &Catalogue,
     incomplete: bool,
     diagnostics: &mut Vec<Diagnostic>,
@@ -180,7 +181,7 @@ fn check_pipeline(
     let mut quiet_unused = false;
 
     for &(file, pipeline) in blocks {
-        let src = files.get(file).map_or("", |f| f.text.as_str());
+        let src = origins.files.get(file).map_or("", |f| f.text.as_str());
         for member in &pipeline.members {
             match role(member, catalogue, diagnostics) {
                 Role::Invalid => {}
@@ -244,7 +245,7 @@ fn check_pipeline(
                         inputs: attrs.inputs.into_iter().map(|(r, _)| r).collect(),
                         route_ports,
                         attrs: attrs.attrs,
-                        origin: origin(files, member.span),
+                        origin: origins.of(member.span),
                     }));
                 }
             }
@@ -268,9 +269,9 @@ fn check_pipeline(
     // Without components (already reported), every name in a test would be unknown.
     let tests = if nodes.is_empty() { Vec::new() } else { tests };
     for (file, member) in tests {
-        let src = files.get(file).map_or("", |f| f.text.as_str());
+        let src = origins.files.get(file).map_or("", |f| f.text.as_str());
         if let Some(plan) =
-            tests::check_test(member, &names, src, origin(files, member.span), diagnostics)
+            tests::check_test(member, &names, src, origins.of(member.span), diagnostics)
         {
             test_plans.push(plan);
         }
@@ -411,11 +412,25 @@ fn check_component_name(member: &Member, diagnostics: &mut Vec<Diagnostic>) -> b
     diagnostics.len() == errors_before
 }
 
-/// `path:line` of a block, for runtime messages.
-fn origin(files: &[SourceFile], span: Span) -> String {
-    match files.get(span.file) {
-        Some(f) => format!("{}:{}", f.path, line_col(&f.text, span.start).0),
-        None => String::new(),
+/// Where blocks start, as `path:line` for runtime messages.
+struct Origins<'a> {
+    files: &'a [SourceFile],
+    lines: Vec<LineIndex>,
+}
+
+impl<'a> Origins<'a> {
+    fn new(files: &'a [SourceFile]) -> Origins<'a> {
+        Origins {
+            files,
+            lines: files.iter().map(|f| LineIndex::new(&f.text)).collect(),
+        }
+    }
+
+    fn of(&self, span: Span) -> String {
+        match (self.files.get(span.file), self.lines.get(span.file)) {
+            (Some(f), Some(lines)) => format!("{}:{}", f.path, lines.line(span.start)),
+            _ => String::new(),
+        }
     }
 }
 
