@@ -94,15 +94,29 @@ fn kind_page(kind: ComponentKind, catalogue: &Catalogue) -> String {
 fn component_section(out: &mut String, spec: &ComponentSpec) {
     let _ = writeln!(out, "## {}\n", spec.type_name);
     let _ = writeln!(out, "{}\n", spec.summary);
-    let _ = writeln!(out, "```\n{} {} \"name\" {{", spec.kind, spec.type_name);
-    let required: Vec<&AttrSpec> = spec.attrs.iter().filter(|a| a.required).collect();
+    // The smallest block: `inputs` and the required attributes, aligned as `pipectl fmt`
+    // would print them.
+    let mut lines: Vec<(&str, &str)> = Vec::new();
     if spec.kind.takes_inputs() {
-        let _ = writeln!(out, "  inputs = [upstream]");
+        lines.push((INPUTS, "[upstream]"));
     }
-    for a in &required {
-        let _ = writeln!(out, "  {} = ...", a.name);
+    lines.extend(
+        spec.attrs
+            .iter()
+            .filter(|a| a.required)
+            .map(|a| (a.name, "...")),
+    );
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let _ = write!(out, "```\n{} {} \"name\" {{", spec.kind, spec.type_name);
+    if lines.is_empty() {
+        out.push_str("}\n```\n\n");
+    } else {
+        out.push('\n');
+        for (key, value) in lines {
+            let _ = writeln!(out, "  {key:width$} = {value}");
+        }
+        out.push_str("}\n```\n\n");
     }
-    out.push_str("}\n```\n\n");
     out.push_str("| Attribute | Type | Required | Default | Description |\n");
     out.push_str("|---|---|---|---|---|\n");
     if spec.kind.takes_inputs() {
@@ -130,14 +144,14 @@ fn component_section(out: &mut String, spec: &ComponentSpec) {
     }
     out.push('\n');
     if spec.kind.has_outputs() {
-        out.push_str("Outputs: the default output (`name`)");
-        for port in spec.fixed_outputs {
-            let _ = write!(out, ", `name.{port}`");
+        // With an `outputs_from` map, events go to the named outputs instead.
+        let mut outputs: Vec<String> = Vec::new();
+        match spec.outputs_from {
+            Some(from) => outputs.push(format!("`name.<key>` for each key of `{from}`")),
+            None => outputs.push("the default output (`name`)".to_string()),
         }
-        if let Some(from) = spec.outputs_from {
-            let _ = write!(out, ", and `name.<key>` for each key of `{from}`");
-        }
-        out.push_str(".\n");
+        outputs.extend(spec.fixed_outputs.iter().map(|p| format!("`name.{p}`")));
+        let _ = writeln!(out, "Outputs: {}.", outputs.join(", "));
     } else {
         out.push_str("Outputs: none (a sink ends the flow).\n");
     }
@@ -252,7 +266,11 @@ mod tests {
         assert!(!sources.contains("`inputs`"));
         let transforms = &pages[2].1;
         assert!(transforms.contains("| `inputs` | list of component references | yes |"));
-        assert!(transforms.contains("`name.unmatched`, and `name.<key>` for each key of `routes`"));
+        assert!(transforms
+            .contains("Outputs: `name.<key>` for each key of `routes`, `name.unmatched`."));
+        assert!(transforms
+            .contains("transform script \"name\" {\n  inputs = [upstream]\n  rhai   = ...\n}"));
+        assert!(pages[7].1.contains("No `respond` components exist yet."));
         assert!(pages[3].1.contains("No `model` components exist yet."));
         assert!(pages[8]
             .1
