@@ -34,26 +34,42 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, JsonError> {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8",
     })?;
-    let mut parser = Parser {
-        text,
-        bytes,
-        pos: 0,
-        depth: 0,
-        entries: Vec::new(),
-        items: Vec::new(),
-    };
-    parser.skip_ws();
-    let value = parser.value().map_err(|e| *e)?;
-    parser.skip_ws();
-    if parser.pos != bytes.len() {
-        return Err(*parser.err("unexpected data after the document"));
-    }
-    Ok(value)
+    from_str(text)
 }
 
-/// Parses JSON text; see [`from_slice`].
+/// Parses JSON text; see [`from_slice`]. Text is already UTF-8, so prefer this when
+/// the input is a `str` (it skips validation).
 pub fn from_str(text: &str) -> Result<Value, JsonError> {
-    from_slice(text.as_bytes())
+    // The scratch stacks are reused across documents on a thread, so a document's
+    // parse does not start by growing them again.
+    let (entries, items) = SCRATCH.with(|s| s.take());
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+        entries,
+        items,
+    };
+    let result = parser.document();
+    // Keep the stacks unless one huge document grew them (then let them go).
+    if parser.entries.capacity() <= SCRATCH_KEEP && parser.items.capacity() <= SCRATCH_KEEP {
+        parser.entries.clear();
+        parser.items.clear();
+        SCRATCH.with(|s| s.set((parser.entries, parser.items)));
+    }
+    result
+}
+
+/// The parser's scratch stacks: object entries and array items being collected.
+type Scratch = (Vec<(Str, Value)>, Vec<Value>);
+
+/// The largest scratch stacks (in entries) kept between documents.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Errors are boxed inside the parser so results stay as small as the values they
@@ -79,6 +95,16 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    fn document(&mut self) -> Result<Value, JsonError> {
+        self.skip_ws();
+        let value = self.value().map_err(|e| *e)?;
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(*self.err("unexpected data after the document"));
+        }
+        Ok(value)
+    }
+
     fn err(&self, reason: &'static str) -> Box<JsonError> {
         fail(self.pos, reason)
     }
@@ -253,7 +279,7 @@ impl Parser<'_> {
     fn slice(&self, from: usize, to: usize) -> PResult<&str> {
         self.text
             .get(from..to)
-            .ok_or(fail(from, "invalid UTF-8 in a string"))
+            .ok_or_else(|| fail(from, "invalid UTF-8 in a string"))
     }
 
     /// The slow path: `buf` holds the text before the first escape and `pos` points at

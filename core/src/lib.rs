@@ -13,5 +13,7 @@ pub mod metrics;
 pub mod path;
 pub mod secrets;
 pub mod shutdown;
+#[cfg(test)]
+mod test_alloc;
 pub mod topology;
 pub mod value;

@@ -344,29 +344,6 @@ fn every_declared_function_is_implemented() {
     }
 }
 
-/// Counts this thread's allocations, to prove the filter hot path allocates nothing.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static COUNTING: CountingAlloc = CountingAlloc;
-
 #[test]
 fn filter_conditions_do_not_allocate() {
     let ev = event();
@@ -385,12 +362,12 @@ fn filter_conditions_do_not_allocate() {
             )),
         )),
     ];
-    let before = ALLOCATIONS.with(|n| n.get());
+    let before = crate::test_alloc::allocations();
     let mut hits = 0;
     for _ in 0..100 {
         hits += conditions.iter().filter(|c| c.matches(&ev)).count();
     }
-    let after = ALLOCATIONS.with(|n| n.get());
+    let after = crate::test_alloc::allocations();
     assert_eq!(hits, 400);
     assert_eq!(after - before, 0, "evaluating conditions allocated");
 }

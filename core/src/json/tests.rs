@@ -132,6 +132,25 @@ fn nesting_deeper_than_the_limit_is_an_error_not_a_crash() {
 }
 
 #[test]
+fn parsing_allocates_only_for_containers_and_long_strings() {
+    // Two objects, one array and one string too long to store inline: four blocks.
+    let text = r#"{"short":"inline text","n":[1,2.5,true],"o":{"k":"v"},"long":"a string longer than twenty-four bytes"}"#;
+    let _warm_up = parse(text);
+    let before = crate::test_alloc::allocations();
+    let value = parse(text);
+    let after = crate::test_alloc::allocations();
+    assert_eq!(after - before, 4);
+    let mut out = Vec::with_capacity(256);
+    let before = crate::test_alloc::allocations();
+    write(&value, &mut out);
+    assert_eq!(
+        crate::test_alloc::allocations() - before,
+        0,
+        "writing allocated"
+    );
+}
+
+#[test]
 fn writes_compact_json_with_correct_escapes() {
     let v = obj(vec![
         ("s", Value::from("q\"b\\n\n\u{1}\u{1f}é😀/")),
