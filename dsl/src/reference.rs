@@ -3,7 +3,7 @@
 //! grammar file themselves, so the documentation cannot drift from the code; the CLI
 //! writes the pages and a test compares them with what is checked in.
 
-use crate::catalogue::{AttrSpec, Catalogue, ComponentSpec};
+use crate::catalogue::{Catalogue, ComponentSpec};
 use crate::check::INPUTS;
 use crate::functions::FUNCTIONS;
 use crate::literal::{DURATION_UNITS, SIZE_UNITS};
