@@ -471,6 +471,92 @@ mod tests {
         assert!(err.to_string().contains("PEM"), "{err}");
     }
 
+    async fn check(status: &'static str, body: &str) -> Result<ClusterInfo, CheckError> {
+        let mut options =
+            ConnectOptions::new(crate::sinks::opensearch::tests::answering(status, body).await);
+        options.username = Some("ingest".into());
+        options.password = Some(Secret::new("hunter2"));
+        check_cluster(&Client::new(&options).unwrap()).await
+    }
+
+    fn version(distribution: Option<&str>, number: &str) -> String {
+        let distribution = distribution
+            .map(|d| format!("\"distribution\":\"{d}\","))
+            .unwrap_or_default();
+        format!("{{\"cluster_name\":\"c\",\"version\":{{{distribution}\"number\":\"{number}\"}}}}")
+    }
+
+    #[tokio::test]
+    async fn the_start_up_check_says_plainly_what_is_wrong() {
+        let ok = check("200 OK", &version(Some("opensearch"), "2.19.6"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (ok.version.as_str(), ok.cluster_name.as_str()),
+            ("2.19.6", "c")
+        );
+
+        let err = check("401 Unauthorized", r#"{"error":"unauthorized"}"#)
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient());
+        let text = err.to_string();
+        assert!(
+            text.contains("refused the credentials (HTTP 401)") && text.contains("`ingest`"),
+            "{text}"
+        );
+
+        let text = check("403 Forbidden", "{}").await.unwrap_err().to_string();
+        assert!(
+            text.contains("HTTP 403") && text.contains("`ingest`"),
+            "{text}"
+        );
+
+        let text = check("200 OK", &version(Some("opensearch"), "1.3.19"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("OpenSearch 1.3.19") && text.contains("needs OpenSearch 2.x"),
+            "{text}"
+        );
+        let text = check("200 OK", &version(Some("opensearch"), "3.1.0"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("OpenSearch 3.1.0") && text.contains("needs OpenSearch 2.x"),
+            "{text}"
+        );
+        let text = check("200 OK", &version(None, "8.11.0"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("is not OpenSearch") && text.contains("elasticsearch 8.11.0"),
+            "{text}"
+        );
+        let text = check("200 OK", "<html>hello</html>")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("is not OpenSearch"), "{text}");
+
+        let err = check(
+            "503 Service Unavailable",
+            r#"{"error":{"reason":"hunter2 starting"}}"#,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.is_transient());
+        let text = err.to_string();
+        assert!(
+            text.contains("HTTP 503") && text.contains("[redacted] starting"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"));
+    }
+
     #[tokio::test]
     async fn an_unreachable_node_is_named_with_its_cause() {
         // Bind and close a listener to find a port nothing listens on.

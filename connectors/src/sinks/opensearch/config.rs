@@ -221,3 +221,90 @@ fn positive_duration(attrs: &Attrs<'_>, key: &str) -> Result<Duration, BuildErro
     }
     Ok(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::opensearch::FACTORY;
+    use crate::testkit::{build_error, field, plan, string, TempDir};
+    use pipectl_core::component::BuildContext;
+    use pipectl_core::secrets::SecretStore;
+    use pipectl_dsl::catalogue::Catalogue;
+    use pipectl_dsl::plan::PlanValue;
+
+    #[test]
+    fn the_catalogue_entry_checks() {
+        let errors = pipectl_dsl::catalogue_errors(&Catalogue::new(vec![&SPEC]));
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn defaults_build_and_the_dead_letter_file_lives_in_the_data_directory() {
+        let dir = TempDir::new("os-config");
+        let p = plan(
+            &SPEC,
+            "search",
+            vec![("endpoint", string("http://127.0.0.1:9"))],
+        );
+        let secrets = SecretStore::default();
+        let ctx = BuildContext {
+            pipeline: "test",
+            data_dir: dir.path().to_path_buf(),
+            secrets: &secrets,
+        };
+        let config = OpenSearchConfig::from_attrs(&Attrs::new(&p, &ctx), dir.path()).unwrap();
+        assert_eq!(config.deadletter_file, dir.path().join("deadletter.ndjson"));
+        assert!(config.compress && config.setup_templates);
+        assert_eq!(config.batching.concurrency, 4);
+        assert_eq!(
+            config.deadletter_index.as_str(),
+            "pipectl-deadletter-%Y.%m.%d"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_build_errors() {
+        let cases: Vec<(Vec<(&str, PlanValue)>, &str)> = vec![
+            (
+                vec![("index", string("Events-%Y"))],
+                "attribute `index`: index names must be lowercase",
+            ),
+            (vec![("index", string("x-%Q"))], "`%Q` is not a token"),
+            (
+                vec![("timestamp_field", PlanValue::Field(field("t")))],
+                "`timestamp_field` applies to an `index` pattern",
+            ),
+            (
+                vec![("password", string("p"))],
+                "`password` is set without `username`",
+            ),
+            (vec![("endpoint", string("localhost:9200"))], "invalid URL"),
+            (
+                vec![("deadletter_index", string("dead letters"))],
+                "attribute `deadletter_index`",
+            ),
+            (
+                vec![
+                    ("retry_initial_backoff", PlanValue::Duration(5000)),
+                    ("retry_max_backoff", PlanValue::Duration(1000)),
+                ],
+                "shorter than",
+            ),
+            (
+                vec![("concurrency", PlanValue::Int(0))],
+                "`concurrency` must be at least 1",
+            ),
+            (
+                vec![("request_timeout", PlanValue::Duration(0))],
+                "`request_timeout` must be longer than 0",
+            ),
+        ];
+        for (attrs, expected) in cases {
+            let message = build_error(&FACTORY, &plan(&SPEC, "search", attrs));
+            assert!(
+                message.contains(expected),
+                "expected `{expected}` in `{message}`"
+            );
+        }
+    }
+}
