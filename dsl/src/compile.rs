@@ -21,6 +21,7 @@ pub struct Compilation {
 }
 
 impl Compilation {
+    /// Whether any diagnostic is an error (then there is no plan).
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }

@@ -18,6 +18,7 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span of bytes `start..end` in file number `file`.
     pub fn new(file: usize, start: usize, end: usize) -> Span {
         Span { file, start, end }
     }
@@ -44,11 +45,14 @@ impl Span {
 /// How bad a diagnostic is: errors stop a plan from being produced, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// The configuration cannot run.
     Error,
+    /// It can, but probably not as meant.
     Warning,
 }
 
 impl Severity {
+    /// `error` or `warning`, as rendered.
     pub fn word(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -76,6 +80,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error with its code, place and message; the rest is added with `with_*`.
     pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
@@ -89,6 +94,7 @@ impl Diagnostic {
         }
     }
 
+    /// A warning with its code, place and message.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
@@ -96,11 +102,13 @@ impl Diagnostic {
         }
     }
 
+    /// The note under the primary span.
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
         self.label = label.into();
         self
     }
 
+    /// What to do about it.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
@@ -114,20 +122,24 @@ impl Diagnostic {
         self
     }
 
+    /// Context that is neither the label nor the help.
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
 
+    /// Another place worth showing, with its own label.
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
         self.secondary.push((span, label.into()));
         self
     }
 
+    /// Whether it stops the configuration from compiling.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 
+    /// Whether it is only a warning.
     pub fn is_warning(&self) -> bool {
         self.severity == Severity::Warning
     }
@@ -250,7 +262,10 @@ pub fn render(d: &Diagnostic, files: &[SourceFile], color: bool) -> String {
             .iter()
             .filter(|m| m.span.file == *file_index)
             .collect();
-        let anchor = if n == 0 { d.span } else { in_file[0].span };
+        let anchor = match in_file.first() {
+            Some(m) if n > 0 => m.span,
+            _ => d.span,
+        };
         let (line, col) = line_col(&file.text, anchor.start);
         let arrow = if n == 0 { "-->" } else { ":::" };
         let _ = writeln!(

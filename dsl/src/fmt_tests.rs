@@ -39,8 +39,9 @@ fn formatted(files: &[SourceFile]) -> Vec<SourceFile> {
 }
 
 fn comments_of(text: &str) -> Vec<String> {
-    crate::prescan::prescan(0, text)
+    crate::prescan::scan(0, text)
         .unwrap()
+        .comments
         .into_iter()
         .map(|c| c.text)
         .collect()
@@ -180,8 +181,9 @@ fn whitespace_runs(text: &str) -> Vec<(usize, usize)> {
 fn vary(text: &str, rng: &mut Rng, vertical: bool) -> String {
     // Where comments end their line: the whitespace run starting there must keep a
     // line break.
-    let comment_line_ends: Vec<usize> = crate::prescan::prescan(0, text)
+    let comment_line_ends: Vec<usize> = crate::prescan::scan(0, text)
         .unwrap()
+        .comments
         .iter()
         .map(|c| {
             c.span.start

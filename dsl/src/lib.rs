@@ -11,7 +11,7 @@
 
 pub mod ast;
 pub mod catalogue;
-pub mod check;
+mod check;
 pub mod codes;
 mod compile;
 #[cfg(test)]

@@ -116,7 +116,9 @@ fn unicode_escape(s: &str) -> Result<(char, usize), (usize, String)> {
 /// A number after its unit is applied.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
+    /// A whole number without a unit.
     Int(i64),
+    /// A number with a fraction or an exponent.
     Float(f64),
     /// Milliseconds.
     Duration(u64),

@@ -10,7 +10,7 @@ use crate::codes;
 use crate::diag::{Diagnostic, Span};
 use crate::literal::unescape;
 use crate::plan::{CmpOp, PathSegment};
-use crate::prescan::prescan;
+use crate::prescan::{scan, Scan};
 use pest::iterators::Pair;
 use pest::Parser as _;
 
@@ -36,9 +36,15 @@ pub struct Parsed {
 /// this stack holds that depth with a wide margin whatever thread the caller is on.
 const PARSE_STACK: usize = 32 << 20;
 
-/// Runs `f` on a thread with [`PARSE_STACK`] of stack (on this thread if one cannot
-/// be started).
-fn with_parse_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+/// Nesting the caller's stack takes without help (a few hundred KiB in debug builds).
+const SHALLOW: usize = 16;
+
+/// Runs `f` on a thread with [`PARSE_STACK`] of stack when the text nests deeper than
+/// [`SHALLOW`] (on this thread otherwise, or if a thread cannot be started).
+fn with_parse_stack<T: Send>(depth: usize, f: impl FnOnce() -> T + Send) -> T {
+    if depth <= SHALLOW {
+        return f();
+    }
     let slot = std::sync::Mutex::new(Some(f));
     let take = || slot.lock().ok().and_then(|mut guard| guard.take());
     let on_thread = std::thread::scope(|scope| {
@@ -64,8 +70,8 @@ fn with_parse_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 /// Parses file number `index`.
 pub fn parse_file(index: usize, text: &str) -> Parsed {
-    let comments = match prescan(index, text) {
-        Ok(c) => c,
+    let Scan { comments, depth } = match scan(index, text) {
+        Ok(s) => s,
         Err(d) => {
             return Parsed {
                 file: None,
@@ -73,7 +79,7 @@ pub fn parse_file(index: usize, text: &str) -> Parsed {
             }
         }
     };
-    let mut parsed = with_parse_stack(|| {
+    let mut parsed = with_parse_stack(depth, || {
         let pairs = match Grammar::parse(Rule::file, text) {
             Ok(p) => p,
             Err(e) => {
@@ -113,8 +119,8 @@ pub fn parse_file(index: usize, text: &str) -> Parsed {
 
 /// Parses a lone value, as catalogue defaults are written; spans are in file `index`.
 pub fn parse_value(index: usize, text: &str) -> Result<Value, Vec<Diagnostic>> {
-    let comments = prescan(index, text).map_err(|d| vec![*d])?;
-    with_parse_stack(|| {
+    let Scan { comments, depth } = scan(index, text).map_err(|d| vec![*d])?;
+    with_parse_stack(depth, || {
         let mut pairs = Grammar::parse(Rule::value_only, text)
             .map_err(|e| vec![syntax_error(index, text, &e)])?;
         let mut builder = Builder {

@@ -112,9 +112,19 @@ pub fn depth_at(text: &str, pos: usize) -> usize {
     depth
 }
 
-/// Scans `text` (file number `file`); returns its comments, or the first lexical error.
-pub fn prescan(file: usize, text: &str) -> Result<Vec<Comment>, Box<Diagnostic>> {
+/// What the pre-scan learnt about a text that is lexically sound.
+#[derive(Debug)]
+pub struct Scan {
+    pub comments: Vec<Comment>,
+    /// The deepest bracket nesting met.
+    pub depth: usize,
+}
+
+/// Scans `text` (file number `file`); returns its comments and nesting depth, or the
+/// first lexical error.
+pub fn scan(file: usize, text: &str) -> Result<Scan, Box<Diagnostic>> {
     let mut comments = Vec::new();
+    let mut depth = 0;
     let mut open: Vec<(u8, usize)> = Vec::new();
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     for token in (Lexer { text, i: 0 }) {
@@ -162,6 +172,7 @@ pub fn prescan(file: usize, text: &str) -> Result<Vec<Comment>, Box<Diagnostic>>
                     ));
                 }
                 open.push((b, at));
+                depth = depth.max(open.len());
             }
             Token::Close(b, at) => {
                 let want = match b {
@@ -207,7 +218,7 @@ pub fn prescan(file: usize, text: &str) -> Result<Vec<Comment>, Box<Diagnostic>>
     if let Some(&(opener, at)) = open.last() {
         return Err(Box::new(unclosed(file, text, opener, at, &pairs)));
     }
-    Ok(comments)
+    Ok(Scan { comments, depth })
 }
 
 fn partner(opener: u8) -> char {
@@ -275,13 +286,13 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> Diagnostic {
-        *prescan(0, text).unwrap_err()
+        *scan(0, text).unwrap_err()
     }
 
     #[test]
     fn comments_are_collected_outside_strings() {
         let text = "a # one\nb = \"# not\" // two\nc = '''# no\n''' # three\n";
-        let comments = prescan(0, text).unwrap();
+        let comments = scan(0, text).unwrap().comments;
         let texts: Vec<&str> = comments.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["# one", "// two", "# three"]);
     }

@@ -13,6 +13,7 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// A file with the path to show in messages and its text.
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> SourceFile {
         SourceFile {
             path: path.into(),
@@ -124,6 +125,7 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
+    /// Indexes the line starts of `text`.
     pub fn new(text: &str) -> LineIndex {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
