@@ -77,6 +77,9 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// Other places worth showing, e.g. the first definition of a duplicate.
     pub secondary: Vec<(Span, String)>,
+    /// Text not to repeat when the source line is shown (a literal secret): it is
+    /// printed as `*`, so a CI log of `pipectl validate` does not spread it further.
+    pub conceal: Vec<Span>,
 }
 
 impl Diagnostic {
@@ -91,6 +94,7 @@ impl Diagnostic {
             help: None,
             notes: Vec::new(),
             secondary: Vec::new(),
+            conceal: Vec::new(),
         }
     }
 
@@ -131,6 +135,12 @@ impl Diagnostic {
     /// Another place worth showing, with its own label.
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
         self.secondary.push((span, label.into()));
+        self
+    }
+
+    /// Hides the text of `span` wherever the source is shown.
+    pub fn with_concealed(mut self, span: Span) -> Diagnostic {
+        self.conceal.push(span);
         self
     }
 
@@ -286,7 +296,8 @@ pub fn render(d: &Diagnostic, files: &[SourceFile], color: bool) -> String {
             }
             if last_line != Some(mline) {
                 let (ls, le) = line_bounds(&file.text, m.span.start);
-                let shown = expand_tabs(file.text.get(ls..le).unwrap_or(""));
+                let line_text = concealed(&file.text, ls, le, *file_index, &d.conceal);
+                let shown = expand_tabs(&line_text);
                 let number = format!("{mline:>width$} |");
                 let _ = writeln!(out, "{} {}", style.gutter(&number), shown);
             }
@@ -342,6 +353,25 @@ fn underline(text: &str, mark: &Mark, severity: Severity, style: &Style) -> Stri
         style.gutter(&line)
     };
     painted.trim_end().to_string()
+}
+
+/// The line `start..end` with every concealed character replaced by `*` (one for one,
+/// so carets still line up).
+fn concealed(text: &str, start: usize, end: usize, file: usize, conceal: &[Span]) -> String {
+    let line = text.get(start..end).unwrap_or("");
+    line.char_indices()
+        .map(|(i, c)| {
+            let at = start + i;
+            let hidden = conceal
+                .iter()
+                .any(|s| s.file == file && s.start <= at && at < s.end);
+            if hidden && !c.is_whitespace() {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 const TAB: &str = "    ";
@@ -417,6 +447,16 @@ error[E016]: duplicate
   |                 -- first
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn concealed_text_is_not_shown() {
+        let files = vec![SourceFile::new("s.pipe", "token = \"hunter2\"\n")];
+        let d = Diagnostic::warning("W002", Span::new(0, 8, 17), "literal")
+            .with_concealed(Span::new(0, 9, 16));
+        let text = render(&d, &files, false);
+        assert!(text.contains("token = \"*******\""), "{text}");
+        assert!(!text.contains("hunter2"));
     }
 
     #[test]

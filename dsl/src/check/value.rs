@@ -64,6 +64,7 @@ impl<'a> Lowerer<'a> {
                             format!("`{}` is sensitive but holds a literal value", attr.name),
                         )
                         .with_label("written in the file")
+                        .with_concealed(literal_contents(s, value.span))
                         .with_help("use `secret(\"name\")` (or `env(\"NAME\")`) so the value stays out of files and plans"),
                     );
                 }
@@ -603,6 +604,16 @@ impl<'a> Lowerer<'a> {
             _ => None,
         }
     }
+}
+
+/// The span of a string literal's contents, without its quotes.
+fn literal_contents(s: &Str, span: Span) -> Span {
+    let quote = if s.raw { 3 } else { 1 };
+    Span::new(
+        span.file,
+        span.start + quote,
+        span.end.saturating_sub(quote).max(span.start + quote),
+    )
 }
 
 /// How a value reads in "found ..." messages.
