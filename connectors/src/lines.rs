@@ -211,9 +211,12 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 /// replacement characters. The flag says whether a replacement happened, so sources
 /// can count it.
 pub fn decode_line(bytes: &[u8]) -> (Cow<'_, str>, bool) {
-    let text = String::from_utf8_lossy(bytes);
-    let replaced = matches!(text, Cow::Owned(_));
-    (text, replaced)
+    // The strict check is several times faster than the lossy one on valid input,
+    // which is nearly all input.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (Cow::Borrowed(text), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    }
 }
 
 #[cfg(test)]
