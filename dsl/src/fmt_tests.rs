@@ -344,3 +344,33 @@ fn syntax_errors_are_returned_not_formatted() {
     let err = format_source(&SourceFile::new("x.pipe", "pipeline \"p\" {")).unwrap_err();
     assert_eq!(err[0].code, crate::codes::UNCLOSED_DELIMITER);
 }
+
+#[test]
+fn comments_anywhere_between_tokens_survive() {
+    let mut rng = Rng(0xc0de_c0de_1234_5678);
+    for files in valid_configurations() {
+        for (index, file) in files.iter().enumerate() {
+            let runs = whitespace_runs(&file.text);
+            for round in 0..20 {
+                // A comment (own-line or trailing) at a few places between tokens.
+                let mut text = file.text.clone();
+                let mut places: Vec<usize> = (0..3)
+                    .map(|_| runs[rng.below(runs.len() as u64) as usize].0)
+                    .collect();
+                places.sort_unstable();
+                places.dedup();
+                for (n, at) in places.into_iter().rev().enumerate() {
+                    let comment = if rng.below(2) == 0 {
+                        format!(" # note {round}.{n}\n")
+                    } else {
+                        format!("\n// note {round}.{n}\n")
+                    };
+                    text.insert_str(at, &comment);
+                }
+                let mut config = files.clone();
+                config[index] = SourceFile::new(file.path.clone(), text);
+                promises_hold(&config);
+            }
+        }
+    }
+}
