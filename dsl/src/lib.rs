@@ -2,12 +2,13 @@
 //!
 //! Parse → check → compile, each a module, in the manner of small languages done well:
 //! [`parse`] turns text into an AST with spans (comments kept for the formatter),
-//! [`check`] reports every error against the [`catalogue::Catalogue`], and a clean AST
+//! `check` reports every error against the [`catalogue::Catalogue`], and a clean AST
 //! compiles to a [`plan::Plan`], the plain data the runtime consumes. [`fmt`] prints the
-//! one canonical layout; [`reference`] documents the language and the catalogue.
+//! one canonical layout; [`mod@reference`] documents the language and the catalogue.
 //!
 //! The entry points the CLI uses: [`load_paths`], [`compile`], [`render`] /
-//! [`render_short`], [`format_source`] and [`reference::generate`].
+//! [`render_short`], [`format_source`] and [`reference::generate`]; components test
+//! their catalogue entries with [`catalogue_errors`].
 
 pub mod ast;
 pub mod catalogue;
