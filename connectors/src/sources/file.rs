@@ -610,6 +610,9 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
             if self.pending.len() >= MAX_PENDING {
                 self.wait_oldest().await;
             }
+            // A file that grows as fast as it is read never reaches its end: commit
+            // and checkpoint along the way too.
+            self.settle().await?;
         }
     }
 
