@@ -6,7 +6,7 @@
 //! from which the checker's catalogue and the reference documentation are derived.
 
 pub mod codecs;
-pub mod io;
+mod io;
 pub mod lines;
 mod settings;
 pub mod sinks;

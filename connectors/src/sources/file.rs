@@ -608,7 +608,7 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
                 }
             }
             if self.pending.len() >= MAX_PENDING {
-                self.wait_oldest().await;
+                self.wait_oldest().await?;
             }
             // A file that grows as fast as it is read never reaches its end: commit
             // and checkpoint along the way too.
@@ -674,10 +674,21 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
     }
 
     /// Waits for the oldest sent batch (reading pauses while too many are in flight).
-    async fn wait_oldest(&mut self) {
-        if let Some(p) = self.pending.pop_front() {
-            let status = p.ack.wait().await;
-            self.record(status, p.id, p.end, p.epoch);
+    async fn wait_oldest(&mut self) -> Result<(), Halt> {
+        let Some(p) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        tokio::select! {
+            biased;
+            _ = self.run.shutdown.wait() => {
+                // Its fate is now unknown: nothing after it may be committed either.
+                self.frozen = true;
+                Err(Halt::Shutdown)
+            }
+            status = p.ack.wait() => {
+                self.record(status, p.id, p.end, p.epoch);
+                Ok(())
+            }
         }
     }
 
