@@ -13,10 +13,12 @@
 //! sources are told to stop and the graph drains the same way.
 
 mod build;
+mod checks;
 mod fanout;
 mod registry;
 mod run;
 mod summary;
+mod wire;
 
 pub use build::{start, RunOptions};
 pub use fanout::{Fanout, SendError};
