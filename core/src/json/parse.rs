@@ -115,6 +115,7 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(always)]
     fn value(&mut self) -> PResult<Value> {
         match self.peek() {
             Some(b'"') => {
@@ -149,6 +150,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    #[inline(never)]
     fn object(&mut self) -> PResult<Value> {
         self.enter()?;
         self.pos += 1; // `{`
@@ -208,6 +210,7 @@ impl<'a> Parser<'a> {
         e
     }
 
+    #[inline(never)]
     fn array(&mut self) -> PResult<Value> {
         self.enter()?;
         self.pos += 1; // `[`
