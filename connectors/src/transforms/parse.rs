@@ -105,7 +105,7 @@ impl Codec {
     /// Decodes one text.
     pub fn decode(&self, text: &str) -> Result<Value, CodecError> {
         match self {
-            Codec::Json => json::decode(text.as_bytes()),
+            Codec::Json => json::decode_str(text),
             Codec::Syslog => syslog::decode(text, syslog::Format::Auto).map(Value::Object),
             Codec::Cef => cef::decode(text).map(Value::Object),
             Codec::Kv(format) => kv::decode(text, format).map(Value::Object),
