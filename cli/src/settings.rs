@@ -28,7 +28,7 @@ impl Default for Settings {
             secrets_dir: None,
             log: "info".into(),
             log_format: "text".into(),
-            channel_capacity: 8,
+            channel_capacity: 4,
         }
     }
 }

@@ -60,7 +60,10 @@ fn full_pipeline_writes_exactly_the_expected_records() {
     };
     assert_eq!(counters("full.trail")["events_out"], json!(5_000));
     assert_eq!(counters("full.decode")["events_errored"], json!(0));
-    assert_eq!(counters("full.external")["events_in"], json!(expected.len()));
+    assert_eq!(
+        counters("full.external")["events_in"],
+        json!(expected.len())
+    );
     let writes = counters("full.writes");
     assert_eq!(
         writes["events_out"].as_u64().unwrap_or(0) + writes["events_dropped"].as_u64().unwrap_or(0),

@@ -10,7 +10,7 @@ use crate::{compile, Compilation, SourceFile};
 const MAX_LINE: AttrSpec =
     AttrSpec::with_default("max_line_length", AttrType::Size, "1MiB", "Longest line.");
 const BATCH: AttrSpec =
-    AttrSpec::with_default("batch_size", AttrType::Int, "1000", "Events per batch.");
+    AttrSpec::with_default("batch_size", AttrType::Int, "256", "Events per batch.");
 
 static FILE_SOURCE: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Source,

@@ -34,9 +34,14 @@ fn quoted(text: &str) -> String {
 /// Renders the plan: one cluster per pipeline, one node per component, one edge per
 /// input (labelled with the port when it is not the default output).
 pub fn to_dot(plan: &Plan) -> String {
-    let mut out = String::from("digraph pipectl {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph pipectl {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for pipeline in &plan.pipelines {
-        let _ = writeln!(out, "  subgraph {} {{", quoted(&format!("cluster_{}", pipeline.name)));
+        let _ = writeln!(
+            out,
+            "  subgraph {} {{",
+            quoted(&format!("cluster_{}", pipeline.name))
+        );
         let _ = writeln!(out, "    label={};", quoted(&pipeline.name));
         for c in &pipeline.components {
             let id = quoted(&format!("{}.{}", pipeline.name, c.name));

@@ -29,8 +29,9 @@ pub fn run(args: Args) -> Result<(), Exit> {
             stale.push(path.display().to_string());
         } else {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Exit::runtime(format!("cannot create {}: {e}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Exit::runtime(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
             std::fs::write(&path, content)
                 .map_err(|e| Exit::runtime(format!("cannot write {}: {e}", path.display())))?;

@@ -40,11 +40,9 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
     let runtime = builder
         .build()
         .map_err(|e| Exit::runtime(format!("cannot start the async runtime: {e}")))?;
-    let options = RunOptions {
-        data_dir: args.data_dir.unwrap_or_else(|| settings.data_dir.clone()),
-        secrets: SecretStore::new(settings.secrets_dir.clone()),
-        channel_capacity: settings.channel_capacity.max(1),
-    };
+    let mut options = RunOptions::new(args.data_dir.unwrap_or_else(|| settings.data_dir.clone()));
+    options.secrets = SecretStore::new(settings.secrets_dir.clone());
+    options.channel_capacity = settings.channel_capacity.max(1);
     let registry = crate::registry::registry();
     runtime.block_on(async move {
         let (trigger, signal) = shutdown_pair();
@@ -92,7 +90,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}

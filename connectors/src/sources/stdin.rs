@@ -34,7 +34,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::with_default(
             "batch_size",
             AttrType::Int,
-            "1000",
+            "256",
             "Lines per batch sent downstream.",
         ),
     ],

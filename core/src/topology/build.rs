@@ -25,12 +25,13 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Defaults: no secrets configured, 8 batches per channel.
+    /// Defaults: no secrets configured, 4 batches per channel (measured: small batches
+    /// and short queues keep the events in flight within the CPU caches).
     pub fn new(data_dir: impl Into<PathBuf>) -> RunOptions {
         RunOptions {
             data_dir: data_dir.into(),
             secrets: SecretStore::default(),
-            channel_capacity: 8,
+            channel_capacity: 4,
         }
     }
 }
