@@ -48,6 +48,12 @@ enum Command {
     Graph(commands::graph::Args),
     /// Write (or check) the component reference generated from the catalogue.
     Reference(commands::reference::Args),
+    /// Set up OpenSearch for pipectl (templates, retention) and prune old indices.
+    Opensearch(commands::opensearch::Args),
+    /// Install or export pipectl's OpenSearch Dashboards objects.
+    Dashboards(commands::dashboards::Args),
+    /// Search what pipectl indexed in OpenSearch.
+    Search(commands::search::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,9 @@ fn main() -> ExitCode {
                 Command::Run(args) => commands::run::run(args, &settings),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),
+                Command::Opensearch(args) => commands::opensearch::run(args),
+                Command::Dashboards(args) => commands::dashboards::run(args),
+                Command::Search(args) => commands::search::run(args),
             }
         });
     match result {

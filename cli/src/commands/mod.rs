@@ -1,9 +1,12 @@
 //! One module per subcommand, plus the compile step they share.
 
+pub mod dashboards;
 pub mod fmt;
 pub mod graph;
+pub mod opensearch;
 pub mod reference;
 pub mod run;
+pub mod search;
 pub mod validate;
 
 use crate::exit::Exit;

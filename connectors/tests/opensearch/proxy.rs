@@ -10,9 +10,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request as HttpRequest, Response};
 use hyper_util::rt::TokioIo;
-use opensearch::http::headers::CONTENT_ENCODING;
-use opensearch::http::Method;
-use pipectl_connectors::sinks::opensearch::client::{Client, Request};
+
+use pipectl_connectors::sinks::opensearch::client::{Client, Method, Request};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -132,7 +131,7 @@ async fn handle(
         request = request.body(body, &content_type);
     }
     if gzipped {
-        request = request.header(CONTENT_ENCODING, "gzip");
+        request = request.header("content-encoding", "gzip");
     }
     let answer = match upstream.send(request).await {
         Ok(a) => a,

@@ -11,11 +11,11 @@
 use bytes::Bytes;
 use opensearch::auth::Credentials;
 use opensearch::cert::{Certificate, CertificateValidation};
-use opensearch::http::headers::{
-    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
-};
+use opensearch::http::headers::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
-use opensearch::http::{Method, Url};
+/// The request methods, re-exported so users need not depend on `opensearch`.
+pub use opensearch::http::Method;
+use opensearch::http::Url;
 use pipectl_core::secrets::Secret;
 use std::fmt;
 use std::path::PathBuf;
@@ -149,10 +149,13 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Adds a header; an invalid value is left out (callers pass constants).
-    pub fn header(mut self, name: HeaderName, value: &str) -> Request<'a> {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+    /// Adds a header; an invalid name or value is left out (callers pass constants).
+    pub fn header(mut self, name: &str, value: &str) -> Request<'a> {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.insert(n, v);
         }
         self
     }
@@ -164,12 +167,12 @@ impl<'a> Request<'a> {
     /// A body with its content type.
     pub fn body(mut self, body: impl Into<Bytes>, content_type: &str) -> Request<'a> {
         self.body = Some(body.into());
-        self.header(CONTENT_TYPE, content_type)
+        self.header("content-type", content_type)
     }
 
     /// Marks the body as gzip-compressed.
     pub fn gzipped(self) -> Request<'a> {
-        self.header(CONTENT_ENCODING, "gzip")
+        self.header("content-encoding", "gzip")
     }
 }
 
