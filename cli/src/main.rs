@@ -14,6 +14,11 @@ use exit::Exit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc: events are trees of many small allocations made and freed on different
+/// worker threads, where it is markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A self-learning security pipeline for cloud and SaaS estates.
 #[derive(Parser)]
 #[command(
