@@ -18,7 +18,7 @@ use super::logsource::{LogsourceMap, Unmapped};
 use super::modifiers::{FieldSpec, ValuePattern};
 use super::rule::{DetectionRule, RuleMeta};
 use crate::value::{Str, Value};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -132,6 +132,8 @@ pub struct Engine {
     /// The masks of rules that need the keyword scan (any bit, or unmapped).
     pub(super) keyword_rules_mask: u64,
     pub(super) keyword_rules_unmapped: bool,
+    /// By field id: rules whose trigger is the field's mere presence.
+    pub(super) presence: Vec<Vec<u32>>,
 }
 
 /// Statistics of a compiled engine, for reports and benchmarks.
@@ -144,11 +146,12 @@ pub struct EngineStats {
     pub needles: usize,
 }
 
-/// A (field, literal) a rule needs; one of a rule's triggers must occur.
+/// A (field, literal) a rule needs, or just the field's presence (`needle: None`);
+/// one of a rule's triggers must occur for it to possibly match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Trigger {
     field: FieldId,
-    needle: String,
+    needle: Option<String>,
 }
 
 struct Builder<'a> {
@@ -180,7 +183,11 @@ impl Builder<'_> {
 
 /// The most trigger literals a rule may bring before it is evaluated on every event
 /// instead (a trigger of thousands of literals would flood the candidates).
-const MAX_TRIGGERS_PER_RULE: usize = 512;
+const MAX_TRIGGERS_PER_RULE: usize = 4096;
+
+/// The most literals one matcher brings before its field's presence is used as its
+/// trigger instead (long hash lists).
+const MAX_NEEDLES_PER_MATCHER: usize = 512;
 
 impl Engine {
     /// Compiles detection rules against a field map and log source configuration.
@@ -236,20 +243,27 @@ impl Engine {
             compiled.push(c);
         }
         let mut per_field: HashMap<FieldId, Vec<(String, u32)>> = HashMap::new();
+        let mut presence: Vec<Vec<u32>> = vec![Vec::new(); b.fields.len()];
         let mut always = Vec::new();
         for (i, t) in triggers_of.into_iter().enumerate() {
-            match t {
-                Some(triggers) => {
-                    for tr in triggers {
-                        per_field
-                            .entry(tr.field)
-                            .or_default()
-                            .push((tr.needle, i as u32));
+            let Some(triggers) = t else {
+                always.push(i as u32);
+                continue;
+            };
+            for tr in triggers {
+                match (tr.needle, presence.get_mut(tr.field as usize)) {
+                    (Some(n), _) => per_field.entry(tr.field).or_default().push((n, i as u32)),
+                    (None, Some(list)) => {
+                        if !list.contains(&(i as u32)) {
+                            list.push(i as u32);
+                        }
                     }
+                    (None, None) => always.push(i as u32),
                 }
-                None => always.push(i as u32),
             }
         }
+        always.sort_unstable();
+        always.dedup();
         let mut automata: Vec<Option<Automaton>> = (0..b.fields.len()).map(|_| None).collect();
         let mut keyword_automaton = None;
         for (field, pairs) in per_field {
@@ -284,6 +298,7 @@ impl Engine {
             logsources,
             keyword_rules_mask,
             keyword_rules_unmapped,
+            presence,
         }
     }
 
@@ -299,7 +314,7 @@ impl Engine {
 
     /// How the rules compiled.
     pub fn stats(&self) -> EngineStats {
-        let needles = self
+        let needles: usize = self
             .automata
             .iter()
             .flatten()
@@ -325,7 +340,14 @@ impl Engine {
     }
 
     /// Indices of the rules that match `event`, in rule order, appended to `out`.
-    pub fn matches(&self, event: &Value, scratch: &mut Scratch, out: &mut Vec<u32>) {
+    /// Returns the event's field values (for explaining matches); hand them back with
+    /// [`Scratch::recycle`] to reuse their memory.
+    pub fn matches<'e>(
+        &self,
+        event: &'e Value,
+        scratch: &mut Scratch,
+        out: &mut Vec<u32>,
+    ) -> EventFields<'e> {
         let mask = self.logsources.classify(event);
         let fields = EventFields::collect(self, event, std::mem::take(&mut scratch.values));
         scratch.generation = scratch.generation.wrapping_add(1);
@@ -336,7 +358,14 @@ impl Engine {
         scratch.stamps.resize(self.rules.len(), 0);
         scratch.candidates.clear();
         let mut text_buf = String::new();
+        let mut previous = None;
         for (field, value) in fields.entries() {
+            if previous != Some(*field) {
+                previous = Some(*field);
+                if let Some(rules) = self.presence.get(*field as usize) {
+                    self.add_candidates(rules, mask, scratch);
+                }
+            }
             let Some(Some(automaton)) = self.automata.get(*field as usize) else {
                 continue;
             };
@@ -348,7 +377,7 @@ impl Engine {
             let wanted = self.keyword_rules_mask & mask != 0
                 || (self.keyword_rules_unmapped && self.logsources.unmapped == Unmapped::AllEvents);
             if wanted {
-                for value in fields.keyword_values() {
+                for (_, value) in fields.keyword_values() {
                     if let Some(text) = scalar_text(value, &mut text_buf) {
                         self.scan(automaton, text, mask, scratch);
                     }
@@ -368,23 +397,28 @@ impl Engine {
                 out.push(r);
             }
         }
-        scratch.values = fields.into_storage();
+        fields
     }
 
     fn scan(&self, automaton: &Automaton, text: &str, mask: u64, scratch: &mut Scratch) {
         for m in automaton.ac.find_overlapping_iter(text) {
-            let Some(rules) = automaton.rules.get(m.pattern().as_usize()) else {
+            if let Some(rules) = automaton.rules.get(m.pattern().as_usize()) {
+                self.add_candidates(rules, mask, scratch);
+            }
+        }
+    }
+
+    fn add_candidates(&self, rules: &[u32], mask: u64, scratch: &mut Scratch) {
+        for &r in rules {
+            let Some(stamp) = scratch.stamps.get_mut(r as usize) else {
                 continue;
             };
-            for &r in rules {
-                let stamp = &mut scratch.stamps[r as usize];
-                if *stamp == scratch.generation {
-                    continue;
-                }
-                *stamp = scratch.generation;
-                if self.applies(&self.rules[r as usize], mask) {
-                    scratch.candidates.push(r);
-                }
+            if *stamp == scratch.generation {
+                continue;
+            }
+            *stamp = scratch.generation;
+            if self.applies(&self.rules[r as usize], mask) {
+                scratch.candidates.push(r);
             }
         }
     }
@@ -397,6 +431,13 @@ pub struct Scratch {
     generation: u32,
     candidates: Vec<u32>,
     values: Vec<(FieldId, usize)>,
+}
+
+impl Scratch {
+    /// Takes back the memory of an event's field values.
+    pub fn recycle(&mut self, fields: EventFields<'_>) {
+        self.values = fields.into_storage();
+    }
 }
 
 /// The text a scalar is matched as (numbers in decimal, booleans as words).
@@ -433,9 +474,13 @@ fn build_automaton(pairs: Vec<(String, u32)>) -> Option<Automaton> {
             rules[i].push(rule);
         }
     }
+    // A full DFA is the fastest to scan with and affordable for the small per-field
+    // sets Sigma produces; very large sets use the default (contiguous NFA).
+    let kind = (needles.len() <= 2_000).then_some(AhoCorasickKind::DFA);
     let ac = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
+        .kind(kind)
         .build(&needles)
         .ok()?;
     Some(Automaton { ac, rules })
@@ -462,8 +507,21 @@ fn search_triggers(alternatives: &[Vec<Matcher>]) -> Option<Vec<Trigger>> {
 }
 
 fn matcher_triggers(m: &Matcher) -> Option<Vec<Trigger>> {
-    if m.spec.negate || m.spec.time.is_some() {
+    if m.spec.negate {
         return None;
+    }
+    let needs_value =
+        |v: &ValuePattern| !matches!(v, ValuePattern::Null | ValuePattern::Exists(false));
+    let presence = || {
+        (m.field != KEYWORDS && m.spec.values.iter().all(needs_value)).then(|| {
+            vec![Trigger {
+                field: m.field,
+                needle: None,
+            }]
+        })
+    };
+    if m.spec.time.is_some() {
+        return presence();
     }
     let needle_of = |v: &ValuePattern| -> Option<String> {
         match v {
@@ -481,9 +539,9 @@ fn matcher_triggers(m: &Matcher) -> Option<Vec<Trigger>> {
     };
     let trig = |n: String| Trigger {
         field: m.field,
-        needle: n,
+        needle: Some(n),
     };
-    if m.spec.all {
+    let needles = if m.spec.all {
         // Every value must match: the best single value's literal suffices.
         m.spec
             .values
@@ -496,7 +554,11 @@ fn matcher_triggers(m: &Matcher) -> Option<Vec<Trigger>> {
             .values
             .iter()
             .map(|v| needle_of(v).map(trig))
-            .collect()
+            .collect::<Option<Vec<_>>>()
+    };
+    match needles {
+        Some(n) if n.len() <= MAX_NEEDLES_PER_MATCHER => Some(n),
+        _ => presence(),
     }
 }
 
@@ -518,12 +580,13 @@ fn union(items: impl Iterator<Item = Option<Vec<Trigger>>>) -> Option<Vec<Trigge
 /// everywhere, so they weigh more.
 fn cost(t: &[Trigger]) -> usize {
     t.iter()
-        .map(|tr| match tr.needle.len() {
-            0..=1 => 64,
-            2 => 16,
-            3 => 4,
-            4..=5 => 2,
-            _ => 1,
+        .map(|tr| match tr.needle.as_ref().map(String::len) {
+            None => 32,
+            Some(0..=1) => 64,
+            Some(2) => 16,
+            Some(3) => 4,
+            Some(4..=5) => 2,
+            Some(_) => 1,
         })
         .sum()
 }

@@ -18,7 +18,7 @@ pub struct EventFields<'e> {
     event: &'e Value,
     /// (field, value), sorted by field.
     entries: Vec<(FieldId, &'e Value)>,
-    keywords: OnceCell<Vec<&'e Value>>,
+    keywords: OnceCell<Vec<(FieldId, &'e Value)>>,
 }
 
 impl<'e> EventFields<'e> {
@@ -51,17 +51,22 @@ impl<'e> EventFields<'e> {
         &self.entries
     }
 
-    /// The values of one field (every candidate path, array elements flattened).
-    pub fn values(&self, field: FieldId) -> impl Iterator<Item = &'e Value> + '_ {
+    /// The values of one field (every candidate path, array elements flattened), or
+    /// every scalar of the event for [`KEYWORDS`].
+    pub fn values(&self, field: FieldId) -> &[(FieldId, &'e Value)] {
+        if field == KEYWORDS {
+            return self.keyword_values();
+        }
         let start = self.entries.partition_point(|(f, _)| *f < field);
-        self.entries[start..]
+        let len = self.entries[start..]
             .iter()
-            .take_while(move |(f, _)| *f == field)
-            .map(|(_, v)| *v)
+            .take_while(|(f, _)| *f == field)
+            .count();
+        &self.entries[start..start + len]
     }
 
     /// Every scalar in the event, for keyword searches.
-    pub fn keyword_values(&self) -> &[&'e Value] {
+    pub fn keyword_values(&self) -> &[(FieldId, &'e Value)] {
         self.keywords.get_or_init(|| {
             let mut out = Vec::new();
             scalars(self.event, &mut out);
@@ -70,12 +75,12 @@ impl<'e> EventFields<'e> {
     }
 }
 
-fn scalars<'e>(v: &'e Value, out: &mut Vec<&'e Value>) {
+fn scalars<'e>(v: &'e Value, out: &mut Vec<(FieldId, &'e Value)>) {
     match v {
         Value::Object(m) => m.iter().for_each(|(_, v)| scalars(v, out)),
         Value::Array(a) => a.iter().for_each(|v| scalars(v, out)),
         Value::Null => {}
-        other => out.push(other),
+        other => out.push((KEYWORDS, other)),
     }
 }
 
@@ -151,22 +156,29 @@ fn eval_search(alternatives: &[Vec<Matcher>], fields: &EventFields<'_>) -> bool 
 /// Whether a matcher holds; `Some` carries the value that made it hold (none for
 /// matchers that hold on absence, like `null` or `exists: false`).
 pub fn eval_matcher<'e>(m: &Matcher, fields: &EventFields<'e>) -> Option<Option<&'e Value>> {
-    let values: Vec<&'e Value> = if m.field == KEYWORDS {
-        fields.keyword_values().to_vec()
-    } else {
-        fields.values(m.field).collect()
-    };
+    let values = fields.values(m.field);
     let spec = &m.spec;
+    if values.is_empty() {
+        // Only `null` and `exists` can hold on an absent field.
+        let absent =
+            |p: &ValuePattern| matches!(p, ValuePattern::Null | ValuePattern::Exists(false));
+        let result = if spec.all {
+            spec.values.iter().all(absent)
+        } else {
+            spec.values.iter().any(absent)
+        };
+        return (result != spec.negate).then_some(None);
+    }
     let mut texts: Vec<Option<Text<'e>>> = Vec::new();
     let mut witness = None;
     let result = if spec.all {
         spec.values
             .iter()
-            .all(|p| match_pattern(p, &values, &mut texts, fields, spec, &mut witness))
+            .all(|p| match_pattern(p, values, &mut texts, fields, spec, &mut witness))
     } else {
         spec.values
             .iter()
-            .any(|p| match_pattern(p, &values, &mut texts, fields, spec, &mut witness))
+            .any(|p| match_pattern(p, values, &mut texts, fields, spec, &mut witness))
     };
     if result != spec.negate {
         Some(if spec.negate { None } else { witness })
@@ -187,21 +199,21 @@ fn text_of<'e>(v: &'e Value) -> Option<Text<'e>> {
 
 fn match_pattern<'e>(
     p: &ValuePattern,
-    values: &[&'e Value],
+    values: &[(FieldId, &'e Value)],
     texts: &mut Vec<Option<Text<'e>>>,
     fields: &EventFields<'e>,
     spec: &super::modifiers::FieldSpec,
     witness: &mut Option<&'e Value>,
 ) -> bool {
     match p {
-        ValuePattern::Null => return values.is_empty() || values.iter().any(|v| v.is_null()),
+        ValuePattern::Null => return values.is_empty() || values.iter().any(|(_, v)| v.is_null()),
         ValuePattern::Exists(want) => return values.is_empty() != *want,
         _ => {}
     }
     if texts.is_empty() && matches!(p, ValuePattern::Str(_)) {
-        texts.extend(values.iter().map(|v| text_of(v)));
+        texts.extend(values.iter().map(|(_, v)| text_of(v)));
     }
-    for (i, &v) in values.iter().enumerate() {
+    for (i, &(_, v)) in values.iter().enumerate() {
         let hit = match (p, spec.time) {
             (ValuePattern::Num { value, .. }, Some(part)) => {
                 millis_of(v).is_some_and(|ms| part_of(ms, part) as f64 == *value)
@@ -228,9 +240,10 @@ fn match_pattern<'e>(
             },
             (ValuePattern::Cmp(op, n), None) => number(v).is_some_and(|x| op.holds(x, *n)),
             (ValuePattern::Cidr(c), None) => v.as_str().is_some_and(|s| c.contains_text(s)),
-            (ValuePattern::FieldRef { id, .. }, None) => {
-                fields.values(*id).any(|other| same(v, other, spec.cased))
-            }
+            (ValuePattern::FieldRef { id, .. }, None) => fields
+                .values(*id)
+                .iter()
+                .any(|(_, other)| same(v, other, spec.cased)),
             (ValuePattern::Null | ValuePattern::Exists(_), None) => false,
         };
         if hit {

@@ -5,7 +5,6 @@
 use super::attack;
 use super::rule::{Level, RuleMeta};
 use super::time::format_rfc3339;
-use crate::path::FieldPath;
 use crate::value::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -44,29 +43,55 @@ pub fn document_id(parts: &[&str]) -> String {
         }
         h.update(p.as_bytes());
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = h.finalize();
     let mut out = String::with_capacity(32);
     for b in digest.iter().take(16) {
-        out.push_str(&format!("{b:02x}"));
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
     out
 }
 
-/// The event's `event.id`, or (a raw record without one) an id over its content.
+/// The event's `event.id`; for a raw record without one, the id its normalised event
+/// gets (docs/schema.md): from the CloudTrail `eventID`, else over its content.
 pub fn event_id(event: &Value) -> String {
-    match get(event, "event.id").and_then(Value::as_str) {
-        Some(id) => id.to_string(),
-        None => document_id(&["event", &crate::json::to_string(event)]),
+    if let Some(id) = get(event, "event.id").and_then(Value::as_str) {
+        return id.to_string();
+    }
+    let text = |k: &str| get(event, k).and_then(Value::as_str);
+    match (text("eventID"), text("eventSource")) {
+        (Some(id), Some(_)) => document_id(&["event", "aws.cloudtrail", id]),
+        _ => document_id(&["event", &crate::json::to_string(event)]),
     }
 }
 
+/// Follows a dotted path of object keys.
 fn get<'a>(event: &'a Value, path: &str) -> Option<&'a Value> {
-    FieldPath::parse(path).ok().and_then(|p| event.get_path(&p))
+    let mut cur = event;
+    for key in path.split('.') {
+        cur = cur.as_object()?.get(key)?;
+    }
+    Some(cur)
 }
 
+/// Sets a dotted path of object keys, creating the objects on the way.
 fn set(doc: &mut Value, path: &str, value: Value) {
-    if let Ok(p) = FieldPath::parse(path) {
-        let _ = doc.insert_path(&p, value);
+    let mut cur = doc;
+    let mut keys = path.split('.').peekable();
+    while let Some(key) = keys.next() {
+        let Value::Object(map) = cur else { return };
+        if keys.peek().is_none() {
+            map.insert(key, value);
+            return;
+        }
+        if map.get(key).is_none() {
+            map.push(key, Value::object());
+        }
+        cur = match map.get_mut(key) {
+            Some(next) => next,
+            None => return,
+        };
     }
 }
 
@@ -74,59 +99,69 @@ fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
-/// ECS context copied from the event into hits (leaves only; all mapped in
-/// `pipectl-ecs`/`pipectl-base`).
-const COPIED: &[&str] = &[
-    "event.action",
-    "event.provider",
-    "event.outcome",
-    "event.category",
-    "event.type",
-    "event.module",
-    "user.id",
-    "user.name",
-    "user.email",
-    "user.domain",
-    "user.full_name",
-    "user.roles",
-    "user.target.id",
-    "user.target.name",
-    "user.target.email",
-    "user.target.domain",
-    "user.effective.id",
-    "user.effective.name",
-    "user.effective.email",
-    "source.ip",
-    "source.port",
-    "source.address",
-    "source.domain",
-    "source.geo.country_iso_code",
-    "source.geo.country_name",
-    "source.geo.city_name",
-    "source.as.number",
-    "source.as.organization.name",
-    "cloud.provider",
-    "cloud.account.id",
-    "cloud.account.name",
-    "cloud.region",
-    "cloud.availability_zone",
-    "cloud.service.name",
-    "cloud.project.id",
-    "cloud.instance.id",
-    "cloud.target.account.id",
-    "host.id",
-    "host.name",
-    "host.hostname",
-    "host.ip",
-    "host.os.name",
-    "host.os.family",
-    "related.ip",
-    "related.user",
-    "related.hosts",
-    "related.hash",
-    "organization.id",
-    "organization.name",
-    "pipectl.source",
+/// ECS context copied from the event into hits, by top-level object (leaves only; all
+/// mapped in `pipectl-ecs`/`pipectl-base`). Grouped so an event without, say, `host`
+/// costs one lookup for all of its fields.
+const COPIED: &[(&str, &[&str])] = &[
+    (
+        "event",
+        &[
+            "action", "provider", "outcome", "category", "type", "module",
+        ],
+    ),
+    (
+        "user",
+        &[
+            "id",
+            "name",
+            "email",
+            "domain",
+            "full_name",
+            "roles",
+            "target.id",
+            "target.name",
+            "target.email",
+            "target.domain",
+            "effective.id",
+            "effective.name",
+            "effective.email",
+        ],
+    ),
+    (
+        "source",
+        &[
+            "ip",
+            "port",
+            "address",
+            "domain",
+            "geo.country_iso_code",
+            "geo.country_name",
+            "geo.city_name",
+            "as.number",
+            "as.organization.name",
+        ],
+    ),
+    (
+        "cloud",
+        &[
+            "provider",
+            "account.id",
+            "account.name",
+            "region",
+            "availability_zone",
+            "service.name",
+            "project.id",
+            "instance.id",
+            "target.account.id",
+        ],
+    ),
+    (
+        "host",
+        &["id", "name", "hostname", "ip", "os.name", "os.family"],
+    ),
+    ("related", &["ip", "user", "hosts", "hash"]),
+    ("organization", &["id", "name"]),
+    ("pipectl", &["source"]),
 ];
 
 fn is_scalar_or_scalars(v: &Value) -> bool {
@@ -183,46 +218,13 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// Builds a hit document for `rule` on `event` (the last event for correlations).
-pub fn build(
-    source: &HitSource,
-    rule: &RuleMeta,
-    event: &Value,
-    event_time_ms: i64,
-    matched: &[(String, Value)],
-    correlation: Option<&CorrelationInfo>,
-    now_ms: i64,
-) -> Value {
-    let matched_event = event_id(event);
-    let id = match correlation {
-        None => document_id(&["hit", &rule.id, &matched_event]),
-        Some(c) => document_id(&["hit", &rule.id, &c.group, &c.window_start_ms.to_string()]),
-    };
+/// The part of a rule's hits that never changes (rule, ATT&CK, producer, score),
+/// built once per rule and cloned into each hit.
+pub fn template(source: &HitSource, rule: &RuleMeta) -> Value {
     let mut doc = Value::Object(Map::new());
-    set(
-        &mut doc,
-        "@timestamp",
-        Value::from(format_rfc3339(event_time_ms)),
-    );
-    for path in COPIED {
-        if let Some(v) = get(event, path).filter(|v| is_scalar_or_scalars(v)) {
-            set(&mut doc, path, v.clone());
-        }
-    }
-    set(&mut doc, "event.id", Value::from(id.as_str()));
     set(&mut doc, "event.kind", Value::from("alert"));
     set(&mut doc, "event.dataset", Value::from("pipectl.hit"));
-    set(
-        &mut doc,
-        "event.created",
-        Value::from(format_rfc3339(now_ms)),
-    );
     let level = rule.level.unwrap_or(Level::Medium);
-    if let Some((kind, eid)) = entity_of(event) {
-        set(&mut doc, "entity.key", Value::from(format!("{kind}:{eid}")));
-        set(&mut doc, "entity.kind", Value::from(kind));
-        set(&mut doc, "entity.id", Value::from(eid));
-    }
     set(&mut doc, "rule.id", Value::from(rule.id.as_str()));
     if is_uuid(&rule.id) {
         set(&mut doc, "rule.uuid", Value::from(rule.id.as_str()));
@@ -284,6 +286,55 @@ pub fn build(
         "pipectl.component",
         Value::from(source.component.as_str()),
     );
+    set(&mut doc, "pipectl.hit.score", Value::Float(level.score()));
+    doc
+}
+
+/// Builds a hit of `rule` on `event` (the last event for correlations) from the
+/// rule's [`template`].
+pub fn build(
+    template: &Value,
+    rule: &RuleMeta,
+    event: &Value,
+    event_time_ms: i64,
+    matched: &[(String, Value)],
+    correlation: Option<&CorrelationInfo>,
+    now_ms: i64,
+) -> Value {
+    let matched_event = event_id(event);
+    let id = match correlation {
+        None => document_id(&["hit", &rule.id, &matched_event]),
+        Some(c) => document_id(&["hit", &rule.id, &c.group, &c.window_start_ms.to_string()]),
+    };
+    let mut doc = template.clone();
+    set(
+        &mut doc,
+        "@timestamp",
+        Value::from(format_rfc3339(event_time_ms)),
+    );
+    if let Some(root) = event.as_object() {
+        for (top, leaves) in COPIED {
+            let Some(object) = root.get(top) else {
+                continue;
+            };
+            for leaf in *leaves {
+                if let Some(v) = get(object, leaf).filter(|v| is_scalar_or_scalars(v)) {
+                    set(&mut doc, &format!("{top}.{leaf}"), v.clone());
+                }
+            }
+        }
+    }
+    set(&mut doc, "event.id", Value::from(id.as_str()));
+    set(
+        &mut doc,
+        "event.created",
+        Value::from(format_rfc3339(now_ms)),
+    );
+    if let Some((kind, eid)) = entity_of(event) {
+        set(&mut doc, "entity.key", Value::from(format!("{kind}:{eid}")));
+        set(&mut doc, "entity.kind", Value::from(kind));
+        set(&mut doc, "entity.id", Value::from(eid));
+    }
     set(&mut doc, "pipectl.hit.id", Value::from(id.as_str()));
     set(
         &mut doc,
@@ -291,15 +342,11 @@ pub fn build(
         Value::from(matched_event.as_str()),
     );
     let ids = match correlation {
-        Some(c) => c
-            .event_ids
-            .iter()
-            .rev()
-            .take(MAX_EVENT_IDS)
-            .rev()
-            .cloned()
-            .collect(),
-        None => vec![matched_event.clone()],
+        Some(c) => {
+            let skip = c.event_ids.len().saturating_sub(MAX_EVENT_IDS);
+            c.event_ids[skip..].to_vec()
+        }
+        None => vec![matched_event],
     };
     set(&mut doc, "pipectl.hit.event_ids", strings(&ids));
     if !matched.is_empty() {
@@ -311,7 +358,6 @@ pub fn build(
         }
         set(&mut doc, "pipectl.hit.matched", Value::Object(m));
     }
-    set(&mut doc, "pipectl.hit.score", Value::Float(level.score()));
     if let Some(c) = correlation {
         set(
             &mut doc,

@@ -76,7 +76,9 @@ pub struct Detector {
     /// Per detection rule: some correlation listens to it.
     listened: Vec<bool>,
     time_fields: Vec<FieldPath>,
-    source: HitSource,
+    /// Per detection rule, then per correlation rule: the constant part of its hits.
+    templates: Vec<Value>,
+    correlation_templates: Vec<Value>,
     scratch: Scratch,
     matched: Vec<u32>,
     fired: Vec<Fired>,
@@ -133,13 +135,22 @@ impl Detector {
         let listened = (0..detections.len())
             .map(|i| correlator.listens_to(i))
             .collect();
+        let templates = detections
+            .iter()
+            .map(|d| hit::template(&source, &d.meta))
+            .collect();
+        let correlation_templates = (0..)
+            .map_while(|i| correlator.rule(i))
+            .map(|c| hit::template(&source, &c.meta))
+            .collect();
         Detector {
             engine,
             correlator,
             generates,
             listened,
             time_fields,
-            source,
+            templates,
+            correlation_templates,
             scratch: Scratch::default(),
             matched: Vec::new(),
             fired: Vec::new(),
@@ -163,11 +174,13 @@ impl Detector {
             .unwrap_or(fallback_ms)
     }
 
-    /// Indices of the detection rules matching `event` (for tests and tools).
+    /// The detection rules matching `event` (for tests and tools).
     pub fn matching_rules(&mut self, event: &Value) -> Vec<Arc<RuleMeta>> {
         self.matched.clear();
-        self.engine
+        let fields = self
+            .engine
             .matches(event, &mut self.scratch, &mut self.matched);
+        self.scratch.recycle(fields);
         self.matched
             .iter()
             .filter_map(|&i| self.engine.rules().get(i as usize))
@@ -185,43 +198,34 @@ impl Detector {
         out: &mut Vec<Hit>,
     ) -> bool {
         self.matched.clear();
-        self.engine
+        let fields = self
+            .engine
             .matches(event, &mut self.scratch, &mut self.matched);
         if self.matched.is_empty() {
+            self.scratch.recycle(fields);
             return false;
         }
         let ts = self.event_time(event, ingest_ms);
-        let matched = std::mem::take(&mut self.matched);
-        let mut fields = None;
-        for &r in &matched {
+        for &r in &self.matched {
             let ri = r as usize;
             if self.generates.get(ri).copied().unwrap_or(false) {
-                let Some(rule) = self.engine.rules().get(ri) else {
-                    continue;
-                };
-                let fv = fields.get_or_insert_with(|| {
-                    eval::EventFields::collect(&self.engine, event, Vec::new())
-                });
-                let explained = eval::explain(&self.engine, rule, fv);
-                let document = hit::build(
-                    &self.source,
-                    &rule.meta,
-                    event,
-                    ts,
-                    &explained,
-                    None,
-                    now_ms,
-                );
-                out.push(Hit {
-                    document,
-                    deferred: false,
-                });
+                if let (Some(rule), Some(template)) =
+                    (self.engine.rules().get(ri), self.templates.get(ri))
+                {
+                    let explained = eval::explain(&self.engine, rule, &fields);
+                    let document =
+                        hit::build(template, &rule.meta, event, ts, &explained, None, now_ms);
+                    out.push(Hit {
+                        document,
+                        deferred: false,
+                    });
+                }
             }
             if self.listened.get(ri).copied().unwrap_or(false) {
                 self.correlator.observe(ri, event, ts, &mut self.fired);
             }
         }
-        self.matched = matched;
+        self.scratch.recycle(fields);
         self.emit_fired(Some(event), now_ms, out);
         true
     }
@@ -237,7 +241,10 @@ impl Detector {
             if !self.correlator.correlation_generates(f.correlation) {
                 continue;
             }
-            let Some(rule) = self.correlator.rule(f.correlation) else {
+            let (Some(rule), Some(template)) = (
+                self.correlator.rule(f.correlation),
+                self.correlation_templates.get(f.correlation),
+            ) else {
                 continue;
             };
             let (event, deferred) = match (&f.event, current) {
@@ -246,7 +253,7 @@ impl Detector {
                 (None, None) => continue,
             };
             let document = hit::build(
-                &self.source,
+                template,
                 &rule.meta,
                 event,
                 f.time_ms,
