@@ -59,6 +59,9 @@ enum Command {
     Dashboards(commands::dashboards::Args),
     /// Search what pipectl indexed in OpenSearch.
     Search(commands::search::Args),
+    /// Check Sigma rules: `rules check PATHS` reports loaded and refused rules (exit 1
+    /// when some are refused, 78 when the paths hold none).
+    Rules(commands::rules::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
                 Command::Opensearch(args) => commands::opensearch::run(args),
                 Command::Dashboards(args) => commands::dashboards::run(args),
                 Command::Search(args) => commands::search::run(args),
+                Command::Rules(args) => commands::rules::run(args),
             }
         });
     match result {

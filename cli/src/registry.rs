@@ -5,5 +5,11 @@ use pipectl_core::topology::Registry;
 /// The registry of all component factories (connectors today; models, detection and
 /// responders plug in here too).
 pub fn registry() -> Registry {
-    Registry::new(pipectl_connectors::factories())
+    Registry::new(
+        [
+            pipectl_connectors::factories(),
+            pipectl_core::detect::factories(),
+        ]
+        .concat(),
+    )
 }

@@ -5,6 +5,7 @@ pub mod fmt;
 pub mod graph;
 pub mod opensearch;
 pub mod reference;
+pub mod rules;
 pub mod run;
 pub mod search;
 pub mod validate;
