@@ -199,6 +199,14 @@ fn entity_of(event: &Value) -> Option<(String, String)> {
         if let Some(arn) = arn {
             return Some(("aws_user".into(), arn));
         }
+        // The root user's records may carry no ARN; its ARN follows from the account.
+        if text(&format!("{prefix}userIdentity.type")).as_deref() == Some("Root") {
+            let account = text(&format!("{prefix}userIdentity.accountId"))
+                .or_else(|| text(&format!("{prefix}recipientAccountId")));
+            if let Some(account) = account {
+                return Some(("aws_user".into(), format!("arn:aws:iam::{account}:root")));
+            }
+        }
     }
     if let Some(user) = text("user.email").or_else(|| text("user.name")) {
         return Some(("user".into(), user));

@@ -128,7 +128,17 @@ pub fn default_entries() -> Vec<Entry> {
             "product:aws service:cloudtrail",
             Predicate::Any(vec![
                 dataset("aws.cloudtrail"),
-                exists_all(&["eventVersion", "eventSource", "eventName"]),
+                // Raw records: an API call name plus any of the envelope's keys
+                // (sample records lack one or another of them).
+                Predicate::All(vec![
+                    Predicate::Exists(field("eventName")),
+                    Predicate::Any(
+                        ["eventSource", "awsRegion", "eventVersion", "userIdentity"]
+                            .iter()
+                            .map(|f| Predicate::Exists(field(f)))
+                            .collect(),
+                    ),
+                ]),
             ]),
             &["aws.cloudtrail"],
         ),
