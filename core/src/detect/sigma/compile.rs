@@ -134,6 +134,8 @@ pub struct Engine {
     pub(super) keyword_rules_unmapped: bool,
     /// By field id: rules whose trigger is the field's mere presence.
     pub(super) presence: Vec<Vec<u32>>,
+    /// By field id: whole lowercase values → the rules they trigger.
+    pub(super) exact: Vec<FastMap<String, Vec<u32>>>,
 }
 
 /// Statistics of a compiled engine, for reports and benchmarks.
@@ -152,6 +154,8 @@ pub struct EngineStats {
 struct Trigger {
     field: FieldId,
     needle: Option<String>,
+    /// The needle is the whole value (looked up by hash instead of scanned for).
+    exact: bool,
 }
 
 struct Builder<'a> {
@@ -243,6 +247,7 @@ impl Engine {
             compiled.push(c);
         }
         let mut per_field: HashMap<FieldId, Vec<(String, u32)>> = HashMap::new();
+        let mut exact: Vec<FastMap<String, Vec<u32>>> = vec![FastMap::default(); b.fields.len()];
         let mut presence: Vec<Vec<u32>> = vec![Vec::new(); b.fields.len()];
         let mut always = Vec::new();
         for (i, t) in triggers_of.into_iter().enumerate() {
@@ -251,6 +256,15 @@ impl Engine {
                 continue;
             };
             for tr in triggers {
+                if let (true, Some(n), Some(map)) =
+                    (tr.exact, &tr.needle, exact.get_mut(tr.field as usize))
+                {
+                    let rules = map.entry(n.to_lowercase()).or_default();
+                    if !rules.contains(&(i as u32)) {
+                        rules.push(i as u32);
+                    }
+                    continue;
+                }
                 match (tr.needle, presence.get_mut(tr.field as usize)) {
                     (Some(n), _) => per_field.entry(tr.field).or_default().push((n, i as u32)),
                     (None, Some(list)) => {
@@ -299,6 +313,7 @@ impl Engine {
             keyword_rules_mask,
             keyword_rules_unmapped,
             presence,
+            exact,
         }
     }
 
@@ -320,7 +335,8 @@ impl Engine {
             .flatten()
             .chain(self.keyword_automaton.iter())
             .map(|a| a.rules.len())
-            .sum();
+            .sum::<usize>()
+            + self.exact.iter().map(|m| m.len()).sum::<usize>();
         EngineStats {
             rules: self.rules.len(),
             fields: self.fields.len(),
@@ -358,12 +374,26 @@ impl Engine {
         scratch.stamps.resize(self.rules.len(), 0);
         scratch.candidates.clear();
         let mut text_buf = String::new();
+        let mut lower_buf = String::new();
         let mut previous = None;
         for (field, value) in fields.entries() {
             if previous != Some(*field) {
                 previous = Some(*field);
                 if let Some(rules) = self.presence.get(*field as usize) {
                     self.add_candidates(rules, mask, scratch);
+                }
+            }
+            if let Some(map) = self.exact.get(*field as usize).filter(|m| !m.is_empty()) {
+                if let Some(text) = scalar_text(value, &mut text_buf) {
+                    lower_buf.clear();
+                    if text.is_ascii() {
+                        lower_buf.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+                    } else {
+                        lower_buf.push_str(&text.to_lowercase());
+                    }
+                    if let Some(rules) = map.get(lower_buf.as_str()) {
+                        self.add_candidates(rules, mask, scratch);
+                    }
                 }
             }
             let Some(Some(automaton)) = self.automata.get(*field as usize) else {
@@ -377,11 +407,18 @@ impl Engine {
             let wanted = self.keyword_rules_mask & mask != 0
                 || (self.keyword_rules_unmapped && self.logsources.unmapped == Unmapped::AllEvents);
             if wanted {
+                // One scan over every string joined (a match across a separator only
+                // adds a candidate, which evaluation then rejects).
+                let mut joined = std::mem::take(&mut scratch.joined);
+                joined.clear();
                 for (_, value) in fields.keyword_values() {
                     if let Some(text) = scalar_text(value, &mut text_buf) {
-                        self.scan(automaton, text, mask, scratch);
+                        joined.push_str(text);
+                        joined.push('\0');
                     }
                 }
+                self.scan(automaton, &joined, mask, scratch);
+                scratch.joined = joined;
             }
         }
         for &r in &self.always {
@@ -431,6 +468,7 @@ pub struct Scratch {
     generation: u32,
     candidates: Vec<u32>,
     values: Vec<(FieldId, usize)>,
+    joined: String,
 }
 
 impl Scratch {
@@ -517,47 +555,55 @@ fn matcher_triggers(m: &Matcher) -> Option<Vec<Trigger>> {
             vec![Trigger {
                 field: m.field,
                 needle: None,
+                exact: false,
             }]
         })
     };
     if m.spec.time.is_some() {
         return presence();
     }
-    let needle_of = |v: &ValuePattern| -> Option<String> {
-        match v {
-            ValuePattern::Str(p) => {
-                let n = p.needle()?;
-                (!n.is_empty() && (p.is_cased() || n.is_ascii())).then(|| n.to_string())
-            }
+    let needle_of = |v: &ValuePattern| -> Option<Trigger> {
+        let (needle, exact) = match v {
+            ValuePattern::Str(p) => match p.exact() {
+                Some(whole) => (whole.to_string(), true),
+                None => {
+                    let n = p.needle()?;
+                    if n.is_empty() || !(p.is_cased() || n.is_ascii()) {
+                        return None;
+                    }
+                    (n.to_string(), false)
+                }
+            },
             ValuePattern::Num { value, text }
                 if value.fract() == 0.0 && text.parse::<i64>().is_ok() =>
             {
-                Some((*value as i64).to_string())
+                ((*value as i64).to_string(), false)
             }
-            _ => None,
-        }
-    };
-    let trig = |n: String| Trigger {
-        field: m.field,
-        needle: Some(n),
+            _ => return None,
+        };
+        Some(Trigger {
+            field: m.field,
+            needle: Some(needle),
+            exact,
+        })
     };
     let needles = if m.spec.all {
-        // Every value must match: the best single value's literal suffices.
+        // Every value must match: the best single value's trigger suffices.
         m.spec
             .values
             .iter()
             .filter_map(needle_of)
-            .max_by_key(|n| n.len())
-            .map(|n| vec![trig(n)])
+            .min_by_key(|t| cost(std::slice::from_ref(t)))
+            .map(|t| vec![t])
     } else {
         m.spec
             .values
             .iter()
-            .map(|v| needle_of(v).map(trig))
+            .map(needle_of)
             .collect::<Option<Vec<_>>>()
     };
     match needles {
-        Some(n) if n.len() <= MAX_NEEDLES_PER_MATCHER => Some(n),
+        Some(n) if n.iter().filter(|t| !t.exact).count() <= MAX_NEEDLES_PER_MATCHER => Some(n),
         _ => presence(),
     }
 }
@@ -581,6 +627,7 @@ fn union(items: impl Iterator<Item = Option<Vec<Trigger>>>) -> Option<Vec<Trigge
 fn cost(t: &[Trigger]) -> usize {
     t.iter()
         .map(|tr| match tr.needle.as_ref().map(String::len) {
+            _ if tr.exact => 1,
             None => 32,
             Some(0..=1) => 64,
             Some(2) => 16,

@@ -168,6 +168,15 @@ impl StrPattern {
         }
     }
 
+    /// The whole value a pattern without wildcards or anchors equals (lowercased
+    /// unless cased).
+    pub fn exact(&self) -> Option<&str> {
+        match &self.kind {
+            StrKind::Exact(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Whether the pattern compares case-sensitively.
     pub fn is_cased(&self) -> bool {
         self.cased

@@ -63,9 +63,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         ),
         AttrSpec::with_default(
             "unmapped_logsources",
-            AttrType::Enum(&["all_events", "no_events"]),
-            "\"all_events\"",
-            "What rules whose logsource no entry selects apply to: every event (their fields decide) or none.",
+            AttrType::Enum(&["no_events", "all_events"]),
+            "\"no_events\"",
+            "What rules whose logsource no entry selects apply to: no event (the default: a Windows or Cisco rule has no business judging a CloudTrail record, and keyword or `not` rules would fire on it), or every event (their fields decide). Map such sources with `logsources` instead where possible.",
         ),
         AttrSpec::optional(
             "namespaces",
@@ -207,8 +207,8 @@ fn logsources(attrs: &Attrs<'_>) -> Result<LogsourceMap, BuildError> {
         }
     }
     let unmapped = match attrs.string("unmapped_logsources")?.as_str() {
-        "no_events" => Unmapped::NoEvents,
-        _ => Unmapped::AllEvents,
+        "all_events" => Unmapped::AllEvents,
+        _ => Unmapped::NoEvents,
     };
     LogsourceMap::new(entries, unmapped).map_err(|e| attrs.error(e))
 }
