@@ -336,3 +336,6 @@ impl Transform for SigmaStage {
         self.emit(None, out);
     }
 }
+
+#[cfg(test)]
+mod tests;
