@@ -108,6 +108,14 @@ pub struct BulkBatch {
 }
 
 impl BulkBatch {
+    /// An empty batch with room for `bytes` of body and `items` items.
+    pub fn with_capacity(bytes: usize, items: usize) -> BulkBatch {
+        BulkBatch {
+            body: Vec::with_capacity(bytes),
+            items: Vec::with_capacity(items),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -106,7 +106,11 @@ fn dispatch(
     if building.is_empty() && rejections.is_empty() {
         return;
     }
-    let batch = std::mem::take(building);
+    // The next request will likely be as large: reserving that up front spares the
+    // body's repeated growth (and copying) while it fills.
+    let room = building.body.len() + building.body.len() / 8;
+    let items = building.len();
+    let batch = std::mem::replace(building, BulkBatch::with_capacity(room, items));
     let refused = std::mem::take(rejections);
     let delivery = Arc::clone(delivery);
     tasks.spawn(async move {
