@@ -7,7 +7,8 @@
 //!   than `http.max_content_length`), or
 //! - the input has ended (a finite run finished, or shutdown was requested) and
 //!   OpenSearch stayed unreachable or overloaded for `drain_timeout`: the rest is
-//!   written here rather than held forever or dropped.
+//!   written here rather than held forever or dropped, and the sink ends with an
+//!   error naming the file.
 //!
 //! Each write is appended and synced to disk before the events are acknowledged, and
 //! an error names the file; if even that write fails, the events are failed back to

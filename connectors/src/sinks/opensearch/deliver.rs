@@ -30,6 +30,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use pipectl_core::component::ComponentError;
 use pipectl_core::metrics::ComponentCounters;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,8 @@ pub struct Delivery {
     pub setup_templates: bool,
     /// When the input ended: from then on, `drain_timeout` bounds the retries.
     draining: OnceLock<Instant>,
+    /// Documents written to the dead-letter file because the drain deadline passed.
+    abandoned: AtomicU64,
     /// The start-up check (and template setup) has passed.
     ready: tokio::sync::OnceCell<()>,
     warnings: Mutex<Throttle>,
@@ -92,6 +95,7 @@ impl Delivery {
             deadletter_file,
             setup_templates,
             draining: OnceLock::new(),
+            abandoned: AtomicU64::new(0),
             ready: tokio::sync::OnceCell::new(),
             warnings: Mutex::new(Throttle::new()),
         }
@@ -107,6 +111,20 @@ impl Delivery {
     /// The input has ended: retries are bounded by `drain_timeout` from now on.
     pub fn start_draining(&self) {
         let _ = self.draining.set(Instant::now());
+    }
+
+    /// After the input ended and everything settled: an error if documents had to be
+    /// left in the dead-letter file for want of a cluster, so a finite run that could
+    /// not deliver does not look like a success (the documents are safe on disk).
+    pub fn finish(&self) -> Result<(), Fatal> {
+        match self.abandoned.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            n => Err(self.fatal(format!(
+                "{n} document(s) could not be delivered to OpenSearch at {} within drain_timeout; they are in the dead-letter file {}",
+                self.client.url(),
+                self.deadletter_file.path().display()
+            ))),
+        }
     }
 
     /// Past the drain deadline: failing requests go to the dead-letter file.
@@ -424,6 +442,8 @@ impl Delivery {
         );
         let mut lines = Vec::with_capacity(batch.len());
         let mut batch = batch;
+        self.abandoned
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for item in std::mem::take(&mut batch.items) {
             let document = batch.document(&item).to_vec();
             match lane {

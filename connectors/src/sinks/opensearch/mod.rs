@@ -255,9 +255,17 @@ pub(crate) mod tests {
         drop((tx, token));
         let counters = Arc::new(ComponentCounters::default());
         let started = std::time::Instant::now();
-        sink.run_with(Arc::from("unit.search"), rx, Arc::clone(&counters))
+        let err = sink
+            .run_with(Arc::from("unit.search"), rx, Arc::clone(&counters))
             .await
-            .unwrap();
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("3 document(s) could not be delivered"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("dead.ndjson"), "{}", err.message);
         assert!(started.elapsed() >= std::time::Duration::from_millis(300));
         assert_eq!(ack.wait().await, BatchStatus::Delivered);
         let text = std::fs::read_to_string(dir.path().join("dead.ndjson")).unwrap();

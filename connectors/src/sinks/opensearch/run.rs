@@ -86,7 +86,7 @@ pub async fn run<I: BatchInput>(
     while let Some(joined) = tasks.join_next().await {
         finished(&delivery, joined)?;
     }
-    Ok(())
+    delivery.finish()
 }
 
 async fn wait_until(deadline: Option<Instant>) {
