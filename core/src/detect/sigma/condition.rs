@@ -67,7 +67,12 @@ struct Parser<'a, 'n> {
     tokens: Vec<Token<'a>>,
     pos: usize,
     names: &'n [String],
+    /// Open parentheses and `not`s around the current position.
+    depth: usize,
 }
+
+/// How deeply parentheses and `not` may nest (the parser recurses per level).
+const MAX_DEPTH: usize = 64;
 
 /// Parses a condition over the rule's search identifiers.
 pub fn parse(text: &str, names: &[String]) -> Result<Cond, String> {
@@ -76,6 +81,7 @@ pub fn parse(text: &str, names: &[String]) -> Result<Cond, String> {
         tokens,
         pos: 0,
         names,
+        depth: 0,
     };
     let cond = p.or()?;
     match p.tokens.get(p.pos) {
@@ -102,6 +108,16 @@ fn is_kw(t: Option<Token<'_>>, kw: &str) -> bool {
 impl<'a> Parser<'a, '_> {
     fn peek(&self) -> Option<Token<'a>> {
         self.tokens.get(self.pos).cloned()
+    }
+
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "parentheses or `not` nested deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        Ok(())
     }
 
     fn or(&mut self) -> Result<Cond, String> {
@@ -133,7 +149,10 @@ impl<'a> Parser<'a, '_> {
     fn not(&mut self) -> Result<Cond, String> {
         if is_kw(self.peek(), "not") {
             self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -144,7 +163,9 @@ impl<'a> Parser<'a, '_> {
         match token {
             None => Err("the condition ends where a search identifier was expected".into()),
             Some(Token::Open) => {
+                self.enter()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 if self.peek() != Some(Token::Close) {
                     return Err("a `(` is not closed".into());
                 }
@@ -307,6 +328,11 @@ mod tests {
             .unwrap_err()
             .contains("aggregation"));
         assert!(parse("(selection", &n).unwrap_err().contains("not closed"));
+        let deep = format!("{}selection{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep, &n).unwrap_err().contains("nested deeper"));
+        assert!(parse(&"not ".repeat(10_000), &n)
+            .unwrap_err()
+            .contains("nested deeper"));
         assert!(parse("selection selection_img", &n)
             .unwrap_err()
             .contains("unexpected"));

@@ -206,6 +206,17 @@ pub type Parsed = Result<Document, Box<(RuleMeta, Reason)>>;
 
 /// Parses every document of a rule file.
 pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Vec<Parsed> {
+    if let Some(line) = too_deep(text) {
+        let meta = RuleMeta {
+            file: file.to_string(),
+            ..RuleMeta::default()
+        };
+        let reason = Reason::new(
+            "YAML nested too deeply",
+            format!("line {line} nests deeper than any rule needs ({MAX_INDENT} columns of indentation or list markers)"),
+        );
+        return vec![Err(Box::new((meta, reason)))];
+    }
     let docs = match YamlLoader::load_from_str(text) {
         Ok(docs) => docs,
         Err(e) => {
@@ -225,6 +236,23 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Vec<Pa
         .filter(|(_, d)| !matches!(d, Yaml::Null))
         .map(|(i, d)| parse_document(file, if multi { Some(i) } else { None }, d, placeholders))
         .collect()
+}
+
+/// Indentation (spaces and `- ` markers) beyond which a document is refused before
+/// parsing: the YAML parser recurses per level, and no rule nests anywhere near this.
+const MAX_INDENT: usize = 256;
+
+/// The first line (1-based) indented deeper than [`MAX_INDENT`].
+fn too_deep(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let depth = line
+                .bytes()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'-'))
+                .count();
+            depth > MAX_INDENT
+        })
+        .map(|i| i + 1)
 }
 
 fn key<'a>(map: &'a yaml_rust2::yaml::Hash, name: &str) -> Option<&'a Yaml> {
@@ -624,4 +652,55 @@ fn parse_correlation(
         aliases,
         generate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(text: &str) -> Reason {
+        match parse_file("t.yml", text, &Placeholders::new()).remove(0) {
+            Ok(_) => panic!("expected a refusal"),
+            Err(e) => e.1,
+        }
+    }
+
+    #[test]
+    fn hostile_documents_are_refused_not_crashed_on() {
+        let deep_blocks: String = (0..3000)
+            .map(|i| format!("{}a{i}:\n", "  ".repeat(i + 2)))
+            .collect();
+        let text =
+            format!("title: x\nlogsource: {{product: a}}\ndetection:\n  sel:\n{deep_blocks}");
+        assert_eq!(reason(&text).feature, "YAML nested too deeply");
+        let dashes = format!("title: x\ndetection:\n  sel:\n{}x\n", "- ".repeat(5000));
+        assert_eq!(reason(&dashes).feature, "YAML nested too deeply");
+        assert_eq!(reason("title: [unclosed\n").feature, "invalid YAML");
+        assert_eq!(reason("- just\n- a list\n").feature, "not a mapping");
+    }
+
+    #[test]
+    fn correlation_documents_parse_with_defaults() {
+        let text = "title: c\nid: c1\ncorrelation:\n  type: temporal\n  rules: [a, b]\n  group-by: user\n  timespan: 5m\n";
+        let Ok(Document::Correlation(c)) =
+            parse_file("t.yml", text, &Placeholders::new()).remove(0)
+        else {
+            panic!("a correlation");
+        };
+        assert_eq!(c.group_by, ["user"]);
+        assert_eq!(c.timespan_ms, 300_000);
+        assert_eq!(
+            c.condition.gte,
+            Some(2.0),
+            "temporal defaults to every rule"
+        );
+        assert!(!c.generate);
+        let bad =
+            "title: c\ncorrelation:\n  type: value_percentile\n  rules: [a]\n  timespan: 5m\n";
+        assert_eq!(reason(bad).feature, "correlation type `value_percentile`");
+        let no_field = "title: c\ncorrelation:\n  type: value_count\n  rules: [a]\n  timespan: 5m\n  condition: {gte: 3}\n";
+        assert_eq!(reason(no_field).feature, "correlation without field");
+        let bad_span = "title: c\ncorrelation:\n  type: event_count\n  rules: [a]\n  timespan: soon\n  condition: {gte: 3}\n";
+        assert_eq!(reason(bad_span).feature, "invalid timespan");
+    }
 }
