@@ -117,7 +117,7 @@ async fn handle(
     let is_bulk = path.ends_with("/_bulk");
     if is_bulk {
         let n = stats.bulk_requests.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % throttler.request_every == 0 {
+        if n.is_multiple_of(throttler.request_every) {
             stats.rejected_requests.fetch_add(1, Ordering::Relaxed);
             let error = json!({"error": {"type": "es_rejected_execution_exception", "reason": "rejected by the test proxy"}, "status": 429});
             return reply(429, error.to_string().into_bytes());
@@ -147,7 +147,7 @@ async fn handle(
     if let Some(items) = parsed.get_mut("items").and_then(Value::as_array_mut) {
         for item in items {
             let seen = stats.items_seen.fetch_add(1, Ordering::Relaxed) + 1;
-            if seen % throttler.item_every != 0 {
+            if !seen.is_multiple_of(throttler.item_every) {
                 continue;
             }
             if let Some(result) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
