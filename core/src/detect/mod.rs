@@ -1,13 +1,13 @@
-//! Detection: rule engines that turn events into rule hits (docs/schema.md §6).
-//!
-//! Today this is the Sigma engine and its `detect sigma` component; the registry adds
-//! [`factories`] to the connectors' so pipelines can use them.
+//! Detection and correlation: the Sigma engine (`detect sigma`, rule hits of
+//! docs/schema.md §6) and the threat correlator (`correlate threat`, incidents of §7);
+//! the registry adds [`factories`] to the connectors' so pipelines can use them.
 
 pub mod sigma;
+pub mod threat;
 
 use crate::component::Factory;
 
-/// The detection component types core provides.
+/// The detection and correlation component types core provides.
 pub fn factories() -> Vec<Factory> {
-    vec![sigma::stage::FACTORY]
+    vec![sigma::stage::FACTORY, threat::stage::FACTORY]
 }

@@ -1,0 +1,120 @@
+//! `correlate threat`: turns model breaches and rule hits into incidents
+//! (docs/schema.md §7) on its default output; other events are consumed.
+
+use super::{Indicator, ThreatCorrelator, ThreatOptions};
+use crate::component::{BuildContext, BuildError, Built, Factory, Transform, TransformOutput};
+use crate::config::Attrs;
+use crate::event::{now_ns, Batch, Event, EventMeta};
+use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
+use pipectl_dsl::plan::{ComponentKind, ComponentPlan, PlanValue};
+use std::sync::Arc;
+
+/// The catalogue entry of `correlate threat`.
+pub static SPEC: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Correlate,
+    type_name: "threat",
+    summary: "Combines model breaches and rule hits per entity into a threat probability and raises incidents.",
+    attrs: &[
+        AttrSpec::with_default("window", AttrType::Duration, "24h", "How long an indicator counts after it happened (event time)."),
+        AttrSpec::with_default(
+            "half_life",
+            AttrType::Duration,
+            "6h",
+            "An indicator's weight halves every half-life after it happened, so old evidence fades.",
+        ),
+        AttrSpec::with_default(
+            "raise_above",
+            AttrType::Float,
+            "0.9",
+            "Threat probability (0..1) at which an incident opens; it is 1 - Π(1 - score) over the entity's distinct indicators.",
+        ),
+        AttrSpec::with_default(
+            "close_after",
+            AttrType::Duration,
+            "24h",
+            "An incident closes (status `resolved`) after this much event time without new evidence for its entity.",
+        ),
+        AttrSpec::with_default("max_entities", AttrType::Int, "100000", "Entities tracked at most; the least recently updated is forgotten beyond it."),
+    ],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
+/// Builds `correlate threat`.
+pub const FACTORY: Factory = Factory { spec: &SPEC, build };
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
+    let attrs = Attrs::new(plan, ctx);
+    let raise_above = match attrs.raw("raise_above") {
+        Some(PlanValue::Float(f)) => *f,
+        Some(PlanValue::Int(i)) => *i as f64,
+        _ => 0.9,
+    };
+    if !(0.0..=1.0).contains(&raise_above) {
+        return Err(attrs.error("attribute `raise_above` must be between 0 and 1"));
+    }
+    let window = attrs.duration("window")?;
+    let opts = ThreatOptions {
+        correlator: plan.name.clone(),
+        pipeline: ctx.pipeline.to_string(),
+        window_ms: millis(window),
+        window_text: format!("{}s", window.as_secs()),
+        half_life_ms: millis(attrs.duration("half_life")?).max(1),
+        raise_above,
+        close_after_ms: millis(attrs.duration("close_after")?),
+        max_entities: attrs.usize("max_entities")?.max(1),
+    };
+    Ok(Built::Transform(Box::new(ThreatStage {
+        correlator: ThreatCorrelator::new(opts),
+        name: Arc::from(plan.name.as_str()),
+    })))
+}
+
+/// A built `correlate threat`.
+pub struct ThreatStage {
+    correlator: ThreatCorrelator,
+    name: Arc<str>,
+}
+
+impl ThreatStage {
+    fn emit(
+        &self,
+        docs: Vec<crate::value::Value>,
+        meta: Option<&EventMeta>,
+        out: &mut TransformOutput,
+    ) {
+        for value in docs.into_iter().filter(|d| !d.is_null()) {
+            let meta = meta.cloned().unwrap_or_else(|| EventMeta {
+                ingest_time_ns: now_ns(),
+                source: self.name.clone(),
+                ack: None,
+            });
+            out.push(Event { value, meta });
+        }
+    }
+}
+
+impl Transform for ThreatStage {
+    fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
+        let now_ms = now_ns() / 1_000_000;
+        for event in batch {
+            match Indicator::from_document(&event.value) {
+                Some(ind) => {
+                    let docs = self.correlator.observe(ind, now_ms);
+                    self.emit(docs, Some(&event.meta), out);
+                    out.drop_event(event);
+                }
+                None => out.drop_event(event),
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut TransformOutput) {
+        let docs = self.correlator.finish(now_ns() / 1_000_000);
+        self.emit(docs, None, out);
+    }
+}

@@ -1,0 +1,214 @@
+use super::*;
+
+const HOUR: i64 = 3_600_000;
+
+fn opts() -> ThreatOptions {
+    ThreatOptions {
+        correlator: "incidents".into(),
+        pipeline: "p".into(),
+        window_ms: 24 * HOUR,
+        window_text: "24h".into(),
+        half_life_ms: 6 * HOUR,
+        raise_above: 0.9,
+        close_after_ms: 24 * HOUR,
+        max_entities: 100,
+    }
+}
+
+fn t(ms: i64) -> String {
+    format_rfc3339(1_790_000_000_000 + ms)
+}
+
+fn hit(user: &str, rule: &str, score: f64, at: i64, id: &str) -> Value {
+    crate::json::from_str(&format!(
+        r#"{{"@timestamp":"{}","event":{{"dataset":"pipectl.hit","id":"{id}"}},"entity":{{"key":"user:{user}","kind":"user","id":"{user}"}},"rule":{{"id":"{rule}","name":"Rule {rule}"}},"threat":{{"tactic":{{"name":["Persistence"]}},"technique":{{"id":["T1098"]}}}},"pipectl":{{"hit":{{"id":"{id}","score":{score},"event_ids":["ev-{id}"]}}}}}}"#,
+        t(at)
+    ))
+    .unwrap()
+}
+
+fn breach(user: &str, feature: &str, score: f64, at: i64, id: &str) -> Value {
+    crate::json::from_str(&format!(
+        r#"{{"@timestamp":"{}","event":{{"dataset":"pipectl.breach","id":"{id}"}},"entity":{{"key":"user:{user}","kind":"user","id":"{user}"}},"pipectl":{{"breach":{{"id":"{id}","model":"pol","feature":"{feature}","score":{score},"explanation":"unusual {feature}","event_ids":["ev-{id}"]}}}}}}"#,
+        t(at)
+    ))
+    .unwrap()
+}
+
+fn feed(c: &mut ThreatCorrelator, doc: Value) -> Vec<Value> {
+    c.observe(Indicator::from_document(&doc).expect("evidence"), 0)
+}
+
+fn field<'a>(doc: &'a Value, path: &str) -> &'a Value {
+    get(doc, path).unwrap_or(&Value::Null)
+}
+
+#[test]
+fn independent_indicators_raise_an_incident_that_updates_in_place() {
+    let mut c = ThreatCorrelator::new(opts());
+    assert!(feed(&mut c, breach("alice", "novelty(country)", 0.7, 0, "b1")).is_empty());
+    assert!(
+        feed(&mut c, hit("alice", "r1", 0.5, 60_000, "h1")).is_empty(),
+        "1 - 0.3*0.5 = 0.85"
+    );
+    let opened = feed(&mut c, breach("alice", "volume(bytes)", 0.6, 120_000, "b2"));
+    assert_eq!(opened.len(), 1, "1 - 0.3*0.5*0.4 = 0.94");
+    let inc = &opened[0];
+    assert_eq!(field(inc, "incident.status"), &Value::from("open"));
+    assert_eq!(field(inc, "incident.severity"), &Value::from("high"));
+    assert_eq!(field(inc, "incident.breach_count"), &Value::Int(2));
+    assert_eq!(field(inc, "incident.hit_count"), &Value::Int(1));
+    assert_eq!(field(inc, "incident.first_seen"), &Value::from(t(0)));
+    assert_eq!(field(inc, "pipectl.version"), &Value::Int(1));
+    assert_eq!(field(inc, "entity.key"), &Value::from("user:alice"));
+    let id = field(inc, "incident.id").clone();
+    let updated = feed(&mut c, hit("alice", "r2", 0.75, 180_000, "h2"));
+    assert_eq!(updated.len(), 1);
+    assert_eq!(
+        field(&updated[0], "incident.id"),
+        &id,
+        "same incident, same id"
+    );
+    assert_eq!(field(&updated[0], "pipectl.version"), &Value::Int(2));
+    assert_eq!(field(&updated[0], "incident.hit_count"), &Value::Int(2));
+    assert!(field(&updated[0], "incident.score").as_f64().unwrap() > 0.97);
+    assert_eq!(
+        field(&updated[0], "incident.severity"),
+        &Value::from("critical")
+    );
+}
+
+#[test]
+fn the_same_indicator_never_counts_twice() {
+    let mut c = ThreatCorrelator::new(opts());
+    for i in 0..20 {
+        assert!(feed(
+            &mut c,
+            hit("bob", "same-rule", 0.6, i * 60_000, &format!("h{i}"))
+        )
+        .is_empty());
+    }
+}
+
+#[test]
+fn evidence_decays_and_leaves_the_window() {
+    let mut c = ThreatCorrelator::new(opts());
+    assert!(feed(&mut c, breach("carol", "f1", 0.6, 0, "b1")).is_empty());
+    assert!(
+        feed(&mut c, hit("carol", "r1", 0.5, 0, "h1")).is_empty(),
+        "1 - 0.4*0.5 = 0.8"
+    );
+    // Two half-lives later the old evidence is worth a quarter: 1 - 0.85*0.875*0.4 = 0.70.
+    assert!(feed(&mut c, hit("carol", "r2", 0.6, 12 * HOUR, "h2")).is_empty());
+    // Fresh, the same three cross: 1 - 0.4*0.5*0.4 = 0.92.
+    let mut fresh = ThreatCorrelator::new(opts());
+    feed(&mut fresh, breach("carol", "f1", 0.6, 0, "b1"));
+    feed(&mut fresh, hit("carol", "r1", 0.5, 0, "h1"));
+    assert_eq!(feed(&mut fresh, hit("carol", "r2", 0.6, 0, "h2")).len(), 1);
+}
+
+#[test]
+fn incidents_close_after_a_quiet_period_and_entities_are_separate() {
+    let mut c = ThreatCorrelator::new(opts());
+    assert!(feed(&mut c, hit("dave", "r1", 0.8, 0, "h1")).is_empty());
+    let opened = feed(&mut c, hit("dave", "r2", 0.8, 1000, "h2"));
+    assert_eq!(opened.len(), 1, "1 - 0.2*0.2 = 0.96");
+    assert!(
+        feed(&mut c, hit("erin", "r1", 0.8, 2000, "h3")).is_empty(),
+        "erin is another entity: dave's evidence does not count for her"
+    );
+    // A day and more later, evidence for someone else moves event time past dave's quiet period.
+    let later = feed(&mut c, hit("erin", "r3", 0.1, 26 * HOUR, "h4"));
+    let closed: Vec<&Value> = later
+        .iter()
+        .filter(|d| field(d, "incident.status") == &Value::from("resolved"))
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        field(closed[0], "incident.id"),
+        field(&opened[0], "incident.id")
+    );
+    assert_eq!(field(closed[0], "pipectl.version"), &Value::Int(2));
+}
+
+#[test]
+fn other_documents_are_not_evidence() {
+    let event = crate::json::from_str(r#"{"@timestamp":"2026-10-03T22:14:05Z","event":{"dataset":"aws.cloudtrail"},"entity":{"key":"user:x"}}"#).unwrap();
+    assert!(Indicator::from_document(&event).is_none());
+    let no_entity = crate::json::from_str(r#"{"@timestamp":"2026-10-03T22:14:05Z","event":{"dataset":"pipectl.hit"},"pipectl":{"hit":{"id":"h","score":0.5}},"rule":{"id":"r"}}"#).unwrap();
+    assert!(Indicator::from_document(&no_entity).is_none());
+}
+
+/// Leaf paths the strict incidents template maps, and its object (unindexed) roots.
+fn mapped() -> (Vec<String>, Vec<String>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/templates");
+    let (mut leaves, mut objects) = (Vec::new(), Vec::new());
+    fn walk(
+        prefix: &str,
+        props: &serde_json::Value,
+        leaves: &mut Vec<String>,
+        objects: &mut Vec<String>,
+    ) {
+        for (k, v) in props.as_object().into_iter().flatten() {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v.get("properties") {
+                Some(inner) => walk(&path, inner, leaves, objects),
+                None if v.get("type").and_then(|t| t.as_str()) == Some("object") => {
+                    objects.push(path)
+                }
+                None => leaves.push(path),
+            }
+        }
+    }
+    for f in [
+        "components/pipectl-base.json",
+        "components/pipectl-ecs.json",
+        "pipectl-incidents.json",
+    ] {
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
+        walk(
+            "",
+            &t["template"]["mappings"]["properties"],
+            &mut leaves,
+            &mut objects,
+        );
+    }
+    (leaves, objects)
+}
+
+fn leaf_paths(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, inner)| {
+            let path = if prefix.is_empty() {
+                k.to_string()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            leaf_paths(&path, inner, out);
+        }),
+        _ => out.push(prefix.to_string()),
+    }
+}
+
+#[test]
+fn incident_documents_use_only_mapped_fields() {
+    let mut c = ThreatCorrelator::new(opts());
+    feed(&mut c, breach("alice", "f", 0.9, 0, "b1"));
+    let docs = feed(&mut c, hit("alice", "r", 0.9, 0, "h1"));
+    assert_eq!(docs.len(), 1);
+    let (leaves, objects) = mapped();
+    let mut paths = Vec::new();
+    leaf_paths("", &docs[0], &mut paths);
+    for p in paths {
+        let ok = leaves.contains(&p)
+            || objects
+                .iter()
+                .any(|o| p == *o || p.starts_with(&format!("{o}.")));
+        assert!(ok, "`{p}` is not mapped by pipectl-incidents");
+    }
+}
