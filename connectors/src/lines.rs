@@ -8,6 +8,7 @@
 //! exhaust memory.
 
 use memchr::memchr;
+use pipectl_dsl::catalogue::{AttrSpec, AttrType};
 use std::borrow::Cow;
 
 /// One result of splitting.
@@ -199,6 +200,22 @@ impl Chunk<'_, '_> {
         })
     }
 }
+
+/// The `max_line_length` attribute every line-oriented source shares.
+pub const MAX_LINE_LENGTH_ATTR: AttrSpec = AttrSpec::with_default(
+    "max_line_length",
+    AttrType::Size,
+    "1MiB",
+    "Longer lines are skipped and counted as errors, so memory stays bounded.",
+);
+
+/// The `batch_size` attribute every line-oriented source shares.
+pub const BATCH_SIZE_ATTR: AttrSpec = AttrSpec::with_default(
+    "batch_size",
+    AttrType::Int,
+    "256",
+    "Lines per batch sent downstream.",
+);
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     match line.split_last() {

@@ -15,7 +15,7 @@ use pipectl_core::component::{
     BuildContext, BuildError, Built, ComponentError, Factory, Source, SourceContext,
 };
 use pipectl_core::config::Attrs;
-use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
+use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -25,18 +25,8 @@ pub static SPEC: ComponentSpec = ComponentSpec {
     type_name: "stdin",
     summary: "Reads standard input line by line, until it ends, as `{\"message\": line}` events.",
     attrs: &[
-        AttrSpec::with_default(
-            "max_line_length",
-            AttrType::Size,
-            "1MiB",
-            "Longer lines are skipped and counted as errors, so memory stays bounded.",
-        ),
-        AttrSpec::with_default(
-            "batch_size",
-            AttrType::Int,
-            "256",
-            "Lines per batch sent downstream.",
-        ),
+        crate::lines::MAX_LINE_LENGTH_ATTR,
+        crate::lines::BATCH_SIZE_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
