@@ -47,7 +47,7 @@ mod tests {
             for attr in factory.spec.attrs {
                 if let Some(default) = attr.default {
                     assert!(
-                        testkit::default_value(attr.ty, default).is_some(),
+                        pipectl_dsl::default_value(default, &attr.ty, attr.name).is_ok(),
                         "{} {}: default `{default}` of `{}` does not fit its type",
                         factory.spec.kind,
                         factory.spec.type_name,

@@ -14,7 +14,7 @@ use pipectl_core::secrets::SecretStore;
 use pipectl_core::shutdown::shutdown_pair;
 use pipectl_core::topology::{start, Registry, RunOptions};
 use pipectl_core::value::Value;
-use pipectl_dsl::catalogue::{AttrType, ComponentSpec};
+use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{
     CmpOp, ComponentKind, ComponentPlan, Expr, FieldPath, Literal, OutputRef, PathSegment,
     PipelinePlan, Plan, PlanValue,
@@ -51,71 +51,14 @@ impl Drop for TempDir {
     }
 }
 
-/// A catalogue default written in the pipeline language, as the checker would put it
-/// into the plan. Covers the literal forms our defaults use.
-pub fn default_value(ty: AttrType, text: &str) -> Option<PlanValue> {
-    if let Some(args) = text.strip_prefix("env(").and_then(|t| t.strip_suffix(')')) {
-        // `env("NAME")` or `env("NAME", "default")`, for text attributes.
-        let mut parts = args.splitn(2, ',').map(str::trim);
-        let unquote = |s: &str| Some(s.strip_prefix('"')?.strip_suffix('"')?.to_string());
-        let name = unquote(parts.next()?)?;
-        let default = match parts.next() {
-            Some(d) => Some(unquote(d)?),
-            None => None,
-        };
-        return matches!(ty, AttrType::String | AttrType::Path)
-            .then_some(PlanValue::Env { name, default });
-    }
-    match ty {
-        AttrType::Duration => match pipectl_dsl::literal::parse_number(text) {
-            Ok(pipectl_dsl::literal::Number::Duration(ms)) => Some(PlanValue::Duration(ms)),
-            _ => None,
-        },
-        AttrType::String | AttrType::Path | AttrType::Enum(_) | AttrType::Regex => {
-            let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-            let word_ok = match ty {
-                AttrType::Enum(words) => words.contains(&inner),
-                _ => true,
-            };
-            word_ok.then(|| PlanValue::String(inner.to_string()))
-        }
-        AttrType::Bool => match text {
-            "true" => Some(PlanValue::Bool(true)),
-            "false" => Some(PlanValue::Bool(false)),
-            _ => None,
-        },
-        AttrType::Int => text.parse().ok().map(PlanValue::Int),
-        AttrType::Size => {
-            let digits = text.chars().take_while(char::is_ascii_digit).count();
-            let n: u64 = text.get(..digits)?.parse().ok()?;
-            let unit = match text.get(digits..)? {
-                "B" => 1,
-                "KiB" => 1 << 10,
-                "MiB" => 1 << 20,
-                "GiB" => 1 << 30,
-                _ => return None,
-            };
-            Some(PlanValue::Size(n * unit))
-        }
-        AttrType::Field => {
-            let segments = text
-                .split('.')
-                .map(|k| PathSegment::Key(k.to_string()))
-                .collect();
-            Some(PlanValue::Field(FieldPath(segments)))
-        }
-        _ => None,
-    }
-}
-
 /// A component plan of `spec` with `attrs` and every other default filled in.
 pub fn plan(spec: &ComponentSpec, name: &str, attrs: Vec<(&str, PlanValue)>) -> ComponentPlan {
     let mut map: BTreeMap<String, PlanValue> =
         attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     for attr in spec.attrs {
         if let (false, Some(default)) = (map.contains_key(attr.name), attr.default) {
-            let value = default_value(attr.ty, default)
-                .unwrap_or_else(|| panic!("default of {} does not parse", attr.name));
+            let value = pipectl_dsl::default_value(default, &attr.ty, attr.name)
+                .unwrap_or_else(|e| panic!("default of {} does not check: {e}", attr.name));
             map.insert(attr.name.to_string(), value);
         }
     }
