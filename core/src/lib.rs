@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod path;
 pub mod secrets;
 pub mod shutdown;
+pub mod store;
 #[cfg(test)]
 mod test_alloc;
 pub mod topology;
