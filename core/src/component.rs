@@ -144,6 +144,18 @@ impl TransformOutput {
         }
     }
 
+    /// Takes what was emitted so far — the default output and each named port — and
+    /// leaves them empty. For callers that drive a transform outside the runtime
+    /// (model evaluation, pipeline tests).
+    pub fn take(&mut self) -> (Vec<Event>, Vec<(String, Vec<Event>)>) {
+        let named = self
+            .named
+            .iter_mut()
+            .map(|(port, events)| (port.clone(), std::mem::take(events)))
+            .collect();
+        (std::mem::take(&mut self.default), named)
+    }
+
     /// Counts an event dropped on purpose (e.g. by a filter).
     pub fn drop_event(&mut self, _event: Event) {
         self.dropped += 1;
