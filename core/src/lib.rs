@@ -7,6 +7,7 @@ pub mod ack;
 pub mod component;
 pub mod config;
 pub mod detect;
+pub mod entity;
 pub mod event;
 pub mod expr;
 pub mod json;
