@@ -8,6 +8,7 @@
 pub mod codecs;
 mod io;
 pub mod lines;
+pub mod normalise;
 mod settings;
 pub mod sinks;
 pub mod sources;
@@ -25,6 +26,7 @@ pub fn factories() -> Vec<Factory> {
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
         transforms::filter::FACTORY,
+        transforms::normalise::FACTORY,
         transforms::parse::FACTORY,
         transforms::route::FACTORY,
         transforms::script::FACTORY,
@@ -83,6 +85,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 12);
+        assert_eq!(seen.len(), 13);
     }
 }

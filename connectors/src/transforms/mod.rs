@@ -2,6 +2,7 @@
 //! a chain of them into one task); they never block and never panic on input.
 
 pub mod filter;
+pub mod normalise;
 pub mod parse;
 pub mod route;
 pub mod script;

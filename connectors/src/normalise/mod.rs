@@ -1,0 +1,476 @@
+//! Vendor normalisers: a provider's own record in, an ECS event of docs/schema.md §4 out.
+//!
+//! Each JSON vendor is a pure function `normalise(record) -> event`; VPC flow logs are
+//! text lines whose meaning depends on a header line, so that vendor is a small
+//! stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
+//! UTC, from the record's own time so replays give the same answers), `event.kind`,
+//! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
+//! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)
+//! and the entity arrays of [`pipectl_core::entity`].
+//!
+//! A record without the vendor's time or action is not that vendor's record: it is an
+//! error with the reason, never a guess. Keys of vendor records are matched exactly
+//! first and then ignoring ASCII case, because some collectors and data lakes hand the
+//! same records over with lowercased keys (`eventname`, `creationtime`).
+//!
+//! [`Normaliser`] wraps the four formats for callers that hold events rather than
+//! records (the `normalise` transform, the CLI's replay): it accepts a parsed record, or
+//! an event whose `message` holds the record's text, and works in place so that a
+//! failed event is still the input, ready for the `errors` output.
+
+pub mod aws_cloudtrail;
+pub mod aws_vpcflow;
+pub mod o365;
+pub mod okta;
+
+use pipectl_core::detect::sigma::hit::document_id;
+use pipectl_core::detect::sigma::time::{format_rfc3339, parse_rfc3339};
+use pipectl_core::value::{Map, Value};
+use std::net::IpAddr;
+
+/// Why a record could not be normalised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{format}: {reason}")]
+pub struct NormaliseError {
+    /// The format's name (`aws_cloudtrail`, ...).
+    pub format: &'static str,
+    /// What was wrong, for a person reading the `errors` output.
+    pub reason: String,
+}
+
+impl NormaliseError {
+    pub(crate) fn new(format: Format, reason: impl Into<String>) -> NormaliseError {
+        NormaliseError {
+            format: format.name(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The vendor formats there is a normaliser for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    AwsCloudtrail,
+    AwsVpcflow,
+    O365,
+    Okta,
+}
+
+impl Format {
+    /// Every format, in the order the transform's documentation lists them.
+    pub const ALL: [Format; 4] = [
+        Format::AwsCloudtrail,
+        Format::AwsVpcflow,
+        Format::O365,
+        Format::Okta,
+    ];
+
+    /// The format of a pipeline's `format = "..."`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The name pipelines use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::AwsCloudtrail => "aws_cloudtrail",
+            Format::AwsVpcflow => "aws_vpcflow",
+            Format::O365 => "o365",
+            Format::Okta => "okta",
+        }
+    }
+}
+
+/// A normaliser of one format, for events as sources deliver them.
+#[derive(Debug)]
+pub enum Normaliser {
+    /// A JSON vendor: its check (everything that can fail) and its build.
+    Json(Format, JsonVendor),
+    /// VPC flow log lines (or their JSON form), with the format the last header set.
+    Flow(aws_vpcflow::FlowLogParser),
+}
+
+/// The two halves of a JSON vendor's `normalise`, split so that a failing record is
+/// refused before it is consumed.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonVendor {
+    check: fn(&Value) -> Result<Head, NormaliseError>,
+    build: fn(Value, Head) -> Value,
+}
+
+/// What the check of a JSON vendor found: the parts without which there is no event.
+#[derive(Debug)]
+pub struct Head {
+    /// `@timestamp`, already RFC 3339 UTC.
+    pub(crate) timestamp: String,
+    /// `event.action`.
+    pub(crate) action: String,
+}
+
+impl JsonVendor {
+    /// Normalises a record, refusing it (unchanged in `record`) when the check fails.
+    fn apply(&self, record: &mut Value) -> Result<(), NormaliseError> {
+        let head = (self.check)(record)?;
+        let taken = std::mem::take(record);
+        *record = (self.build)(taken, head);
+        Ok(())
+    }
+}
+
+impl Normaliser {
+    pub fn new(format: Format) -> Normaliser {
+        let vendor = |check, build| Normaliser::Json(format, JsonVendor { check, build });
+        match format {
+            Format::AwsCloudtrail => vendor(aws_cloudtrail::check, aws_cloudtrail::build),
+            Format::O365 => vendor(o365::check, o365::build),
+            Format::Okta => vendor(okta::check, okta::build),
+            Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
+        }
+    }
+
+    /// Replaces `event` by its normalised form and returns `true`; returns `false` for
+    /// input that carries no event (a flow log header, a NODATA/SKIPDATA record), and
+    /// an error, leaving `event` as it was, for input that is not of this format.
+    ///
+    /// Input is either the vendor record itself or an event whose `message` is its
+    /// text (a JSON document, or a flow log line).
+    pub fn apply(&mut self, event: &mut Value) -> Result<bool, NormaliseError> {
+        let message = event
+            .as_object()
+            .and_then(|m| m.get("message"))
+            .and_then(Value::as_str);
+        match self {
+            Normaliser::Json(format, vendor) => {
+                if let Some(text) = message.filter(|t| t.trim_start().starts_with('{')) {
+                    let mut record = pipectl_core::json::from_str(text).map_err(|e| {
+                        NormaliseError::new(*format, format!("`message` is not JSON: {e}"))
+                    })?;
+                    vendor.apply(&mut record)?;
+                    *event = record;
+                } else if message.is_some() {
+                    return Err(NormaliseError::new(
+                        *format,
+                        "`message` holds text that is not a JSON record",
+                    ));
+                } else {
+                    vendor.apply(event)?;
+                }
+                Ok(true)
+            }
+            Normaliser::Flow(parser) => {
+                let out = match message {
+                    Some(line) => parser.line(line)?,
+                    None => aws_vpcflow::normalise_record(event)?,
+                };
+                match out {
+                    Some(normalised) => {
+                        *event = normalised;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+}
+
+/// The value at a dotted path of a vendor record: each key matched exactly, else
+/// ignoring ASCII case.
+pub(crate) fn field<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(record, |cur, key| {
+        let map = cur.as_object()?;
+        map.get(key).or_else(|| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+    })
+}
+
+/// The non-empty, non-`null`-placeholder text at a path.
+pub(crate) fn text<'a>(record: &'a Value, path: &str) -> Option<&'a str> {
+    field(record, path)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "-" && !s.eq_ignore_ascii_case("null"))
+}
+
+/// A whole number at a path, written as a number or as decimal text.
+pub(crate) fn number(record: &Value, path: &str) -> Option<i64> {
+    field(record, path).and_then(as_number)
+}
+
+/// A whole number from a number or decimal text.
+pub(crate) fn as_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(s) => s.trim().parse().ok(),
+        other => other.as_i64(),
+    }
+}
+
+/// An RFC 3339 UTC timestamp from a vendor's time text (`T` or a space, any fraction,
+/// an offset or none for UTC).
+pub(crate) fn timestamp(text: &str) -> Option<String> {
+    parse_rfc3339(text).map(format_rfc3339)
+}
+
+/// The check every JSON vendor starts with: an object with a time and an action.
+pub(crate) fn require_head(
+    format: Format,
+    record: &Value,
+    time_key: &str,
+    action_key: &str,
+) -> Result<Head, NormaliseError> {
+    let err = |reason: String| NormaliseError::new(format, reason);
+    if !matches!(record, Value::Object(_)) {
+        return Err(err(format!(
+            "the record is {}, not an object",
+            crate::codecs::a_or_an(record.type_name())
+        )));
+    }
+    let time = text(record, time_key).ok_or_else(|| {
+        err(format!(
+            "no `{time_key}`: not {} record",
+            vendor_name(format)
+        ))
+    })?;
+    let timestamp = timestamp(time)
+        .ok_or_else(|| err(format!("`{time_key}` `{}` is not a time", shorten(time))))?;
+    let action = text(record, action_key).ok_or_else(|| {
+        err(format!(
+            "no `{action_key}`: not {} record",
+            vendor_name(format)
+        ))
+    })?;
+    Ok(Head {
+        timestamp,
+        action: action.to_string(),
+    })
+}
+
+/// The vendor's record name with its article, for refusals.
+fn vendor_name(format: Format) -> &'static str {
+    match format {
+        Format::AwsCloudtrail => "a CloudTrail",
+        Format::AwsVpcflow => "a VPC flow log",
+        Format::O365 => "an Office 365 audit",
+        Format::Okta => "an Okta System Log",
+    }
+}
+
+/// A value quoted in an error, cut to a readable length.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// An IP address as a client field gives it: bare, `ip:port` or `[ipv6]:port`.
+pub(crate) fn client_ip(text: &str) -> Option<(IpAddr, Option<u16>)> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse() {
+        return Some((ip, None));
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return Some((ip.parse().ok()?, port));
+    }
+    let (ip, port) = text.rsplit_once(':')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    Some((IpAddr::V4(ip), port.parse().ok()))
+}
+
+/// Whether text looks like a DNS name (`ec2.amazonaws.com`), as opposed to a free
+/// description (`AWS Internal`).
+pub(crate) fn is_domain(text: &str) -> bool {
+    text.contains('.')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
+/// The event being built: dotted ECS paths set into nested objects.
+pub(crate) struct Doc(Map);
+
+impl Doc {
+    /// A new event whose first field is `@timestamp`.
+    pub(crate) fn new(timestamp: String) -> Doc {
+        let mut map = Map::with_capacity(16);
+        map.push("@timestamp", Value::from(timestamp));
+        Doc(map)
+    }
+
+    /// Sets a dotted path, creating (or replacing non-object) parents on the way.
+    pub(crate) fn set(&mut self, path: &str, value: impl Into<Value>) {
+        let mut map = &mut self.0;
+        let mut keys = path.split('.').peekable();
+        while let Some(key) = keys.next() {
+            if keys.peek().is_none() {
+                map.insert(key, value.into());
+                return;
+            }
+            if !matches!(map.get(key), Some(Value::Object(_))) {
+                map.insert(key, Value::object());
+            }
+            map = match map.get_mut(key) {
+                Some(Value::Object(inner)) => inner,
+                _ => return,
+            };
+        }
+    }
+
+    /// Sets `path` to the text when there is some.
+    pub(crate) fn set_text(&mut self, path: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.set(path, text);
+        }
+    }
+
+    /// `event.category` and `event.type`, each an array (ECS).
+    pub(crate) fn categorise(&mut self, category: &str, types: &[&str]) {
+        self.set("event.category", vec![Value::from(category)]);
+        if !types.is_empty() {
+            let types: Vec<Value> = types.iter().map(|t| Value::from(*t)).collect();
+            self.set("event.type", types);
+        }
+    }
+
+    /// Sets `source.ip` (and `source.port`) from a client address; returns whether it
+    /// was one.
+    pub(crate) fn set_client_ip(&mut self, text: Option<&str>) -> bool {
+        match text.and_then(client_ip) {
+            Some((ip, port)) => {
+                self.set("source.ip", ip.to_string());
+                if let Some(port) = port {
+                    self.set("source.port", i64::from(port));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The common fields, the vendor record under its namespace, and the entities.
+    /// `id_part` is what the id is taken over (schema §1): the provider's unique record
+    /// key, or the text received for line-oriented records; without one, the record's
+    /// JSON.
+    pub(crate) fn finish(
+        mut self,
+        dataset: Dataset,
+        id_part: Option<String>,
+        record: Value,
+    ) -> Value {
+        self.set("ecs.version", ECS_VERSION);
+        self.set("event.kind", "event");
+        self.set("event.module", dataset.module);
+        self.set("event.dataset", dataset.name);
+        let id_part = id_part.unwrap_or_else(|| pipectl_core::json::to_string(&record));
+        self.set("event.id", document_id(&["event", dataset.name, &id_part]));
+        self.set("cloud.provider", dataset.cloud_provider);
+        self.set(dataset.name, record);
+        let mut event = Value::Object(self.0);
+        pipectl_core::entity::attach(&mut event);
+        event
+    }
+}
+
+/// The ECS version the normalisers follow.
+pub const ECS_VERSION: &str = "8.11.0";
+
+/// Where a vendor's events go in the schema.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dataset {
+    /// `event.module`, also the provider namespace's root.
+    pub module: &'static str,
+    /// `event.dataset`, also the path the vendor record is kept under.
+    pub name: &'static str,
+    /// `cloud.provider`.
+    pub cloud_provider: &'static str,
+}
+
+#[cfg(test)]
+pub(crate) mod samples;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipectl_core::json::{from_str, to_string};
+
+    #[test]
+    fn formats_by_name() {
+        for format in Format::ALL {
+            assert_eq!(Format::from_name(format.name()), Some(format));
+        }
+        assert_eq!(Format::from_name("cloudtrail"), None);
+    }
+
+    #[test]
+    fn client_addresses() {
+        let ip = |t: &str| client_ip(t).map(|(ip, port)| (ip.to_string(), port));
+        assert_eq!(ip("1.2.3.4"), Some(("1.2.3.4".into(), None)));
+        assert_eq!(ip("1.2.3.4:10736"), Some(("1.2.3.4".into(), Some(10736))));
+        assert_eq!(
+            ip("[2001:db8::1]:443"),
+            Some(("2001:db8::1".into(), Some(443)))
+        );
+        assert_eq!(ip("2001:db8::1"), Some(("2001:db8::1".into(), None)));
+        assert_eq!(ip("AWS Internal"), None);
+        assert_eq!(ip("null"), None);
+    }
+
+    #[test]
+    fn keys_match_exactly_then_ignoring_case() {
+        let record =
+            from_str(r#"{"eventname":"a","User":{"Name":"x"},"user":{"id":"y"}}"#).unwrap();
+        assert_eq!(text(&record, "eventName"), Some("a"));
+        assert_eq!(text(&record, "user.id"), Some("y"));
+        assert_eq!(text(&record, "User.name"), Some("x"));
+        assert_eq!(text(&record, "missing"), None);
+    }
+
+    #[test]
+    fn times_become_rfc3339_utc() {
+        assert_eq!(
+            timestamp("2022-12-12 15:57:57").as_deref(),
+            Some("2022-12-12T15:57:57Z")
+        );
+        assert_eq!(
+            timestamp("2025-07-07 09:11:11.120000000").as_deref(),
+            Some("2025-07-07T09:11:11.120Z")
+        );
+        assert_eq!(
+            timestamp("2024-01-01T01:00:00+01:00").as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(timestamp("redacted"), None);
+    }
+
+    #[test]
+    fn message_text_or_record_and_failures_leave_the_event_as_it_was() {
+        let mut okta = Normaliser::new(Format::Okta);
+        let record =
+            r#"{"published":"2024-01-01T00:00:00Z","eventType":"user.session.start","uuid":"u1"}"#;
+        let mut event = from_str(record).unwrap();
+        assert_eq!(okta.apply(&mut event), Ok(true));
+        let mut wrapped = Value::object();
+        if let Value::Object(m) = &mut wrapped {
+            m.insert("message", Value::from(record));
+        }
+        assert_eq!(okta.apply(&mut wrapped), Ok(true));
+        assert_eq!(to_string(&wrapped), to_string(&event));
+
+        for input in [
+            r#"{"message":"{\"eventType\":\"x\"}"}"#,
+            r#"{"message":"not json"}"#,
+            r#"{"message":"{broken"}"#,
+            r#"{"eventType":"x"}"#,
+        ] {
+            let mut event = from_str(input).unwrap();
+            assert!(okta.apply(&mut event).is_err(), "{input}");
+            assert_eq!(to_string(&event), input);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `transform normalise`: turns vendor records into the ECS events of docs/schema.md
+//! with one of the normalisers of [`crate::normalise`].
+//!
+//! Input events are the vendor records themselves (a `parse` or a JSON codec upstream),
+//! or events whose `message` holds a record's text: a JSON document for the JSON
+//! formats, a flow log line for `aws_vpcflow`. A record that is not of the format (no
+//! time, no action, a line that does not fit the header) goes unchanged to `errors`
+//! with the reason; flow log header lines and NODATA/SKIPDATA records are dropped,
+//! since they carry no event.
+//!
+//! A flow log header applies to the lines after it in the order they arrive, so one
+//! `normalise` reads one stream of flow logs: sources that interleave files of
+//! different custom formats need one transform per format.
+
+use crate::normalise::{Format, Normaliser};
+use crate::settings::choice;
+use pipectl_core::component::{
+    BuildContext, BuildError, Built, Factory, Transform, TransformOutput,
+};
+use pipectl_core::config::Attrs;
+use pipectl_core::event::Batch;
+use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
+use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
+
+/// The catalogue entry of `transform normalise`.
+pub static SPEC: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Transform,
+    type_name: "normalise",
+    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta) into ECS events with their entities; records not of the format go to `errors`.",
+    attrs: &[AttrSpec::required(
+        "format",
+        AttrType::Enum(&["aws_cloudtrail", "aws_vpcflow", "o365", "okta"]),
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`).",
+    )],
+    fixed_outputs: &["errors"],
+    outputs_from: None,
+};
+
+/// Builds `transform normalise`.
+pub const FACTORY: Factory = Factory { spec: &SPEC, build };
+
+fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
+    let attrs = Attrs::new(plan, ctx);
+    let options: Vec<(&str, Format)> = Format::ALL.iter().map(|f| (f.name(), *f)).collect();
+    let format = choice(&attrs, "format", &options)?;
+    Ok(Built::Transform(Box::new(Normalise {
+        normaliser: Normaliser::new(format),
+        name: format!("{}.{}", ctx.pipeline, plan.name),
+    })))
+}
+
+/// A built `transform normalise`.
+pub struct Normalise {
+    normaliser: Normaliser,
+    /// `pipeline.component`, for `pipectl.error.component`.
+    name: String,
+}
+
+impl Transform for Normalise {
+    fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
+        for mut event in batch {
+            match self.normaliser.apply(&mut event.value) {
+                Ok(true) => out.push(event),
+                Ok(false) => out.drop_event(event),
+                Err(e) => out.push_error(&self.name, event, &e.to_string()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{build_error, plan, run_transform, string};
+
+    fn normalise_plan(format: &str) -> ComponentPlan {
+        plan(&SPEC, "t", vec![("format", string(format))])
+    }
+
+    #[test]
+    fn the_enum_lists_every_format() {
+        let Some(AttrSpec {
+            ty: AttrType::Enum(names),
+            ..
+        }) = SPEC.attrs.first()
+        else {
+            panic!("format is an enum");
+        };
+        let formats: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(*names, formats.as_slice());
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused() {
+        assert!(build_error(&FACTORY, &normalise_plan("syslog")).contains("is not one of"));
+    }
+
+    #[tokio::test]
+    async fn json_records_and_message_text_with_errors_to_their_port() {
+        let outcome = run_transform(
+            FACTORY,
+            normalise_plan("okta"),
+            &[
+                r#"{"uuid":"a","published":"2026-01-01T00:00:00Z","eventType":"user.session.start","actor":{"type":"User","alternateId":"Ann@X.example"}}"#,
+                r#"{"message":"{\"uuid\":\"b\",\"published\":\"2026-01-01T00:00:01Z\",\"eventType\":\"user.session.end\"}"}"#,
+                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0}"#,
+            ],
+        )
+        .await;
+        let events = outcome.port("");
+        assert_eq!(events.len(), 2);
+        assert!(
+            events[0].starts_with(
+                r#"{"@timestamp":"2026-01-01T00:00:00Z","event":{"action":"user.session.start""#
+            ),
+            "{}",
+            events[0]
+        );
+        assert!(
+            events[0].contains(
+                r#""entity":{"kind":["user"],"id":["ann@x.example"],"key":["user:ann@x.example"]}"#
+            ),
+            "{}",
+            events[0]
+        );
+        assert!(
+            events[1].contains(r#""action":"user.session.end""#),
+            "{}",
+            events[1]
+        );
+        assert_eq!(
+            outcome.port("errors"),
+            [
+                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `published`: not an Okta System Log record"}}}"#
+            ]
+        );
+        assert_eq!(outcome.counters.events_errored, 1);
+    }
+
+    #[tokio::test]
+    async fn flow_log_lines_with_a_header_and_nodata() {
+        let outcome = run_transform(
+            FACTORY,
+            normalise_plan("aws_vpcflow"),
+            &[
+                r#"{"message":"version srcaddr dstaddr bytes start end action log-status"}"#,
+                r#"{"message":"5 10.0.0.1 10.0.0.2 500 1760000000 1760000060 ACCEPT OK"}"#,
+                r#"{"message":"5 - - - 1760000000 1760000060 - NODATA"}"#,
+                r#"{"message":"5 10.0.0.1"}"#,
+            ],
+        )
+        .await;
+        let events = outcome.port("");
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(r#""network":{"type":"ipv4","bytes":500,"direction":"internal"}"#),
+            "{}",
+            events[0]
+        );
+        let errors = outcome.port("errors");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("aws_vpcflow: expected 8 fields"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(outcome.counters.events_dropped, 2);
+    }
+}
