@@ -62,6 +62,9 @@ enum Command {
     /// Check Sigma rules: `rules check PATHS` reports loaded and refused rules (exit 1
     /// when some are refused, 78 when the paths hold none).
     Rules(commands::rules::Args),
+    /// Evaluate model stages: `models evaluate --data DIR` scores a pipeline's model on
+    /// a generated scenario with labelled attacks (exit 1 when one goes undetected).
+    Models(commands::models::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
                 Command::Dashboards(args) => commands::dashboards::run(args),
                 Command::Search(args) => commands::search::run(args),
                 Command::Rules(args) => commands::rules::run(args),
+                Command::Models(args) => commands::models::run(args),
             }
         });
     match result {

@@ -3,6 +3,7 @@
 pub mod dashboards;
 pub mod fmt;
 pub mod graph;
+pub mod models;
 pub mod opensearch;
 pub mod reference;
 pub mod rules;
