@@ -24,6 +24,7 @@ Usage: generate.py --out DIR [--users 500] [--days 28] [--seed 7] [--start 2026-
 import argparse
 import calendar
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -818,12 +819,12 @@ class Streams:
         self.aad_login(a + 60 + rng.random() * 60, p, ip, ua)
         for _ in range(poisson(rng, 1.2 * scale)):
             self.aad_login(a + rng.random() * span, p, mobile_ip, MOBILE_UA[2])
-        for _ in range(poisson(rng, 5 * scale * p.activity)):
+        for _ in range(poisson(rng, 11 * scale * p.activity)):
             self.mail_accessed(a + rng.random() * span, p, ip if rng.random() < 0.8 else mobile_ip)
         for _ in range(poisson(rng, cfg["mail"] * scale * p.activity)):
             self.mail_send(a + rng.random() * span, p, ip)
         hours = span / 3600
-        n_files = poisson(rng, cfg["fph"] * hours * p.activity * busy.get(dept, 1.0) * min(1.0, scale * 2))
+        n_files = poisson(rng, 1.5 * cfg["fph"] * hours * p.activity * busy.get(dept, 1.0) * min(1.0, scale * 2))
         sites = cfg["sites"]
         for _ in range(n_files):
             r = rng.random()
@@ -846,7 +847,7 @@ class Streams:
         if dept == "marketing" and rng.random() < 0.05 * scale:
             self.share_op(a + rng.random() * span, p, "AnonymousLinkCreated", "Brand", ip, ua)
         # Inbound external mail seen by Defender, and link clicks on the usual domains.
-        for _ in range(poisson(rng, 1.3 * scale)):
+        for _ in range(poisson(rng, 2.0 * scale)):
             t = a + rng.random() * span
             kind = rng.choice(DEPARTMENTS[dept]["senders"])
             if kind == "supplier" or kind == "bank":
@@ -916,16 +917,17 @@ class Streams:
         rec["recipientAccountId"] = acct
         rec["eventCategory"] = "Data" if s3 else "Management"
         if not service_event and not ip.endswith(".amazonaws.com"):
+            host = f"{s3[0]}.s3.{region}.amazonaws.com" if s3 else f"{source.split('.')[0]}.{region}.amazonaws.com"
             rec["tlsDetails"] = {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                                 "clientProvidedHostHeader": f"{source.split('.')[0]}.{region}.amazonaws.com"}
+                                 "clientProvidedHostHeader": host}
         self.out.add("ct", t, DUMPS(rec))
 
 
 def iam_user_ui(name, acct=PROD):
-    digest = sum(map(ord, name))
-    return {"type": "IAMUser", "principalId": f"AIDA{digest:06d}{name[:4].upper()}EXAMPLE",
-            "arn": f"arn:aws:iam::{acct}:user/{name}", "accountId": acct,
-            "accessKeyId": f"AKIA{digest:08d}{name[:4].upper()}XQ", "userName": name}
+    """An IAM user's identity block; ids are stable per name (a long-lived access key)."""
+    digest = hashlib.sha256(name.encode()).hexdigest().upper()
+    return {"type": "IAMUser", "principalId": "AIDA" + digest[:17], "arn": f"arn:aws:iam::{acct}:user/{name}",
+            "accountId": acct, "accessKeyId": "AKIA" + digest[17:33], "userName": name}
 
 
 def role_arn(acct, name, path=""):
@@ -933,7 +935,8 @@ def role_arn(acct, name, path=""):
 
 
 def role_ui(rng, acct, name, session, created, path="", invoked_by=None):
-    rid = "AROA" + b62(rng, 17).upper()
+    """A role session's identity block: the role id is stable, the session key is not."""
+    rid = "AROA" + hashlib.sha256(f"{acct}/{name}".encode()).hexdigest().upper()[:17]
     ui = {"type": "AssumedRole", "principalId": f"{rid}:{session}",
           "arn": f"arn:aws:sts::{acct}:assumed-role/{name}/{session}", "accountId": acct,
           "accessKeyId": "ASIA" + b62(rng, 16).upper(),
@@ -1058,7 +1061,7 @@ class Aws:
         for a, b, scale in ctx["windows"]:
             if rng.random() > (0.75 if scale >= 1 else 0.3):
                 continue
-            lam = (12 if is_it else 18) * p.activity * scale * (1.5 if release and not is_it else 1.0)
+            lam = (15 if is_it else 25) * p.activity * scale * (1.5 if release and not is_it else 1.0)
             if rng.random() < 0.12:
                 lam *= 3  # a debugging afternoon
             n = poisson(rng, lam)
@@ -1090,7 +1093,7 @@ class Aws:
         thumb = self.ui("image-thumbnailer-lambda", "image-thumbnailer", d0)
         for h in range(24):
             f = diurnal(h, weekday)
-            for _ in range(poisson(rng, 26 * f)):
+            for _ in range(poisson(rng, 110 * f)):
                 t = d0 + h * 3600 + rng.random() * 3600
                 ip = rng.choice(self.app_ips)
                 r = rng.random()
@@ -1108,7 +1111,7 @@ class Aws:
                     s.ct(t, web, "s3.amazonaws.com", "PutObject", "eu-west-1", ip, APP_UA, read_only=False,
                          s3=("acme-prod-uploads", f"user-uploads/{uuid4(rng)}.jpg",
                              int(400_000 * math.exp(rng.gauss(0, 0.8))), 0))
-            for _ in range(poisson(rng, 10 * f)):
+            for _ in range(poisson(rng, 30 * f)):
                 t = d0 + h * 3600 + rng.random() * 3600
                 ip = rng.choice(self.app_ips[:4])
                 r = rng.random()
@@ -1121,7 +1124,7 @@ class Aws:
                 else:
                     s.ct(t, orders, "secretsmanager.amazonaws.com", "GetSecretValue", "eu-west-1", ip, APP_UA,
                          {"secretId": "prod/orders/stripe-key"}, None)
-            for _ in range(poisson(rng, 5 * f)):
+            for _ in range(poisson(rng, 10 * f)):
                 t = d0 + h * 3600 + rng.random() * 3600
                 ip = rng.choice(self.lambda_ips)
                 key = f"user-uploads/{uuid4(rng)}.jpg"
@@ -1132,13 +1135,13 @@ class Aws:
                                           int(30_000 * math.exp(rng.gauss(0, 0.5))), 0))
         # Firehose delivery to the log bucket, every few minutes all day.
         fh = self.ui("logs-firehose-delivery", "AWSFirehoseToS3", d0, "firehose.amazonaws.com")
-        t = d0 + rng.uniform(0, 200)
+        t = d0 + rng.uniform(0, 60)
         while t < d0 + DAY:
             s.ct(t, fh, "s3.amazonaws.com", "PutObject", "eu-west-1", "firehose.amazonaws.com",
                  "firehose.amazonaws.com", read_only=False,
                  s3=("acme-logs", f"firehose/{self.s.clock.dates[day].replace('-', '/')}/{int(t) % DAY // 3600:02d}/"
                                   f"app-logs-{b62(rng, 12)}.gz", int(3_000_000 * math.exp(rng.gauss(0, 0.5))), 0))
-            t += rng.uniform(170, 250)
+            t += rng.uniform(45, 75)
         # Datadog polls metrics and inventory every 10 minutes.
         dd = self.ui("DatadogIntegrationRole", "DatadogAWSIntegration", d0)
         for i in range(144):
@@ -1392,7 +1395,7 @@ class Net:
             hour = i // 6
             f = diurnal(hour, weekday)
             for web in self.web:
-                n = poisson(rng, 8.5 * f)
+                n = poisson(rng, 16 * f)
                 for client in rng.choices(self.clients, cum_weights=self.client_cum, k=n):
                     a, b = self.window(w, rng)
                     pk = 8 + int(rng.expovariate(1 / 60))
