@@ -9,6 +9,7 @@ pub fn registry() -> Registry {
         [
             pipectl_connectors::factories(),
             pipectl_core::detect::factories(),
+            pipectl_models::factories(),
         ]
         .concat(),
     )

@@ -1,0 +1,12 @@
+//! The mathematics of the behaviour model, free of events and configuration so each
+//! piece can be tested against known distributions: fixed hashing, forward decay,
+//! hierarchical Pitman–Yor novelty, seasonal Laplace baselines, distinct sketches,
+//! time-of-week categoricals and MinHash similarity.
+
+pub mod baseline;
+pub mod decay;
+pub mod distinct;
+pub mod hash;
+pub mod minhash;
+pub mod novelty;
+pub mod week;

@@ -1,0 +1,1176 @@
+//! The behaviour model: per-event and per-window judgements of every entity against
+//! its own past, its peer group and the organisation, in event time.
+//!
+//! Determinism: nothing here iterates a hash map into the output. Windows that close
+//! together are closed in (end, entity, feature) order, groups are searched in id
+//! order, evictions break ties by key, and the stage sorts what it emits.
+
+use crate::breach::{Breach, Comparison, CONTEXT};
+use crate::explain;
+use crate::features::{Feature, Kind};
+use crate::maths::baseline::{laplace_upper, slot_of, Estimate, SCALE_FLOOR};
+use crate::maths::distinct::Distinct;
+use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
+use crate::maths::minhash::Rotating;
+use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
+use crate::maths::week::{self, WeekHours};
+use crate::state::{
+    EntityFeature, EntityState, OpenWindow, SharedFeature, SharedState, REGROUP_EVERY,
+    WINDOW_EVENT_IDS,
+};
+use pipectl_core::detect::sigma::time::{format_rfc3339, millis_of};
+use pipectl_core::path::FieldPath;
+use pipectl_core::value::Value;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+/// Peer groups kept at most (declared or learned); the least recently active is
+/// recycled beyond it.
+pub const MAX_GROUPS: usize = 1024;
+/// Learned peer groups at most.
+pub const MAX_LEARNED_GROUPS: usize = 64;
+/// Estimated Jaccard similarity an entity needs to join a learned group.
+pub const JOIN_SIMILARITY: f64 = 0.3;
+/// Confidence is `n/(n + k)`: k events for novelty, k windows or active hours for
+/// numeric and timing features.
+const EVENTS_FOR_CONFIDENCE: f64 = 50.0;
+const WINDOWS_FOR_CONFIDENCE: f64 = 12.0;
+
+/// The model's settings (the stage's attributes).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The component name (`pipectl.breach.model`).
+    pub model: String,
+    pub pipeline: String,
+    pub features: Vec<Feature>,
+    /// Entity kinds modelled.
+    pub kinds: Vec<String>,
+    /// The field naming an entity's peer group; learned groups when absent.
+    pub peers: Option<FieldPath>,
+    pub half_life_ms: i64,
+    pub threshold: f64,
+    pub max_entities: usize,
+    pub idle_after_ms: i64,
+}
+
+/// One feature's reading of one event.
+#[derive(Debug, Clone, Copy, Default)]
+struct Obs {
+    present: bool,
+    hash: u64,
+    number: f64,
+}
+
+type WindowKey = Reverse<(i64, Box<str>, u16, i64)>;
+
+/// The model over all entities.
+pub struct Model {
+    pub(crate) opts: Options,
+    pub(crate) entities: HashMap<Box<str>, EntityState, FixedState>,
+    pub(crate) groups: BTreeMap<String, SharedState>,
+    pub(crate) org: SharedState,
+    /// Newest event time seen.
+    pub(crate) watermark: i64,
+    pub(crate) next_sweep: i64,
+    pub(crate) next_group: u64,
+    /// Open windows by end: (end, entity key, feature, start).
+    windows: BinaryHeap<WindowKey>,
+    /// Row keys removed since the last snapshot.
+    pub(crate) deleted: Vec<String>,
+    key_buf: String,
+    obs_buf: Vec<Obs>,
+    timestamp: FieldPath,
+    entity_kind: FieldPath,
+    entity_id: FieldPath,
+}
+
+fn path(parts: &[&str]) -> FieldPath {
+    FieldPath::new(
+        parts
+            .iter()
+            .map(|p| pipectl_core::path::PathSegment::Key((*p).into()))
+            .collect(),
+    )
+}
+
+/// The text of a scalar value (strings as-is, numbers and booleans written out).
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn scalar_hash(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(hash_bytes(s.as_bytes())),
+        Value::Int(i) => Some(hash_parts(&[b"i", &i.to_le_bytes()])),
+        Value::Float(f) => Some(hash_parts(&[b"f", &f.to_bits().to_le_bytes()])),
+        Value::Bool(b) => Some(hash_parts(&[b"b", &[u8::from(*b)]])),
+        _ => None,
+    }
+}
+
+impl Model {
+    pub fn new(opts: Options) -> Model {
+        let org = SharedState::new(&opts.features, 0, true);
+        Model {
+            opts,
+            entities: HashMap::default(),
+            groups: BTreeMap::new(),
+            org,
+            watermark: i64::MIN,
+            next_sweep: i64::MIN,
+            next_group: 1,
+            windows: BinaryHeap::new(),
+            deleted: Vec::new(),
+            key_buf: String::new(),
+            obs_buf: Vec::new(),
+            timestamp: path(&["@timestamp"]),
+            entity_kind: path(&["entity", "kind"]),
+            entity_id: path(&["entity", "id"]),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Entities currently modelled.
+    pub fn entity_count(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Whether the entity (`kind:id`) is modelled.
+    pub fn knows(&self, key: &str) -> bool {
+        self.entities.contains_key(key)
+    }
+
+    /// The peer group an entity is compared with, if any.
+    pub fn group_of(&self, key: &str) -> Option<&str> {
+        self.entities.get(key).and_then(|e| e.group.as_deref())
+    }
+
+    /// Rebuilds the queue of open windows from restored entities.
+    pub(crate) fn rebuild_windows(&mut self) {
+        self.windows.clear();
+        for (key, e) in &self.entities {
+            for (i, f) in e.features.iter().enumerate() {
+                if let (EntityFeature::Window { open: Some(w), .. }, Some(feature)) =
+                    (f, self.opts.features.get(i))
+                {
+                    self.windows.push(Reverse((
+                        w.start + feature.window_ms,
+                        key.clone(),
+                        i as u16,
+                        w.start,
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Observes one event; breaches it causes (and windows it closes) go to `out`.
+    /// Returns false when the event has no usable `@timestamp` (it is then ignored).
+    pub fn observe(&mut self, event: &Value, out: &mut Vec<Breach>) -> bool {
+        let Some(t) = event.get_path(&self.timestamp).and_then(millis_of) else {
+            return false;
+        };
+        self.advance(t, out);
+        let mut obs = std::mem::take(&mut self.obs_buf);
+        obs.clear();
+        for f in &self.opts.features {
+            obs.push(read(f, event));
+        }
+        let peer = self
+            .opts
+            .peers
+            .as_ref()
+            .and_then(|p| event.get_path(p))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let kinds = event.get_path(&self.entity_kind);
+        let ids = event.get_path(&self.entity_id);
+        match (kinds, ids) {
+            (Some(Value::Array(kinds)), Some(Value::Array(ids))) if !kinds.is_empty() => {
+                for (k, i) in kinds.iter().zip(ids.iter()) {
+                    if let (Some(k), Some(i)) = (k.as_str(), i.as_str()) {
+                        self.entity(k, i, t, event, &obs, peer, out);
+                    }
+                }
+            }
+            (Some(Value::String(k)), Some(Value::String(i))) => {
+                self.entity(k, i, t, event, &obs, peer, out);
+            }
+            _ => {
+                for e in pipectl_core::entity::derive(event) {
+                    self.entity(e.kind, &e.id, t, event, &obs, peer, out);
+                }
+            }
+        }
+        self.obs_buf = obs;
+        true
+    }
+
+    /// Closes every open window (end of input), in order.
+    pub fn finish(&mut self, out: &mut Vec<Breach>) {
+        self.close_due(i64::MAX, out);
+    }
+
+    /// Moves event time forward: closes due windows, evicts idle entities.
+    fn advance(&mut self, t: i64, out: &mut Vec<Breach>) {
+        if t <= self.watermark {
+            return;
+        }
+        self.watermark = t;
+        self.close_due(t, out);
+        if t >= self.next_sweep {
+            if self.next_sweep != i64::MIN {
+                self.evict_idle(t);
+            }
+            self.next_sweep = t.saturating_add((self.opts.idle_after_ms / 8).max(1));
+        }
+    }
+
+    fn close_due(&mut self, horizon: i64, out: &mut Vec<Breach>) {
+        let mut due = Vec::new();
+        while let Some(Reverse((end, _, _, _))) = self.windows.peek() {
+            if *end > horizon {
+                break;
+            }
+            if let Some(Reverse(w)) = self.windows.pop() {
+                due.push(w);
+            }
+        }
+        due.sort();
+        for (end, key, feature, start) in due {
+            self.close_window(&key, usize::from(feature), start, end, out);
+        }
+    }
+
+    fn evict_idle(&mut self, now: i64) {
+        let horizon = now.saturating_sub(self.opts.idle_after_ms);
+        let mut idle: Vec<Box<str>> = self
+            .entities
+            .iter()
+            .filter(|(_, e)| e.last_seen < horizon)
+            .map(|(k, _)| k.clone())
+            .collect();
+        idle.sort();
+        for k in idle {
+            self.remove_entity(&k);
+        }
+    }
+
+    /// Evicts the least recently seen twentieth of the entities (at least one), so a
+    /// full model pays for a sort once per many new entities, not per event.
+    fn evict_least_recent(&mut self) {
+        let mut all: Vec<(i64, &Box<str>)> = self
+            .entities
+            .iter()
+            .map(|(k, e)| (e.last_seen, k))
+            .collect();
+        let n = (self.opts.max_entities / 20).clamp(1, all.len().max(1));
+        if all.len() > n {
+            all.select_nth_unstable(n - 1);
+        }
+        let victims: Vec<Box<str>> = all.iter().take(n).map(|(_, k)| (*k).clone()).collect();
+        for k in victims {
+            self.remove_entity(&k);
+        }
+    }
+
+    fn remove_entity(&mut self, key: &str) {
+        if let Some(e) = self.entities.remove(key) {
+            if let Some(g) = e.group.as_deref().and_then(|g| self.groups.get_mut(g)) {
+                g.members = g.members.saturating_sub(1);
+                g.dirty = true;
+            }
+            self.deleted.push(format!("e:{key}"));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn entity(
+        &mut self,
+        kind: &str,
+        id: &str,
+        t: i64,
+        event: &Value,
+        obs: &[Obs],
+        peer: Option<&str>,
+        out: &mut Vec<Breach>,
+    ) {
+        if !self.opts.kinds.iter().any(|k| k == kind) || id.is_empty() {
+            return;
+        }
+        let mut key = std::mem::take(&mut self.key_buf);
+        key.clear();
+        key.push_str(kind);
+        key.push(':');
+        key.push_str(id);
+        if !self.entities.contains_key(key.as_str()) {
+            if self.entities.len() >= self.opts.max_entities {
+                self.evict_least_recent();
+            }
+            let state = EntityState::new(kind, id, t, self.opts.features.len());
+            self.entities.insert(key.as_str().into(), state);
+        }
+        if let (Some(_), Some(p)) = (&self.opts.peers, peer) {
+            self.join_declared(&key, p, t);
+        }
+        let regroup = self.observe_features(&key, t, event, obs, out);
+        if regroup {
+            self.regroup(&key, t);
+        }
+        self.key_buf = key;
+    }
+
+    /// Puts the entity in the declared group `name`, creating the group if needed.
+    fn join_declared(&mut self, key: &str, name: &str, t: i64) {
+        let Some(entity) = self.entities.get(key) else {
+            return;
+        };
+        if entity.group.as_deref() == Some(name) && self.groups.contains_key(name) {
+            return;
+        }
+        let old = entity.group.clone();
+        self.ensure_group(name, t);
+        self.move_entity(key, old.as_deref(), name);
+    }
+
+    fn ensure_group(&mut self, name: &str, t: i64) {
+        if self.groups.contains_key(name) {
+            return;
+        }
+        if self.groups.len() >= MAX_GROUPS {
+            if let Some(victim) = self
+                .groups
+                .iter()
+                .min_by(|a, b| a.1.last_seen.cmp(&b.1.last_seen).then(a.0.cmp(b.0)))
+                .map(|(k, _)| k.clone())
+            {
+                self.groups.remove(&victim);
+                self.deleted.push(format!("g:{victim}"));
+            }
+        }
+        self.groups.insert(
+            name.to_string(),
+            SharedState::new(&self.opts.features, t, false),
+        );
+    }
+
+    fn move_entity(&mut self, key: &str, old: Option<&str>, new: &str) {
+        if old == Some(new) {
+            return;
+        }
+        if let Some(g) = old.and_then(|o| self.groups.get_mut(o)) {
+            g.members = g.members.saturating_sub(1);
+            g.dirty = true;
+        }
+        if let Some(g) = self.groups.get_mut(new) {
+            g.members += 1;
+            g.dirty = true;
+        }
+        if let Some(e) = self.entities.get_mut(key) {
+            e.group = Some(new.to_string());
+            e.dirty = true;
+        }
+    }
+
+    /// Learned peers: the entity joins the group whose prototype is most similar
+    /// (≥ [`JOIN_SIMILARITY`]), else founds one; when no more can be founded, the
+    /// smallest idle group is recycled, or it joins the most similar anyway.
+    fn regroup(&mut self, key: &str, t: i64) {
+        let Some(entity) = self.entities.get_mut(key) else {
+            return;
+        };
+        entity.next_regroup = entity.novelty_seen.saturating_add(REGROUP_EVERY);
+        let Some(sig) = entity.signature.as_ref().map(Rotating::signature) else {
+            return;
+        };
+        if sig.is_empty() {
+            return;
+        }
+        let old = entity.group.clone();
+        let period = t.div_euclid(self.opts.half_life_ms.max(1));
+        let mut best: Option<(f64, &String)> = None;
+        for (id, g) in &self.groups {
+            let Some(proto) = &g.prototype else { continue };
+            let s = sig.similarity(&proto.signature());
+            if best.is_none_or(|(b, _)| s > b) {
+                best = Some((s, id));
+            }
+        }
+        let target = match best {
+            Some((s, id)) if s >= JOIN_SIMILARITY => id.clone(),
+            _ if self.groups.len() < MAX_LEARNED_GROUPS => self.found_group(t),
+            fallback => {
+                let idle_before = t.saturating_sub(self.opts.idle_after_ms);
+                let victim = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.members == 0 || g.last_seen < idle_before)
+                    .min_by(|a, b| {
+                        (a.1.members, a.1.last_seen, a.0).cmp(&(b.1.members, b.1.last_seen, b.0))
+                    })
+                    .map(|(k, _)| k.clone());
+                match (victim, fallback) {
+                    (Some(v), _) => {
+                        self.groups.remove(&v);
+                        self.deleted.push(format!("g:{v}"));
+                        self.found_group(t)
+                    }
+                    (None, Some((_, id))) => id.clone(),
+                    (None, None) => return,
+                }
+            }
+        };
+        if let Some(g) = self.groups.get_mut(&target) {
+            let proto = g.prototype.get_or_insert_with(Rotating::default);
+            proto.advance(period);
+            proto.current = proto.current.union(&sig);
+            g.last_seen = g.last_seen.max(t);
+            g.dirty = true;
+        }
+        self.move_entity(key, old.as_deref(), &target);
+    }
+
+    fn found_group(&mut self, t: i64) -> String {
+        let id = format!("peers-{}", self.next_group);
+        self.next_group += 1;
+        self.groups
+            .insert(id.clone(), SharedState::new(&self.opts.features, t, false));
+        id
+    }
+
+    /// Judges and learns every feature the event carries for one entity; returns
+    /// whether the entity is due to look for a better learned peer group.
+    fn observe_features(
+        &mut self,
+        key: &str,
+        t: i64,
+        event: &Value,
+        obs: &[Obs],
+        out: &mut Vec<Breach>,
+    ) -> bool {
+        let Model {
+            opts,
+            entities,
+            groups,
+            org,
+            windows,
+            ..
+        } = self;
+        let Some(entity) = entities.get_mut(key) else {
+            return false;
+        };
+        let hl = opts.half_life_ms;
+        entity.dirty = true;
+        entity.history += 1;
+        entity.last_seen = entity.last_seen.max(t);
+        if let Some(f) = entity.landmark.renormalise(t, hl) {
+            entity.rescale(f);
+        }
+        let mut group = match &entity.group {
+            Some(g) => groups.get_mut(g.as_str()),
+            None => None,
+        };
+        for shared in [Some(&mut *org), group.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            shared.dirty = true;
+            shared.last_seen = shared.last_seen.max(t);
+            if let Some(f) = shared.landmark.renormalise(t, hl) {
+                shared.rescale(f);
+            }
+        }
+        let learned = opts.peers.is_none();
+        let period = t.div_euclid(hl.max(1));
+        let mut regroup = false;
+        for (i, (feature, o)) in opts.features.iter().zip(obs).enumerate() {
+            if !o.present {
+                continue;
+            }
+            match feature.kind {
+                Kind::Novelty => {
+                    if let Some(b) =
+                        novelty(opts, entity, group.as_deref_mut(), org, i, *o, t, event)
+                    {
+                        out.push(b);
+                    }
+                    if learned {
+                        let sig = entity.signature.get_or_insert_with(Rotating::default);
+                        regroup |= sig.add(o.hash ^ (i as u64).wrapping_mul(0x9e37_79b9), period);
+                        entity.novelty_seen = entity.novelty_seen.saturating_add(1);
+                        regroup |= entity.novelty_seen >= entity.next_regroup;
+                    }
+                }
+                Kind::TimeOfWeek => {
+                    if let Some(b) = timing(opts, entity, group.as_deref_mut(), org, i, t, event) {
+                        out.push(b);
+                    }
+                }
+                Kind::Volume | Kind::Count | Kind::Distinct => {
+                    accumulate(feature, entity, i, *o, t, event, key, windows);
+                }
+            }
+        }
+        regroup
+    }
+
+    fn close_window(&mut self, key: &str, i: usize, start: i64, end: i64, out: &mut Vec<Breach>) {
+        let Model {
+            opts,
+            entities,
+            groups,
+            org,
+            ..
+        } = self;
+        let Some(feature) = opts.features.get(i) else {
+            return;
+        };
+        let Some(entity) = entities.get_mut(key) else {
+            return;
+        };
+        let Some(EntityFeature::Window { baseline, open }) = entity.features.get_mut(i) else {
+            return;
+        };
+        if open.as_ref().map(|w| w.start) != Some(start) {
+            return;
+        }
+        let Some(window) = open.take() else {
+            return;
+        };
+        let raw = match (&window.distinct, feature.kind) {
+            (Some(d), Kind::Distinct) => d.estimate(),
+            _ => window.sum.max(0.0),
+        };
+        let x = raw.ln_1p();
+        let slot = slot_of(start);
+        let hl = opts.half_life_ms;
+        let at = end;
+        let se = entity.landmark.scale(at, hl);
+        let own = baseline.estimate(slot, se);
+        let own_windows = baseline.all.windows(se);
+        let group = match &entity.group {
+            Some(g) => groups.get_mut(g.as_str()),
+            None => None,
+        };
+        let shared_estimate = |s: &SharedState| -> Option<(Estimate, f64)> {
+            let sc = s.landmark.scale(at, hl);
+            match s.features.get(i) {
+                Some(SharedFeature::Window(b)) => {
+                    b.estimate(slot, sc).map(|e| (e, b.all.windows(sc)))
+                }
+                _ => None,
+            }
+        };
+        let org_est = shared_estimate(org);
+        let peer_est = group.as_deref().and_then(shared_estimate);
+        let peers = match (peer_est, org_est) {
+            (Some((p, w)), Some((o, _))) => {
+                let trust = w / (w + WINDOWS_FOR_CONFIDENCE);
+                Some((p.blend(o, trust), trust))
+            }
+            (Some((p, _)), None) => Some((p, 1.0)),
+            (None, Some((o, _))) => Some((o, 0.0)),
+            (None, None) => None,
+        };
+        let confidence = own_windows / (own_windows + WINDOWS_FOR_CONFIDENCE);
+        let judged = match (own, peers) {
+            (Some(e), Some((p, _))) => Some(e.blend(p, confidence)),
+            (Some(e), None) => Some(e),
+            (None, Some((p, _))) => Some(p),
+            (None, None) => None,
+        };
+        if let Some(est) = judged {
+            let tail = est.tail(x);
+            let score = 1.0 - tail;
+            if score >= opts.threshold {
+                let peer_trust = peers.map_or(0.0, |(_, t)| t);
+                let comparison = Comparison::heaviest(
+                    if own.is_some() { confidence } else { 0.0 },
+                    (1.0 - confidence) * peer_trust,
+                    (1.0 - confidence) * (1.0 - peer_trust),
+                );
+                let band = |e: &Estimate| {
+                    let b = e.scale.max(SCALE_FLOOR);
+                    (
+                        (e.mean - b * 10f64.ln()).exp_m1().max(0.0),
+                        laplace_upper(e.mean, b, 0.05).exp_m1(),
+                    )
+                };
+                let (low, high) = band(&est);
+                let who = entity.id.as_str();
+                let when = explain::window_phrase(start, feature.window_ms);
+                let mut explanation = format!(
+                    "{who} {} ({}) {when}",
+                    explain::window_phrase_of(feature, raw),
+                    if feature.field_text.is_empty() {
+                        feature.text.as_str()
+                    } else {
+                        feature.field_text.as_str()
+                    }
+                );
+                match &own {
+                    Some(e) => explanation.push_str(&format!(
+                        "; its usual for that hour is under {}",
+                        explain::amount(feature, band(e).1)
+                    )),
+                    None => explanation.push_str(&format!(
+                        "; it has no history for this yet ({})",
+                        explain::kind_noun(&entity.kind)
+                    )),
+                }
+                match (peer_est, org_est) {
+                    (Some((p, _)), _) => explanation.push_str(&format!(
+                        ", its peer group's under {}",
+                        explain::amount(feature, band(&p).1)
+                    )),
+                    (None, Some((o, _))) => explanation.push_str(&format!(
+                        ", the organisation's under {}",
+                        explain::amount(feature, band(&o).1)
+                    )),
+                    (None, None) => {}
+                }
+                explanation.push('.');
+                let rarity = [
+                    own.map(|e| 1.0 - e.tail(x)),
+                    peer_est.map(|(p, _)| 1.0 - p.tail(x)),
+                    org_est.map(|(o, _)| 1.0 - o.tail(x)),
+                ];
+                out.push(Breach {
+                    at_ms: end,
+                    entity_kind: entity.kind.clone(),
+                    entity_id: entity.id.clone(),
+                    peer_group: entity.group.clone(),
+                    feature: i,
+                    trigger: format_rfc3339(start),
+                    score,
+                    tail,
+                    rarity,
+                    confidence,
+                    history: entity.history,
+                    comparison,
+                    observed_value: explain::amount(feature, raw),
+                    observed_number: Some(raw),
+                    expected_value: format!(
+                        "about {}",
+                        explain::amount(feature, est.mean.exp_m1())
+                    ),
+                    expected_number: Some(est.mean.exp_m1()),
+                    expected_low: Some(low),
+                    expected_high: Some(high),
+                    explanation,
+                    event_ids: window.event_ids.clone(),
+                    context: Vec::new(),
+                });
+            }
+        }
+        if let Some(f) = entity.landmark.renormalise(at, hl) {
+            entity.rescale(f);
+        }
+        let se = entity.landmark.scale(at, hl);
+        if let Some(EntityFeature::Window { baseline, .. }) = entity.features.get_mut(i) {
+            baseline.update(slot, x, se);
+        }
+        entity.dirty = true;
+        for shared in [Some(&mut *org), group].into_iter().flatten() {
+            if let Some(f) = shared.landmark.renormalise(at, hl) {
+                shared.rescale(f);
+            }
+            let sc = shared.landmark.scale(at, hl);
+            if let Some(SharedFeature::Window(b)) = shared.features.get_mut(i) {
+                b.update(slot, x, sc);
+            }
+            shared.dirty = true;
+        }
+    }
+}
+
+/// Reads one feature from an event.
+fn read(feature: &Feature, event: &Value) -> Obs {
+    let value = feature.field.as_ref().map(|p| event.get_path(p));
+    match (feature.kind, value) {
+        (Kind::Count | Kind::TimeOfWeek, _) => Obs {
+            present: true,
+            hash: 0,
+            number: 1.0,
+        },
+        (Kind::Volume, Some(Some(v))) => match v.as_f64() {
+            Some(n) if n.is_finite() => Obs {
+                present: true,
+                hash: 0,
+                number: n.max(0.0),
+            },
+            _ => Obs::default(),
+        },
+        (Kind::Novelty | Kind::Distinct, Some(Some(v))) => match scalar_hash(v) {
+            Some(hash) => Obs {
+                present: true,
+                hash,
+                number: 0.0,
+            },
+            None => Obs::default(),
+        },
+        _ => Obs::default(),
+    }
+}
+
+/// The event's id (or its time when it has none): what a per-event breach is keyed by.
+fn trigger_of(event: &Value, t: i64) -> (String, Vec<String>) {
+    match event
+        .as_object()
+        .and_then(|m| m.get("event"))
+        .and_then(|e| e.as_object())
+        .and_then(|e| e.get("id"))
+        .and_then(Value::as_str)
+    {
+        Some(id) => (id.to_string(), vec![id.to_string()]),
+        None => (format_rfc3339(t), Vec::new()),
+    }
+}
+
+fn context_of(event: &Value) -> Vec<(&'static [&'static str], Value)> {
+    CONTEXT
+        .iter()
+        .filter_map(|path| {
+            let mut cur = event;
+            for p in *path {
+                cur = cur.as_object()?.get(p)?;
+            }
+            matches!(cur, Value::String(_) | Value::Int(_) | Value::Float(_))
+                .then(|| (*path, cur.clone()))
+        })
+        .collect()
+}
+
+fn field_text(feature: &Feature, event: &Value) -> String {
+    feature
+        .field
+        .as_ref()
+        .and_then(|p| event.get_path(p))
+        .and_then(scalar_text)
+        .unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    feature: &Feature,
+    entity: &mut EntityState,
+    i: usize,
+    o: Obs,
+    t: i64,
+    event: &Value,
+    key: &str,
+    windows: &mut BinaryHeap<WindowKey>,
+) {
+    let Some(slot) = entity.features.get_mut(i) else {
+        return;
+    };
+    if matches!(slot, EntityFeature::Empty) {
+        *slot = EntityFeature::Window {
+            baseline: Default::default(),
+            open: None,
+        };
+    }
+    let EntityFeature::Window { open, .. } = slot else {
+        return;
+    };
+    let window = open.get_or_insert_with(|| {
+        let start = t - t.rem_euclid(feature.window_ms);
+        windows.push(Reverse((
+            start + feature.window_ms,
+            key.into(),
+            i as u16,
+            start,
+        )));
+        Box::new(OpenWindow {
+            start,
+            sum: 0.0,
+            distinct: (feature.kind == Kind::Distinct).then(Distinct::default),
+            event_ids: Vec::new(),
+        })
+    });
+    match feature.kind {
+        Kind::Distinct => {
+            if let Some(d) = &mut window.distinct {
+                d.add(o.hash);
+            }
+        }
+        _ => window.sum += o.number,
+    }
+    if window.event_ids.len() < WINDOW_EVENT_IDS {
+        if let Some(id) = event
+            .as_object()
+            .and_then(|m| m.get("event"))
+            .and_then(Value::as_object)
+            .and_then(|e| e.get("id"))
+            .and_then(Value::as_str)
+        {
+            window.event_ids.push(id.to_string());
+        }
+    }
+}
+
+fn shared_top(shared: &mut SharedState, i: usize) -> Option<&mut HeapTop> {
+    match shared.features.get_mut(i) {
+        Some(SharedFeature::Novelty(top)) => Some(top),
+        _ => None,
+    }
+}
+
+/// Judges a categorical value, then learns it at every level.
+#[allow(clippy::too_many_arguments)]
+fn novelty(
+    opts: &Options,
+    entity: &mut EntityState,
+    group: Option<&mut SharedState>,
+    org: &mut SharedState,
+    i: usize,
+    o: Obs,
+    t: i64,
+    event: &Value,
+) -> Option<Breach> {
+    let hl = opts.half_life_ms;
+    let (so, sg, se) = (
+        org.landmark.scale(t, hl),
+        group.as_ref().map_or(1.0, |g| g.landmark.scale(t, hl)),
+        entity.landmark.scale(t, hl),
+    );
+    let slot = entity.features.get_mut(i)?;
+    if matches!(slot, EntityFeature::Empty) {
+        *slot = EntityFeature::Novelty(SmallTop::default());
+    }
+    let EntityFeature::Novelty(top) = slot else {
+        return None;
+    };
+    let breach = {
+        let org_top = match org.features.get(i) {
+            Some(SharedFeature::Novelty(t)) => t,
+            _ => return None,
+        };
+        let group_top = group.as_deref().and_then(|g| match g.features.get(i) {
+            Some(SharedFeature::Novelty(t)) => Some(t),
+            _ => None,
+        });
+        judge_novelty(opts, top, se, group_top, sg, org_top, so, o.hash)
+    };
+    let breach = breach.map(|j| {
+        novelty_breach(
+            opts,
+            entity,
+            i,
+            o,
+            t,
+            event,
+            j,
+            org,
+            group.as_deref(),
+            so,
+            sg,
+            se,
+        )
+    });
+    // Learn.
+    if let Some(EntityFeature::Novelty(top)) = entity.features.get_mut(i) {
+        top.observe(o.hash, se as f32);
+    }
+    let feature = opts.features.get(i)?;
+    let org_top = shared_top(org, i)?;
+    if org_top.observe(o.hash, so, || field_text(feature, event).into_boxed_str()) {
+        org_top.refresh(so, |_| BASE_PROBABILITY);
+    }
+    if let Some(g) = group {
+        let org_top = match org.features.get(i) {
+            Some(SharedFeature::Novelty(t)) => t,
+            _ => return breach,
+        };
+        let ol = org_top.level(so);
+        if let Some(gt) = shared_top(g, i) {
+            if gt.observe(o.hash, sg, || Box::from("")) {
+                gt.refresh(sg, |h| ol.prob(org_top.count(h), BASE_PROBABILITY));
+            }
+        }
+    }
+    breach
+}
+
+/// What a novelty judgement found.
+struct NoveltyJudgement {
+    tail: f64,
+    rarity: [Option<f64>; 3],
+    novel: [f64; 3],
+    has_peers: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_novelty(
+    opts: &Options,
+    top: &SmallTop,
+    se: f64,
+    group: Option<&HeapTop>,
+    sg: f64,
+    org: &HeapTop,
+    so: f64,
+    hash: u64,
+) -> Option<NoveltyJudgement> {
+    let ol = org.level(so);
+    let p_org = |h: u64| ol.prob(org.count(h), BASE_PROBABILITY);
+    let gl = group.map(|g| g.level(sg));
+    let p_peer = |h: u64| match (group, gl) {
+        (Some(g), Some(l)) => l.prob(g.count(h), p_org(h)),
+        _ => p_org(h),
+    };
+    let el = top.level(se);
+    // T_entity(v) ≥ P_entity(v): most observations are dismissed here, cheaply.
+    let quick = el.prob(f64::from(top.count(hash)), p_peer(hash));
+    if 1.0 - quick < opts.threshold {
+        return None;
+    }
+    let t_org = org.tail(p_org(hash), org.count(hash), so, 1.0);
+    let (t_peer, alone_peer) = match group {
+        Some(g) => (
+            g.tail(p_peer(hash), g.count(hash), sg, t_org),
+            Some(g.tail(p_peer(hash), g.count(hash), sg, 1.0)),
+        ),
+        None => (t_org, None),
+    };
+    let et = entity_tail(top, se, hash, p_peer, t_peer);
+    if 1.0 - et.tail < opts.threshold {
+        return None;
+    }
+    Some(NoveltyJudgement {
+        tail: et.tail,
+        rarity: [
+            Some(1.0 - et.alone),
+            alone_peer.map(|a| 1.0 - a),
+            Some(1.0 - org.tail(p_org(hash), org.count(hash), so, 1.0)),
+        ],
+        novel: [el.novel(), gl.map_or(1.0, |l| l.novel()), ol.novel()],
+        has_peers: group.is_some(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn novelty_breach(
+    opts: &Options,
+    entity: &EntityState,
+    i: usize,
+    o: Obs,
+    t: i64,
+    event: &Value,
+    j: NoveltyJudgement,
+    org: &SharedState,
+    group: Option<&SharedState>,
+    so: f64,
+    sg: f64,
+    se: f64,
+) -> Breach {
+    let feature = &opts.features[i.min(opts.features.len().saturating_sub(1))];
+    let value = field_text(feature, event);
+    let org_top = match org.features.get(i) {
+        Some(SharedFeature::Novelty(t)) => Some(t),
+        _ => None,
+    };
+    let group_top = group.and_then(|g| match g.features.get(i) {
+        Some(SharedFeature::Novelty(t)) => Some(t),
+        _ => None,
+    });
+    let (own_count, own_total, usual) = match entity.features.get(i) {
+        Some(EntityFeature::Novelty(top)) => (
+            f64::from(top.count(o.hash)) / se,
+            f64::from(top.total) / se,
+            top.top(3)
+                .iter()
+                .filter_map(|(h, _)| org_top.and_then(|ot| ot.name(*h)).map(str::to_string))
+                .collect::<Vec<_>>(),
+        ),
+        _ => (0.0, 0.0, Vec::new()),
+    };
+    let share =
+        |top: Option<&HeapTop>, scale: f64| top.map(|t| (t.count(o.hash) / scale, t.total / scale));
+    let level_phrase = |name: &str, s: Option<(f64, f64)>| match s {
+        Some((c, n)) if c >= 0.5 && n > 0.0 => format!("{} ({})", name, explain::percent(c / n)),
+        Some(_) => format!("{name} (never seen)"),
+        None => String::new(),
+    };
+    let who = entity.id.as_str();
+    let noun = explain::kind_noun(&entity.kind);
+    let seen = own_count >= 0.5;
+    let what = explain::novelty_phrase(&feature.field_text, &value);
+    let history = explain::number(own_total.round());
+    let mut explanation = if seen {
+        format!(
+            "{who} {what} ({}), rare for this {noun} ({} of {history} observations)",
+            feature.field_text,
+            explain::percent(own_count / own_total.max(1.0))
+        )
+    } else {
+        format!(
+            "{who} {what} ({}) for the first time: never seen in {history} observations of this {noun}",
+            feature.field_text
+        )
+    };
+    let peers = j
+        .has_peers
+        .then(|| level_phrase("the peer group", share(group_top, sg)));
+    let org_phrase = level_phrase("the organisation", share(org_top, so));
+    match peers {
+        Some(p) => explanation.push_str(&format!(", rare for {p} and {org_phrase}")),
+        None => explanation.push_str(&format!(", rare for {org_phrase}")),
+    }
+    if !usual.is_empty() {
+        explanation.push_str(&format!("; usually {}", usual.join(", ")));
+    }
+    explanation.push('.');
+    let [ne, np, _] = j.novel;
+    let np = if j.has_peers { np } else { 1.0 };
+    let comparison = Comparison::heaviest(1.0 - ne, ne * (1.0 - np), ne * np);
+    let (trigger, event_ids) = trigger_of(event, t);
+    Breach {
+        at_ms: t,
+        entity_kind: entity.kind.clone(),
+        entity_id: entity.id.clone(),
+        peer_group: entity.group.clone(),
+        feature: i,
+        trigger,
+        score: 1.0 - j.tail,
+        tail: j.tail,
+        rarity: j.rarity,
+        confidence: own_total / (own_total + EVENTS_FOR_CONFIDENCE),
+        history: entity.history,
+        comparison,
+        observed_value: value,
+        observed_number: None,
+        expected_value: usual.join(", "),
+        expected_number: None,
+        expected_low: None,
+        expected_high: None,
+        explanation,
+        event_ids,
+        context: context_of(event),
+    }
+}
+
+/// Judges the hour of activity (once per entity per hour), then learns it.
+fn timing(
+    opts: &Options,
+    entity: &mut EntityState,
+    group: Option<&mut SharedState>,
+    org: &mut SharedState,
+    i: usize,
+    t: i64,
+    event: &Value,
+) -> Option<Breach> {
+    let hl = opts.half_life_ms;
+    let hour = t.div_euclid(3_600_000);
+    let slot_state = entity.features.get_mut(i)?;
+    if matches!(slot_state, EntityFeature::Empty) {
+        *slot_state = EntityFeature::Week {
+            hours: WeekHours::default(),
+            last_hour: i64::MIN,
+        };
+    }
+    let EntityFeature::Week { hours, last_hour } = slot_state else {
+        return None;
+    };
+    if *last_hour == hour {
+        return None;
+    }
+    *last_hour = hour;
+    let slot = slot_of(t);
+    let week_of = |s: &SharedState| match s.features.get(i) {
+        Some(SharedFeature::Week(w)) => Some(w.clone()),
+        _ => None,
+    };
+    let (so, se) = (org.landmark.scale(t, hl), entity.landmark.scale(t, hl));
+    let ow = week_of(org)?;
+    let od = ow.distribution(so, &week::uniform());
+    let t_org = ow.tail(so, &od, slot, 1.0);
+    let gw = group
+        .as_deref()
+        .and_then(|g| week_of(g).map(|w| (w, g.landmark.scale(t, hl))));
+    let (pd, t_peer, alone_peer) = match &gw {
+        Some((w, sg)) => {
+            let d = w.distribution(*sg, &od);
+            (
+                d,
+                w.tail(*sg, &d, slot, t_org),
+                Some(w.tail(*sg, &d, slot, 1.0)),
+            )
+        }
+        None => (od, t_org, None),
+    };
+    let ed = hours.distribution(se, &pd);
+    let tail = hours.tail(se, &ed, slot, t_peer);
+    let mut breach = None;
+    if 1.0 - tail >= opts.threshold {
+        let n = hours.observations(se);
+        let share_e = hours.parent_share(se);
+        let share_p = gw.as_ref().map_or(1.0, |(w, sg)| w.parent_share(*sg));
+        let usual: Vec<String> = week::usual(&ed, 2)
+            .into_iter()
+            .map(explain::slot_phrase)
+            .collect();
+        let who = entity.id.as_str();
+        let explanation = format!(
+            "{who} was active at {}, an unusual time: {} of this {}'s {} active hours fall there (peer group {}, organisation {}); usually {}.",
+            explain::slot_phrase(slot),
+            explain::percent(ed.get(slot).copied().unwrap_or(0.0)),
+            explain::kind_noun(&entity.kind),
+            explain::number(n.round()),
+            explain::percent(pd.get(slot).copied().unwrap_or(0.0)),
+            explain::percent(od.get(slot).copied().unwrap_or(0.0)),
+            usual.join(" or ")
+        );
+        let (trigger, event_ids) = trigger_of(event, t);
+        breach = Some(Breach {
+            at_ms: t,
+            entity_kind: entity.kind.clone(),
+            entity_id: entity.id.clone(),
+            peer_group: entity.group.clone(),
+            feature: i,
+            trigger,
+            score: 1.0 - tail,
+            tail,
+            rarity: [
+                Some(1.0 - hours.tail(se, &ed, slot, 1.0)),
+                alone_peer.map(|a| 1.0 - a),
+                Some(1.0 - t_org),
+            ],
+            confidence: n / (n + WINDOWS_FOR_CONFIDENCE),
+            history: entity.history,
+            comparison: Comparison::heaviest(
+                1.0 - share_e,
+                share_e * (1.0 - share_p),
+                share_e * share_p,
+            ),
+            observed_value: explain::slot_phrase(slot),
+            observed_number: Some(slot as f64),
+            expected_value: usual.join(", "),
+            expected_number: None,
+            expected_low: None,
+            expected_high: None,
+            explanation,
+            event_ids,
+            context: context_of(event),
+        });
+    }
+    hours.observe(slot, se);
+    if let Some(SharedFeature::Week(w)) = org.features.get_mut(i) {
+        w.observe(slot, so);
+    }
+    if let Some(g) = group {
+        let sg = g.landmark.scale(t, hl);
+        if let Some(SharedFeature::Week(w)) = g.features.get_mut(i) {
+            w.observe(slot, sg);
+        }
+    }
+    breach
+}

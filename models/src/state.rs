@@ -1,0 +1,193 @@
+//! What the model remembers: per entity, per peer group and for the organisation.
+//! Everything here is plain data encoded with bincode into the state store, one row
+//! per entity and group; counters are f32 where their precision suffices, and feature
+//! state is allocated on a feature's first observation.
+
+use crate::features::{Feature, Kind};
+use crate::maths::baseline::Seasonal;
+use crate::maths::decay::Landmark;
+use crate::maths::distinct::Distinct;
+use crate::maths::minhash::Rotating;
+use crate::maths::novelty::{HeapTop, SmallTop, GROUP_TOP, ORG_TOP};
+use crate::maths::week::WeekHours;
+use serde::{Deserialize, Serialize};
+
+/// An entity's state of one feature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum EntityFeature {
+    /// Not observed yet.
+    #[default]
+    Empty,
+    Novelty(SmallTop),
+    Window {
+        baseline: Seasonal,
+        open: Option<Box<OpenWindow>>,
+    },
+    Week {
+        hours: WeekHours,
+        /// The hour (since the epoch) last observed: one observation per hour.
+        last_hour: i64,
+    },
+}
+
+/// A window being accumulated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenWindow {
+    pub start: i64,
+    /// Sum (volume) or count (count).
+    pub sum: f64,
+    pub distinct: Option<Distinct>,
+    /// The first few events' ids, for the breach record.
+    pub event_ids: Vec<String>,
+}
+
+/// Event ids a window keeps for its breach: enough to start an investigation while
+/// keeping an open window small.
+pub const WINDOW_EVENT_IDS: usize = 4;
+
+/// One entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    pub kind: String,
+    pub id: String,
+    pub landmark: Landmark,
+    /// Newest event time seen for it.
+    pub last_seen: i64,
+    /// Events observed (never decayed): the record's `history`.
+    pub history: u64,
+    /// Its peer group: the declared field's value or a learned group's id.
+    pub group: Option<String>,
+    /// MinHash of its novelty values (learned peer groups only).
+    pub signature: Option<Rotating>,
+    /// Novelty observations at which it next looks for a better peer group.
+    pub next_regroup: u32,
+    pub novelty_seen: u32,
+    pub features: Vec<EntityFeature>,
+    /// Changed since the last snapshot.
+    #[serde(skip)]
+    pub dirty: bool,
+}
+
+impl EntityState {
+    pub fn new(kind: &str, id: &str, at_ms: i64, features: usize) -> EntityState {
+        EntityState {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            landmark: Landmark::new(at_ms),
+            last_seen: at_ms,
+            history: 0,
+            group: None,
+            signature: None,
+            next_regroup: FIRST_REGROUP,
+            novelty_seen: 0,
+            features: vec![EntityFeature::Empty; features],
+            dirty: true,
+        }
+    }
+
+    /// `kind:id`.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id)
+    }
+
+    /// Divides every stored weight (its landmark moved).
+    pub fn rescale(&mut self, factor: f64) {
+        for f in &mut self.features {
+            match f {
+                EntityFeature::Empty => {}
+                EntityFeature::Novelty(top) => top.rescale(factor),
+                EntityFeature::Window { baseline, .. } => baseline.rescale(factor),
+                EntityFeature::Week { hours, .. } => hours.rescale(factor),
+            }
+        }
+    }
+
+    /// Whether decoded state fits the configured features.
+    pub fn fits(&self, features: &[Feature]) -> bool {
+        self.features.len() == features.len()
+            && self.features.iter().zip(features).all(|(s, f)| match s {
+                EntityFeature::Empty => true,
+                EntityFeature::Novelty(top) => {
+                    f.kind == Kind::Novelty
+                        && top.entries.len() <= crate::maths::novelty::ENTITY_TOP
+                }
+                EntityFeature::Window { baseline, .. } => f.kind.windowed() && baseline.is_valid(),
+                EntityFeature::Week { hours, .. } => f.kind == Kind::TimeOfWeek && hours.is_valid(),
+            })
+    }
+}
+
+/// Novelty observations before an entity first looks for learned peers.
+pub const FIRST_REGROUP: u32 = 16;
+/// Novelty observations between later looks.
+pub const REGROUP_EVERY: u32 = 256;
+
+/// A peer group's or the organisation's state of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SharedFeature {
+    Novelty(HeapTop),
+    Window(Seasonal),
+    Week(WeekHours),
+}
+
+/// A peer group, or the organisation (the same shape, bigger top-k and with names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedState {
+    pub landmark: Landmark,
+    pub last_seen: i64,
+    /// Entities currently in the group.
+    pub members: u32,
+    /// Union of its members' signatures (learned groups only).
+    pub prototype: Option<Rotating>,
+    pub features: Vec<SharedFeature>,
+    #[serde(skip)]
+    pub dirty: bool,
+}
+
+impl SharedState {
+    /// A peer group (`org = false`) or the organisation.
+    pub fn new(features: &[Feature], at_ms: i64, org: bool) -> SharedState {
+        let features = features
+            .iter()
+            .map(|f| match f.kind {
+                Kind::Novelty => {
+                    SharedFeature::Novelty(HeapTop::new(if org { ORG_TOP } else { GROUP_TOP }, org))
+                }
+                Kind::TimeOfWeek => SharedFeature::Week(WeekHours::default()),
+                _ => SharedFeature::Window(Seasonal::default()),
+            })
+            .collect();
+        SharedState {
+            landmark: Landmark::new(at_ms),
+            last_seen: at_ms,
+            members: 0,
+            prototype: None,
+            features,
+            dirty: true,
+        }
+    }
+
+    pub fn rescale(&mut self, factor: f64) {
+        for f in &mut self.features {
+            match f {
+                SharedFeature::Novelty(top) => top.rescale(factor),
+                SharedFeature::Window(s) => s.rescale(factor),
+                SharedFeature::Week(w) => w.rescale(factor),
+            }
+        }
+    }
+
+    /// Rebuilds indexes after decoding; false when the state does not fit.
+    pub fn restore(&mut self, features: &[Feature]) -> bool {
+        self.features.len() == features.len()
+            && self
+                .features
+                .iter_mut()
+                .zip(features)
+                .all(|(s, f)| match s {
+                    SharedFeature::Novelty(top) => f.kind == Kind::Novelty && top.rebuild_index(),
+                    SharedFeature::Window(b) => f.kind.windowed() && b.is_valid(),
+                    SharedFeature::Week(w) => f.kind == Kind::TimeOfWeek && w.is_valid(),
+                })
+    }
+}

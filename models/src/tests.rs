@@ -1,0 +1,767 @@
+//! Behaviour of the model and its stage on synthetic estates: breaches for what is
+//! unusual and not for what is usual, determinism, persistence, eviction, learned
+//! peer groups, and a run through the real runtime from pipeline text.
+
+use crate::behaviour;
+use crate::breach::Breach;
+use crate::model::Model;
+use crate::persist;
+use futures::future::BoxFuture;
+use pipectl_core::component::{
+    BuildContext, Built, ComponentError, Factory, Sink, SinkContext, Source, SourceContext,
+};
+use pipectl_core::detect::sigma::time::format_rfc3339;
+use pipectl_core::event::Event;
+use pipectl_core::secrets::SecretStore;
+use pipectl_core::store::Store;
+use pipectl_core::value::Value;
+use pipectl_dsl::catalogue::{Catalogue, ComponentSpec};
+use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
+use pipectl_dsl::SourceFile;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// Monday 2026-09-07 00:00 UTC.
+const START: i64 = 1_788_739_200_000;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pipectl-models-{label}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static SOURCE: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Source,
+    type_name: "given",
+    summary: "test source",
+    attrs: &[],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
+static SINK: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Sink,
+    type_name: "capture",
+    summary: "test sink",
+    attrs: &[],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
+fn pipeline(model_attrs: &str) -> String {
+    format!(
+        "pipeline \"test\" {{\n  source given \"events\" {{}}\n  model behaviour \"pattern_of_life\" {{\n    inputs = [events]\n{model_attrs}\n  }}\n  sink capture \"out\" {{ inputs = [pattern_of_life] }}\n}}\n"
+    )
+}
+
+/// The model component's plan, compiled from pipeline text.
+fn model_plan(model_attrs: &str) -> Result<ComponentPlan, Vec<String>> {
+    let catalogue = Catalogue::new(vec![&SOURCE, &SINK, &behaviour::SPEC]);
+    let result = pipectl_dsl::compile(
+        &[SourceFile::new("t.pipe", pipeline(model_attrs))],
+        &catalogue,
+    );
+    let Some(plan) = result.plan else {
+        return Err(result
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect());
+    };
+    Ok(plan.pipelines[0]
+        .components
+        .iter()
+        .find(|c| c.name == "pattern_of_life")
+        .cloned()
+        .unwrap())
+}
+
+fn model(model_attrs: &str) -> Model {
+    let plan = model_plan(model_attrs).unwrap();
+    let secrets = SecretStore::default();
+    let ctx = BuildContext {
+        pipeline: "test",
+        data_dir: std::env::temp_dir(),
+        secrets: &secrets,
+    };
+    Model::new(behaviour::options(&plan, &ctx).unwrap())
+}
+
+fn build_error(model_attrs: &str) -> String {
+    let dir = TempDir::new("err");
+    let plan = model_plan(model_attrs).unwrap();
+    let secrets = SecretStore::default();
+    let ctx = BuildContext {
+        pipeline: "test",
+        data_dir: dir.path().to_path_buf(),
+        secrets: &secrets,
+    };
+    match (behaviour::FACTORY.build)(&plan, &ctx) {
+        Err(e) => e.message,
+        Ok(_) => panic!("expected a build error"),
+    }
+}
+
+fn json(text: &str) -> Value {
+    pipectl_core::json::from_str(text).unwrap()
+}
+
+/// A login-like event of `user` at `t`.
+fn login(t: i64, user: &str, dept: &str, country: &str, action: &str, n: u64) -> Value {
+    json(&format!(
+        r#"{{"@timestamp":"{}","event":{{"id":"e{n}","action":"{action}"}},"user":{{"name":"{user}","group":{{"name":"{dept}"}}}},"source":{{"geo":{{"country_name":"{country}"}}}},"entity":{{"kind":["user"],"id":["{user}"]}}}}"#,
+        format_rfc3339(t)
+    ))
+}
+
+fn download(t: i64, user: &str, bytes: u64, n: u64) -> Value {
+    json(&format!(
+        r#"{{"@timestamp":"{}","event":{{"id":"d{n}","action":"FileDownloaded"}},"user":{{"name":"{user}"}},"file":{{"size":{bytes}}}}}"#,
+        format_rfc3339(t)
+    ))
+}
+
+fn run(model: &mut Model, events: &[Value]) -> Vec<Breach> {
+    let mut out = Vec::new();
+    for e in events {
+        assert!(model.observe(e, &mut out));
+    }
+    out
+}
+
+const NOVELTY: &str = "    features = [novelty(source.geo.country_name), novelty(event.action)]\n    peers = user.group.name";
+
+/// Sixty days of an office: 40 users in two departments, working hours, from the UK
+/// and France, each department with its own actions.
+fn office(days: i64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in (0..days).filter(|d| d % 7 < 5) {
+        for hour in [9, 11, 14, 16] {
+            for u in 0..40u64 {
+                let dept = if u < 20 { "it" } else { "sales" };
+                let country = if u % 7 == 0 {
+                    "France"
+                } else {
+                    "United Kingdom"
+                };
+                let action = match (dept, (day + hour + u as i64) % 3) {
+                    ("it", 0) => "CreateUser",
+                    ("it", 1) => "AttachRolePolicy",
+                    ("it", _) => "ListUsers",
+                    (_, 0) => "OpenDeal",
+                    (_, 1) => "SendQuote",
+                    _ => "ListAccounts",
+                };
+                n += 1;
+                events.push(login(
+                    START + day * DAY + hour * HOUR + (u as i64) * 1000,
+                    &format!("user{u}"),
+                    dept,
+                    country,
+                    action,
+                    n,
+                ));
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn a_first_login_from_a_new_country_is_a_breach_explained_per_level() {
+    let mut m = model(NOVELTY);
+    let quiet = run(&mut m, &office(60));
+    assert!(quiet.len() <= 2, "usual behaviour raised {quiet:?}");
+    let t = START + 60 * DAY + 10 * HOUR;
+    let out = run(
+        &mut m,
+        &[login(t, "user3", "it", "Romania", "ListUsers", 999_999)],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    let b = &out[0];
+    assert_eq!(b.feature, 0);
+    assert_eq!(b.at_ms, t);
+    assert_eq!(b.observed_value, "Romania");
+    assert!(b.score >= 0.999 && b.tail <= 0.001, "{b:?}");
+    assert!(b.rarity[0].unwrap() > 0.95, "{b:?}");
+    assert!(b.rarity[2].unwrap() > 0.99);
+    assert_eq!(b.peer_group.as_deref(), Some("it"));
+    assert!(b.confidence > 0.4, "{b:?}");
+    assert_eq!(b.history, 177, "44 working days × 4 logins, and this one");
+    assert_eq!(b.expected_value, "United Kingdom");
+    assert!(
+        b.explanation.starts_with("user3 connected from Romania (source.geo.country_name) for the first time: never seen in "),
+        "{}",
+        b.explanation
+    );
+    assert!(b.explanation.contains("the peer group (never seen) and the organisation (never seen); usually United Kingdom."), "{}", b.explanation);
+    // A sales action by an IT user: common for the org, new for the user and the team.
+    let out = run(
+        &mut m,
+        &[login(
+            t + HOUR,
+            "user3",
+            "it",
+            "United Kingdom",
+            "SendQuote",
+            1_000_000,
+        )],
+    );
+    let tails: Vec<f64> = out.iter().map(|b| b.tail).collect();
+    assert!(out.len() <= 1, "{out:?}");
+    if let Some(b) = out.first() {
+        assert!(
+            b.explanation.contains("the organisation (17%)"),
+            "{}",
+            b.explanation
+        );
+        assert!(tails[0] <= 0.001);
+    }
+}
+
+#[test]
+fn an_entity_that_always_sees_new_values_is_not_surprised() {
+    let mut m = model("    features = [novelty(source.ip)]\n    entities = [\"host\"]");
+    let mut events = Vec::new();
+    for i in 0..20_000i64 {
+        events.push(json(&format!(
+            r#"{{"@timestamp":"{}","host":{{"name":"web-1"}},"source":{{"ip":"203.0.{}.{}"}}}}"#,
+            format_rfc3339(START + i * 60_000),
+            i / 250,
+            i % 250
+        )));
+    }
+    let out = run(&mut m, &events);
+    assert!(
+        out.is_empty(),
+        "{} breaches, first {:?}",
+        out.len(),
+        out.first()
+    );
+    assert_eq!(m.entity_count(), 1);
+}
+
+fn downloads(days: i64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in 0..days {
+        for hour in 8..18 {
+            for u in 0..5u64 {
+                for k in 0..3u64 {
+                    n += 1;
+                    let size = 2_000_000
+                        + ((day as u64 * 7 + hour as u64 * 13 + u * 5 + k) % 11) * 500_000;
+                    events.push(download(
+                        START + day * DAY + hour * HOUR + (u * 600 + k * 60) as i64 * 1000,
+                        &format!("u{u}"),
+                        size,
+                        n,
+                    ));
+                }
+            }
+        }
+    }
+    events
+}
+
+const VOLUME: &str =
+    "    features = [volume(file.size, per = 1h), count(per = 1h)]\n    entities = [\"user\"]";
+
+#[test]
+fn a_burst_of_downloads_breaches_at_the_end_of_its_window() {
+    let mut m = model(VOLUME);
+    let quiet = run(&mut m, &downloads(30));
+    assert!(quiet.is_empty(), "{quiet:?}");
+    let t = START + 30 * DAY + 14 * HOUR;
+    let burst: Vec<Value> = (0..4)
+        .map(|k| download(t + k * 60_000, "u2", 1_000_000_000, 900_000 + k as u64))
+        .collect();
+    let mut out = run(&mut m, &burst);
+    assert!(out.is_empty(), "the window is still open");
+    // The next event after the window's end closes it.
+    out.extend(run(
+        &mut m,
+        &[download(t + HOUR + 1000, "u1", 2_000_000, 999_999)],
+    ));
+    let volume: Vec<&Breach> = out.iter().filter(|b| b.feature == 0).collect();
+    assert_eq!(volume.len(), 1, "{out:?}");
+    let b = volume[0];
+    assert_eq!(b.at_ms, START + 30 * DAY + 15 * HOUR);
+    assert_eq!(b.observed_number, Some(4e9));
+    assert_eq!(b.observed_value, "4.0 GB");
+    assert_eq!(b.trigger, format_rfc3339(START + 30 * DAY + 14 * HOUR));
+    assert_eq!(b.event_ids, ["d900000", "d900001", "d900002", "d900003"]);
+    assert!(b.expected_high.unwrap() < 50_000_000.0, "{b:?}");
+    assert!(
+        b.explanation.starts_with("u2 moved 4.0 GB (file.size) between 14:00 and 15:00 UTC on 2026-10-07; its usual for that hour is under "),
+        "{}",
+        b.explanation
+    );
+    assert!(
+        b.explanation.contains("the organisation's under"),
+        "{}",
+        b.explanation
+    );
+}
+
+#[test]
+fn windows_close_in_order_at_finish() {
+    let mut m = model(VOLUME);
+    run(&mut m, &downloads(10));
+    let mut out = Vec::new();
+    m.observe(
+        &download(START + 10 * DAY + 3 * HOUR, "u4", 9_000_000_000, 1),
+        &mut out,
+    );
+    m.observe(
+        &download(START + 10 * DAY + 3 * HOUR, "u0", 9_000_000_000, 2),
+        &mut out,
+    );
+    assert!(out.is_empty());
+    m.finish(&mut out);
+    let keys: Vec<(i64, String, usize)> = out
+        .iter()
+        .map(|b| (b.at_ms, b.entity_id.clone(), b.feature))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert!(keys.iter().any(|k| k.1 == "u0" && k.2 == 0) && keys.iter().any(|k| k.1 == "u4"));
+}
+
+#[test]
+fn activity_at_an_hour_nobody_works_is_unusual() {
+    let mut m = model("    features = [time_of_week()]\n    peers = user.group.name");
+    let quiet = run(&mut m, &office(40));
+    assert!(quiet.is_empty(), "{quiet:?}");
+    let t = START + 42 * DAY + 3 * HOUR + 120_000; // a Monday, 03:02
+    let out = run(
+        &mut m,
+        &[login(t, "user5", "it", "United Kingdom", "ListUsers", 1)],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0]
+            .explanation
+            .starts_with("user5 was active at 03:00–04:00 on weekdays, an unusual time"),
+        "{}",
+        out[0].explanation
+    );
+    // Once per hour: a second event in the same hour is not judged again.
+    let again = run(
+        &mut m,
+        &[login(
+            t + 60_000,
+            "user5",
+            "it",
+            "United Kingdom",
+            "ListUsers",
+            2,
+        )],
+    );
+    assert!(again.is_empty());
+}
+
+fn documents(breaches: &[Breach], m: &Model) -> Vec<String> {
+    breaches
+        .iter()
+        .map(|b| pipectl_core::json::to_string(&b.document(m.options(), 0)))
+        .collect()
+}
+
+#[test]
+fn two_runs_give_identical_breaches() {
+    let mut events = office(30);
+    events.push(login(
+        START + 30 * DAY + 2 * HOUR,
+        "user1",
+        "it",
+        "Brazil",
+        "DeleteTrail",
+        5,
+    ));
+    events.push(login(
+        START + 30 * DAY + 3 * HOUR,
+        "user33",
+        "sales",
+        "Japan",
+        "CreateUser",
+        6,
+    ));
+    let once = |()| {
+        let mut m = model(&format!("{NOVELTY}\n    features = [novelty(source.geo.country_name), novelty(event.action), time_of_week(), count(per = 1h)]").replace("    features = [novelty(source.geo.country_name), novelty(event.action)]\n", ""));
+        let mut out = run(&mut m, &events);
+        m.finish(&mut out);
+        documents(&out, &m)
+    };
+    let a = once(());
+    let b = once(());
+    assert!(a.len() >= 2, "{a:?}");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_restored_model_continues_exactly_where_it_stopped() {
+    let attrs = "    features = [novelty(source.geo.country_name), novelty(event.action), count(per = 1h), time_of_week()]";
+    let mut events = office(20);
+    events.push(login(
+        START + 20 * DAY + 2 * HOUR,
+        "user1",
+        "it",
+        "Brazil",
+        "DeleteTrail",
+        5,
+    ));
+    events.extend(office(25).into_iter().skip(events.len() - 1));
+    events.push(login(
+        START + 25 * DAY + 2 * HOUR,
+        "user8",
+        "it",
+        "Peru",
+        "DeleteTrail",
+        7,
+    ));
+    let whole = {
+        let mut m = model(attrs);
+        let mut out = run(&mut m, &events);
+        m.finish(&mut out);
+        documents(&out, &m)
+    };
+    let dir = TempDir::new("restore");
+    let table = persist::table("test", "pattern_of_life");
+    let half = events.len() / 2 + 17;
+    let mut first = {
+        let store = Store::shared(dir.path()).unwrap();
+        let mut m = model(attrs);
+        let out = run(&mut m, &events[..half / 2]);
+        m.snapshot(&store, &table).unwrap();
+        let mut more = run(&mut m, &events[half / 2..half]);
+        m.snapshot(&store, &table).unwrap();
+        let mut docs = documents(&out, &m);
+        docs.append(&mut documents(std::mem::take(&mut more).as_slice(), &m));
+        docs
+    };
+    let second = {
+        let store = Store::shared(dir.path()).unwrap();
+        let mut m = model(attrs);
+        assert!(m.restore(&store, &table).unwrap() > 0);
+        let mut out = run(&mut m, &events[half..]);
+        m.finish(&mut out);
+        documents(&out, &m)
+    };
+    first.extend(second);
+    assert!(whole.len() >= 2, "{whole:?}");
+    assert_eq!(first, whole);
+}
+
+#[test]
+fn a_corrupt_row_is_skipped_and_other_features_start_afresh() {
+    let dir = TempDir::new("corrupt");
+    let table = persist::table("test", "pattern_of_life");
+    let store = Store::shared(dir.path()).unwrap();
+    let mut m = model(NOVELTY);
+    run(&mut m, &office(2));
+    m.snapshot(&store, &table).unwrap();
+    store
+        .write(
+            &table,
+            vec![("e:user:user1".into(), Some(b"not bincode".to_vec()))],
+        )
+        .unwrap();
+    let mut again = model(NOVELTY);
+    assert_eq!(again.restore(&store, &table).unwrap(), 39);
+    let mut other = model("    features = [novelty(event.action)]");
+    assert_eq!(other.restore(&store, &table).unwrap(), 0);
+    other.snapshot(&store, &table).unwrap();
+    let rows = store.scan(&table).unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "old rows deleted: {:?}",
+        rows.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn idle_entities_are_evicted_and_the_model_stays_bounded() {
+    let mut m = model(
+        "    features = [novelty(event.action)]\n    idle_after = 2d\n    max_entities = 100",
+    );
+    let mut events: Vec<Value> = (0..300u64)
+        .map(|u| login(START + u as i64 * 1000, &format!("u{u}"), "x", "UK", "A", u))
+        .collect();
+    let out = run(&mut m, &events);
+    assert!(out.is_empty());
+    assert!(m.entity_count() <= 100, "{}", m.entity_count());
+    assert!(m.knows("user:u299") && !m.knows("user:u0"));
+    events.clear();
+    for day in 1..6 {
+        events.push(login(
+            START + day * DAY,
+            "keeper",
+            "x",
+            "UK",
+            "A",
+            day as u64,
+        ));
+    }
+    run(&mut m, &events);
+    assert_eq!(m.entity_count(), 1, "only the active entity remains");
+}
+
+#[test]
+fn learned_peer_groups_separate_two_departments() {
+    let mut m = model("    features = [novelty(event.action)]");
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in 0..10 {
+        for u in 0..20u64 {
+            for k in 0..6u64 {
+                n += 1;
+                let action = if u < 10 {
+                    format!("it-{}", (k + day as u64) % 8)
+                } else {
+                    format!("sales-{}", (k + u) % 8)
+                };
+                events.push(login(
+                    START + day * DAY + (u * 100 + k) as i64 * 1000,
+                    &format!("p{u}"),
+                    "",
+                    "UK",
+                    &action,
+                    n,
+                ));
+            }
+        }
+    }
+    run(&mut m, &events);
+    let group = |u: u64| m.group_of(&format!("user:p{u}")).map(str::to_string);
+    let it: Vec<_> = (0..10).map(group).collect();
+    let sales: Vec<_> = (10..20).map(group).collect();
+    assert!(it.iter().all(|g| g.is_some() && *g == it[0]), "{it:?}");
+    assert!(
+        sales.iter().all(|g| g.is_some() && *g == sales[0]),
+        "{sales:?}"
+    );
+    assert_ne!(it[0], sales[0]);
+}
+
+#[test]
+fn bad_configurations_are_refused_with_the_reason() {
+    assert!(build_error("    features = [volume(file.size)]").contains("needs a window"));
+    assert!(build_error("    features = [count(per = 7h)]").contains("divide a day"));
+    assert!(
+        build_error("    features = [novelty(event.action)]\n    entities = [\"users\"]")
+            .contains("unknown entity kind \"users\"")
+    );
+    assert!(
+        build_error("    features = [novelty(event.action)]\n    threshold = 2")
+            .contains("`threshold`")
+    );
+    let unknown = model_plan("    features = [novelt(event.action)]").unwrap_err();
+    assert!(
+        unknown[0].contains("unknown function `novelt`"),
+        "{unknown:?}"
+    );
+}
+
+// ---- through the runtime ----
+
+static GIVEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static CAPTURED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Given;
+
+impl Source for Given {
+    fn run(
+        self: Box<Self>,
+        mut ctx: SourceContext,
+    ) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            let lines = std::mem::take(&mut *GIVEN.lock().unwrap());
+            for chunk in lines.chunks(500) {
+                let batch = chunk
+                    .iter()
+                    .map(|l| Event::new(json(l), Arc::clone(&ctx.name)))
+                    .collect();
+                let _ = ctx.out.send(batch).await;
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Capture;
+
+impl Sink for Capture {
+    fn run(
+        self: Box<Self>,
+        mut ctx: SinkContext,
+    ) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            while let Some(batch) = ctx.input.recv().await {
+                CAPTURED.lock().unwrap().extend(
+                    batch
+                        .iter()
+                        .map(|e| pipectl_core::json::to_string(&e.value)),
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_stage_writes_schema_breach_documents_through_the_runtime() {
+    let attrs = format!("{NOVELTY}\n    checkpoint_interval = 1s");
+    let catalogue = Catalogue::new(vec![&SOURCE, &SINK, &behaviour::SPEC]);
+    let plan = pipectl_dsl::compile(&[SourceFile::new("t.pipe", pipeline(&attrs))], &catalogue)
+        .plan
+        .unwrap();
+    let mut lines: Vec<String> = office(30)
+        .iter()
+        .map(pipectl_core::json::to_string)
+        .collect();
+    lines.push(pipectl_core::json::to_string(&login(
+        START + 30 * DAY + 10 * HOUR,
+        "user3",
+        "it",
+        "Romania",
+        "ListUsers",
+        777,
+    )));
+    *GIVEN.lock().unwrap() = lines;
+    let registry = pipectl_core::topology::Registry::new(vec![
+        Factory {
+            spec: &SOURCE,
+            build: |_, _| Ok(Built::Source(Box::new(Given))),
+        },
+        Factory {
+            spec: &SINK,
+            build: |_, _| Ok(Built::Sink(Box::new(Capture))),
+        },
+        behaviour::FACTORY,
+    ]);
+    let dir = TempDir::new("runtime");
+    let (_trigger, signal) = pipectl_core::shutdown::shutdown_pair();
+    let graph = pipectl_core::topology::start(
+        &plan,
+        &registry,
+        pipectl_core::topology::RunOptions::new(dir.path()),
+        signal,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    graph.wait().await.unwrap();
+    let out = std::mem::take(&mut *CAPTURED.lock().unwrap());
+    let romania: Vec<Value> = out
+        .iter()
+        .map(|l| json(l))
+        .filter(|d| {
+            d.get_path(
+                &pipectl_core::path::FieldPath::parse("pipectl.breach.observed.value").unwrap(),
+            )
+            .and_then(Value::as_str)
+                == Some("Romania")
+        })
+        .collect();
+    assert_eq!(romania.len(), 1, "{out:?}");
+    let doc = &romania[0];
+    let get = |p: &str| {
+        doc.get_path(&pipectl_core::path::FieldPath::parse(p).unwrap())
+            .cloned()
+    };
+    let id = get("pipectl.breach.id").unwrap();
+    assert_eq!(get("event.id"), Some(id.clone()));
+    assert_eq!(
+        id.as_str(),
+        Some(
+            pipectl_core::detect::sigma::hit::document_id(&[
+                "breach",
+                "pattern_of_life",
+                "user:user3",
+                "novelty(source.geo.country_name)",
+                "e777"
+            ])
+            .as_str()
+        )
+    );
+    assert_eq!(
+        get("@timestamp")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .as_deref(),
+        Some("2026-10-07T10:00:00Z")
+    );
+    assert_eq!(get("event.kind").unwrap().as_str(), Some("signal"));
+    assert_eq!(
+        get("event.dataset").unwrap().as_str(),
+        Some("pipectl.breach")
+    );
+    assert_eq!(get("entity.key").unwrap().as_str(), Some("user:user3"));
+    assert_eq!(get("entity.peer_group").unwrap().as_str(), Some("it"));
+    assert_eq!(
+        get("pipectl.breach.feature_kind").unwrap().as_str(),
+        Some("novelty")
+    );
+    assert_eq!(
+        get("pipectl.breach.field").unwrap().as_str(),
+        Some("source.geo.country_name")
+    );
+    assert_eq!(
+        get("pipectl.breach.event_ids").unwrap(),
+        Value::Array(vec![Value::from("e777")])
+    );
+    assert_eq!(
+        get("source.geo.country_name").unwrap().as_str(),
+        Some("Romania")
+    );
+    assert_eq!(
+        get("pipectl.component").unwrap().as_str(),
+        Some("pattern_of_life")
+    );
+    for f in [
+        "score",
+        "tail_probability",
+        "rarity.entity",
+        "rarity.peers",
+        "rarity.org",
+        "confidence",
+        "history",
+        "explanation",
+        "comparison",
+        "expected.value",
+    ] {
+        assert!(get(&format!("pipectl.breach.{f}")).is_some(), "{f} missing");
+    }
+    // The model's state was saved at the end.
+    let store = Store::shared(dir.path()).unwrap();
+    drop(store);
+    let store = Store::shared(&dir.path().join("test").join("pattern_of_life")).unwrap();
+    let rows = store
+        .scan(&persist::table("test", "pattern_of_life"))
+        .unwrap();
+    assert!(rows.iter().any(|(k, _)| k == "e:user:user3"));
+}
