@@ -7,7 +7,7 @@
 //!
 //! | kind | id |
 //! |---|---|
-//! | `user` | `user.email`, else `user.name`; lowercased (user names of every provider pipectl reads are case-insensitive) |
+//! | `user` | `user.email`, else `user.name`; lowercased (user names of every provider pipectl reads are case-insensitive). Not from the name of an AWS identity (an `aws_user` below): an IAM user's or role's name is no directory user, and a role is no person |
 //! | `aws_user` | `user.id` when `cloud.provider` is `aws` and the id is an ARN (`arn:…`); the AWS normaliser puts the IAM user's ARN there, or for an assumed role the role's ARN, so every session of a role is one entity |
 //! | `host` | `host.id`, else `host.name` |
 //! | `container` | `container.id` |
@@ -45,13 +45,20 @@ pub fn derive(event: &Value) -> Vec<EntityRef> {
             out.push(EntityRef { kind, id });
         }
     };
-    if let Some(user) = text(event, &["user", "email"]).or_else(|| text(event, &["user", "name"])) {
+    let aws_identity = (text(event, &["cloud", "provider"]) == Some("aws"))
+        .then(|| text(event, &["user", "id"]).filter(|id| id.starts_with("arn:")))
+        .flatten();
+    // An IAM identity's name (a user or a role) is not a directory user: the same
+    // word may name a person elsewhere, and a role is no person at all.
+    let user = match aws_identity {
+        Some(_) => text(event, &["user", "email"]),
+        None => text(event, &["user", "email"]).or_else(|| text(event, &["user", "name"])),
+    };
+    if let Some(user) = user {
         add("user", user.to_lowercase());
     }
-    if text(event, &["cloud", "provider"]) == Some("aws") {
-        if let Some(arn) = text(event, &["user", "id"]).filter(|id| id.starts_with("arn:")) {
-            add("aws_user", arn.to_string());
-        }
+    if let Some(arn) = aws_identity {
+        add("aws_user", arn.to_string());
     }
     if let Some(host) = text(event, &["host", "id"]).or_else(|| text(event, &["host", "name"])) {
         add("host", host.to_string());
@@ -177,9 +184,16 @@ mod tests {
             "cloud":{"provider":"aws"}}"#;
         assert_eq!(
             keys(event),
+            ["aws_user:arn:aws:iam::123456789012:user/it.manager"]
+        );
+        // A federated identity that names the person's e-mail is both.
+        let federated = r#"{"user":{"email":"It.Manager@acme.example","id":"arn:aws:iam::1:role/admin"},
+            "cloud":{"provider":"aws"}}"#;
+        assert_eq!(
+            keys(federated),
             [
-                "user:it.manager",
-                "aws_user:arn:aws:iam::123456789012:user/it.manager"
+                "user:it.manager@acme.example",
+                "aws_user:arn:aws:iam::1:role/admin"
             ]
         );
         assert_eq!(
