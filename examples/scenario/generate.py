@@ -494,7 +494,8 @@ class Org:
         # New joiners: about 3 %, starting between day 3 and 70 % of the period.
         for p in rng.sample(self.people, max(2, n_users * 3 // 100)):
             if not p.head:
-                p.join_day = rng.randrange(3, max(4, int(days * 0.7)))
+                d = rng.randrange(3, max(4, int(days * 0.7)))
+                p.join_day = d + (7 - d % 7) % 7 if d % 7 >= 5 else d  # people start on weekdays
         # Role changes halfway: 2 (small org) or 3 people adopt a new department's habits.
         self.changers = []
         for src, dst in ROLE_CHANGES[: 3 if n_users >= 200 else 2]:
@@ -762,7 +763,7 @@ class Streams:
         base = day * DAY - off * 3600
         windows = []
         if weekday:
-            if rng.random() < 0.03:
+            if rng.random() < 0.03 and day != p.join_day:
                 return None  # sick day
             s = p.start_h + rng.gauss(0, 0.4) + (3.0 if trip and trip[0] == day else 0.0)
             e = s + max(4.0, p.len_h + rng.gauss(0, 0.5))
@@ -1585,7 +1586,8 @@ class Attacks:
         ui = iam_user_ui(p.iam)
         ip = f"45.77.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         ua = "Boto3/1.26.137 Python/3.8.10 Linux/5.4.0-150-generic Botocore/1.29.137"
-        t = self.day_keys * DAY + 1.6 * 3600 + rng.uniform(0, 1800)
+        off = self.s.clock.offset(LOCATIONS[p.home][6], self.day_keys)
+        t = self.day_keys * DAY + (2.2 - off) * 3600 + rng.uniform(0, 1800)  # ~02:30 at the owner's home
         arn = ui["arn"]
         self.label("stolen_keys_new_region", t,
                    f"The access key of IAM user {p.iam} is used at night from an unknown VPS address "
