@@ -15,14 +15,13 @@ use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
 use crate::maths::week::{self, WeekHours};
 use crate::state::{
-    EntityFeature, EntityState, OpenWindow, SharedFeature, SharedState, REGROUP_EVERY,
+    EntityFeature, EntityState, EventId, OpenWindow, SharedFeature, SharedState, REGROUP_EVERY,
     WINDOW_EVENT_IDS,
 };
 use pipectl_core::detect::sigma::time::{format_rfc3339, millis_of};
 use pipectl_core::path::FieldPath;
 use pipectl_core::value::Value;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// Peer groups kept at most (declared or learned); the least recently active is
 /// recycled beyond it.
@@ -61,7 +60,8 @@ struct Obs {
     number: f64,
 }
 
-type WindowKey = Reverse<(i64, Box<str>, u16, i64)>;
+/// Open windows ending at one time: (entity key, feature, start).
+type WindowBucket = Vec<(Box<str>, u16, i64)>;
 
 /// The model over all entities.
 pub struct Model {
@@ -73,8 +73,9 @@ pub struct Model {
     pub(crate) watermark: i64,
     pub(crate) next_sweep: i64,
     pub(crate) next_group: u64,
-    /// Open windows by end: (end, entity key, feature, start).
-    windows: BinaryHeap<WindowKey>,
+    /// Open windows by end time. Windows are aligned to their length, so many share
+    /// an end: buckets keep pushes O(log ends) with no key comparisons.
+    windows: BTreeMap<i64, WindowBucket>,
     /// Row keys removed since the last snapshot.
     pub(crate) deleted: Vec<String>,
     key_buf: String,
@@ -125,7 +126,7 @@ impl Model {
             watermark: i64::MIN,
             next_sweep: i64::MIN,
             next_group: 1,
-            windows: BinaryHeap::new(),
+            windows: BTreeMap::new(),
             deleted: Vec::new(),
             key_buf: String::new(),
             obs_buf: Vec::new(),
@@ -162,12 +163,10 @@ impl Model {
                 if let (EntityFeature::Window { open: Some(w), .. }, Some(feature)) =
                     (f, self.opts.features.get(i))
                 {
-                    self.windows.push(Reverse((
-                        w.start + feature.window_ms,
-                        key.clone(),
-                        i as u16,
-                        w.start,
-                    )));
+                    self.windows
+                        .entry(w.start + feature.window_ms)
+                        .or_default()
+                        .push((key.clone(), i as u16, w.start));
                 }
             }
         }
@@ -236,18 +235,16 @@ impl Model {
     }
 
     fn close_due(&mut self, horizon: i64, out: &mut Vec<Breach>) {
-        let mut due = Vec::new();
-        while let Some(Reverse((end, _, _, _))) = self.windows.peek() {
-            if *end > horizon {
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() > horizon {
                 break;
             }
-            if let Some(Reverse(w)) = self.windows.pop() {
-                due.push(w);
+            let end = *entry.key();
+            let mut due = entry.remove();
+            due.sort_unstable();
+            for (key, feature, start) in due {
+                self.close_window(&key, usize::from(feature), start, end, out);
             }
-        }
-        due.sort();
-        for (end, key, feature, start) in due {
-            self.close_window(&key, usize::from(feature), start, end, out);
         }
     }
 
@@ -667,7 +664,7 @@ impl Model {
                     expected_low: Some(low),
                     expected_high: Some(high),
                     explanation,
-                    event_ids: window.event_ids.clone(),
+                    event_ids: window.event_ids.iter().map(EventId::text).collect(),
                     context: Vec::new(),
                 });
             }
@@ -768,7 +765,7 @@ fn accumulate(
     t: i64,
     event: &Value,
     key: &str,
-    windows: &mut BinaryHeap<WindowKey>,
+    windows: &mut BTreeMap<i64, WindowBucket>,
 ) {
     let Some(slot) = entity.features.get_mut(i) else {
         return;
@@ -784,12 +781,10 @@ fn accumulate(
     };
     let window = open.get_or_insert_with(|| {
         let start = t - t.rem_euclid(feature.window_ms);
-        windows.push(Reverse((
-            start + feature.window_ms,
-            key.into(),
-            i as u16,
-            start,
-        )));
+        windows
+            .entry(start + feature.window_ms)
+            .or_default()
+            .push((key.into(), i as u16, start));
         Box::new(OpenWindow {
             start,
             sum: 0.0,
@@ -813,7 +808,7 @@ fn accumulate(
             .and_then(|e| e.get("id"))
             .and_then(Value::as_str)
         {
-            window.event_ids.push(id.to_string());
+            window.event_ids.push(EventId::new(id));
         }
     }
 }
@@ -877,13 +872,25 @@ fn novelty(
             se,
         )
     });
-    // Learn.
+    // Learn. The peer group and the organisation count entities taking up a value,
+    // not raw observations (in the spirit of the hierarchical Pitman–Yor "minimal
+    // path" approximation): an observation weighs 1/(1 + c) where c is the entity's
+    // own decayed count of the value so far. An adoption weighs 1, and an entity that
+    // keeps using a value adds about one unit per half-life whatever its event rate,
+    // so a level's count stays the decayed number of entities using the value — what
+    // matters for a user's first SharingSet is how many users share, not how many
+    // sharing events the busiest of them made.
+    let mut weight = 1.0;
     if let Some(EntityFeature::Novelty(top)) = entity.features.get_mut(i) {
+        weight = 1.0 / (1.0 + f64::from(top.count(o.hash)) / se);
         top.observe(o.hash, se as f32);
     }
+    let (inc_o, inc_g) = (so * weight, sg * weight);
     let feature = opts.features.get(i)?;
     let org_top = shared_top(org, i)?;
-    if org_top.observe(o.hash, so, || field_text(feature, event).into_boxed_str()) {
+    if org_top.observe(o.hash, inc_o, || {
+        field_text(feature, event).into_boxed_str()
+    }) {
         org_top.refresh(so, |_| BASE_PROBABILITY);
     }
     if let Some(g) = group {
@@ -893,7 +900,7 @@ fn novelty(
         };
         let ol = org_top.level(so);
         if let Some(gt) = shared_top(g, i) {
-            if gt.observe(o.hash, sg, || Box::from("")) {
+            if gt.observe(o.hash, inc_g, || Box::from("")) {
                 gt.refresh(sg, |h| ol.prob(org_top.count(h), BASE_PROBABILITY));
             }
         }

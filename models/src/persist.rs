@@ -103,6 +103,17 @@ impl Model {
         Ok(restored)
     }
 
+    /// The mean size of an entity's encoded row, in bytes (for sizing the store).
+    pub fn mean_encoded_entity_size(&self) -> usize {
+        let sizes: Vec<usize> = self
+            .entities
+            .values()
+            .filter_map(|e| bincode::serialized_size(e).ok())
+            .map(|n| n as usize)
+            .collect();
+        sizes.iter().sum::<usize>() / sizes.len().max(1)
+    }
+
     /// Writes what changed since the last snapshot; returns the rows written.
     pub fn snapshot(&mut self, store: &Store, table: &str) -> Result<usize, StoreError> {
         let mut changes: Vec<(String, Option<Vec<u8>>)> = Vec::new();

@@ -38,7 +38,52 @@ pub struct OpenWindow {
     pub sum: f64,
     pub distinct: Option<Distinct>,
     /// The first few events' ids, for the breach record.
-    pub event_ids: Vec<String>,
+    pub event_ids: Vec<EventId>,
+}
+
+/// An `event.id`: the schema's 32 lowercase hex digits held as 16 bytes (no
+/// allocation per event), anything else as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventId {
+    Hex([u8; 16]),
+    Text(String),
+}
+
+impl EventId {
+    pub fn new(id: &str) -> EventId {
+        let b = id.as_bytes();
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        if b.len() == 32 {
+            let mut out = [0u8; 16];
+            let ok = out.iter_mut().enumerate().all(|(i, o)| {
+                match (
+                    b.get(2 * i).copied().and_then(nibble),
+                    b.get(2 * i + 1).copied().and_then(nibble),
+                ) {
+                    (Some(h), Some(l)) => {
+                        *o = h << 4 | l;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if ok {
+                return EventId::Hex(out);
+            }
+        }
+        EventId::Text(id.to_string())
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            EventId::Hex(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            EventId::Text(s) => s.clone(),
+        }
+    }
 }
 
 /// Event ids a window keeps for its breach: enough to start an investigation while
@@ -114,6 +159,23 @@ impl EntityState {
                 EntityFeature::Window { baseline, .. } => f.kind.windowed() && baseline.is_valid(),
                 EntityFeature::Week { hours, .. } => f.kind == Kind::TimeOfWeek && hours.is_valid(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventId;
+
+    #[test]
+    fn schema_event_ids_are_held_as_bytes_and_read_back() {
+        let id = "5f0c2a7e9d3b41c8a6e1f2d4b7c9e0a1";
+        assert!(matches!(EventId::new(id), EventId::Hex(_)));
+        assert_eq!(EventId::new(id).text(), id);
+        assert_eq!(EventId::new("d42").text(), "d42");
+        assert!(matches!(
+            EventId::new("5F0C2A7E9D3B41C8A6E1F2D4B7C9E0A1"),
+            EventId::Text(_)
+        ));
     }
 }
 
