@@ -2,8 +2,13 @@
 //! its own past, its peer group and the organisation, in event time.
 //!
 //! Determinism: nothing here iterates a hash map into the output. Windows that close
-//! together are closed in (end, entity, feature) order, groups are searched in id
+//! together are closed in (end, entity hash, feature) order, groups are searched in id
 //! order, evictions break ties by key, and the stage sorts what it emits.
+//!
+//! Entities are keyed by the fixed 64-bit hash of their kind and id (probing on to
+//! the next number in the vanishingly rare case of a collision), so the hot path
+//! hashes two short strings and compares integers, and windows refer to entities
+//! without holding a copy of their key.
 
 use crate::breach::{Breach, Comparison, CONTEXT};
 use crate::explain;
@@ -60,13 +65,16 @@ struct Obs {
     number: f64,
 }
 
-/// Open windows ending at one time: (entity key, feature, start).
-type WindowBucket = Vec<(Box<str>, u16, i64)>;
+/// An entity's place in the model: the fixed hash of its kind and id.
+type Slot = u64;
+
+/// Open windows ending at one time: (entity, feature, start).
+type WindowBucket = Vec<(Slot, u16, i64)>;
 
 /// The model over all entities.
 pub struct Model {
     pub(crate) opts: Options,
-    pub(crate) entities: HashMap<Box<str>, EntityState, FixedState>,
+    pub(crate) entities: HashMap<Slot, EntityState, FixedState>,
     pub(crate) groups: BTreeMap<String, SharedState>,
     pub(crate) org: SharedState,
     /// Newest event time seen.
@@ -78,7 +86,6 @@ pub struct Model {
     windows: BTreeMap<i64, WindowBucket>,
     /// Row keys removed since the last snapshot.
     pub(crate) deleted: Vec<String>,
-    key_buf: String,
     obs_buf: Vec<Obs>,
     timestamp: FieldPath,
     entity_kind: FieldPath,
@@ -128,7 +135,6 @@ impl Model {
             next_group: 1,
             windows: BTreeMap::new(),
             deleted: Vec::new(),
-            key_buf: String::new(),
             obs_buf: Vec::new(),
             timestamp: path(&["@timestamp"]),
             entity_kind: path(&["entity", "kind"]),
@@ -147,12 +153,46 @@ impl Model {
 
     /// Whether the entity (`kind:id`) is modelled.
     pub fn knows(&self, key: &str) -> bool {
-        self.entities.contains_key(key)
+        self.find_key(key).is_some()
+    }
+
+    fn find_key(&self, key: &str) -> Option<Slot> {
+        let (kind, id) = key.split_once(':')?;
+        self.find(kind, id)
+    }
+
+    /// The slot of an entity already modelled.
+    fn find(&self, kind: &str, id: &str) -> Option<Slot> {
+        let mut slot = hash_parts(&[kind.as_bytes(), id.as_bytes()]);
+        loop {
+            let e = self.entities.get(&slot)?;
+            if e.kind == kind && e.id == id {
+                return Some(slot);
+            }
+            slot = slot.wrapping_add(1);
+        }
+    }
+
+    /// The slot for a new entity: its hash, or the next free number after it.
+    fn free_slot(&self, kind: &str, id: &str) -> Slot {
+        let mut slot = hash_parts(&[kind.as_bytes(), id.as_bytes()]);
+        while self.entities.contains_key(&slot) {
+            slot = slot.wrapping_add(1);
+        }
+        slot
+    }
+
+    /// Adds a restored entity.
+    pub(crate) fn insert_entity(&mut self, e: EntityState) {
+        let slot = self.free_slot(&e.kind, &e.id);
+        self.entities.insert(slot, e);
     }
 
     /// The peer group an entity is compared with, if any.
     pub fn group_of(&self, key: &str) -> Option<&str> {
-        self.entities.get(key).and_then(|e| e.group.as_deref())
+        self.find_key(key)
+            .and_then(|s| self.entities.get(&s))
+            .and_then(|e| e.group.as_deref())
     }
 
     /// Rebuilds the queue of open windows from restored entities.
@@ -166,7 +206,7 @@ impl Model {
                     self.windows
                         .entry(w.start + feature.window_ms)
                         .or_default()
-                        .push((key.clone(), i as u16, w.start));
+                        .push((*key, i as u16, w.start));
                 }
             }
         }
@@ -243,50 +283,51 @@ impl Model {
             let mut due = entry.remove();
             due.sort_unstable();
             for (key, feature, start) in due {
-                self.close_window(&key, usize::from(feature), start, end, out);
+                self.close_window(key, usize::from(feature), start, end, out);
             }
         }
     }
 
     fn evict_idle(&mut self, now: i64) {
         let horizon = now.saturating_sub(self.opts.idle_after_ms);
-        let mut idle: Vec<Box<str>> = self
+        let mut idle: Vec<Slot> = self
             .entities
             .iter()
             .filter(|(_, e)| e.last_seen < horizon)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
-        idle.sort();
+        idle.sort_unstable();
         for k in idle {
-            self.remove_entity(&k);
+            self.remove_entity(k);
         }
     }
 
     /// Evicts the least recently seen twentieth of the entities (at least one), so a
     /// full model pays for a sort once per many new entities, not per event.
     fn evict_least_recent(&mut self) {
-        let mut all: Vec<(i64, &Box<str>)> = self
+        let mut all: Vec<(i64, Slot)> = self
             .entities
             .iter()
-            .map(|(k, e)| (e.last_seen, k))
+            .map(|(k, e)| (e.last_seen, *k))
             .collect();
         let n = (self.opts.max_entities / 20).clamp(1, all.len().max(1));
         if all.len() > n {
             all.select_nth_unstable(n - 1);
         }
-        let victims: Vec<Box<str>> = all.iter().take(n).map(|(_, k)| (*k).clone()).collect();
+        let mut victims: Vec<Slot> = all.iter().take(n).map(|(_, k)| *k).collect();
+        victims.sort_unstable();
         for k in victims {
-            self.remove_entity(&k);
+            self.remove_entity(k);
         }
     }
 
-    fn remove_entity(&mut self, key: &str) {
-        if let Some(e) = self.entities.remove(key) {
+    fn remove_entity(&mut self, key: Slot) {
+        if let Some(e) = self.entities.remove(&key) {
             if let Some(g) = e.group.as_deref().and_then(|g| self.groups.get_mut(g)) {
                 g.members = g.members.saturating_sub(1);
                 g.dirty = true;
             }
-            self.deleted.push(format!("e:{key}"));
+            self.deleted.push(format!("e:{}", e.key()));
         }
     }
 
@@ -304,31 +345,30 @@ impl Model {
         if !self.opts.kinds.iter().any(|k| k == kind) || id.is_empty() {
             return;
         }
-        let mut key = std::mem::take(&mut self.key_buf);
-        key.clear();
-        key.push_str(kind);
-        key.push(':');
-        key.push_str(id);
-        if !self.entities.contains_key(key.as_str()) {
-            if self.entities.len() >= self.opts.max_entities {
-                self.evict_least_recent();
+        let key = match self.find(kind, id) {
+            Some(slot) => slot,
+            None => {
+                if self.entities.len() >= self.opts.max_entities {
+                    self.evict_least_recent();
+                }
+                let slot = self.free_slot(kind, id);
+                let state = EntityState::new(kind, id, t, self.opts.features.len());
+                self.entities.insert(slot, state);
+                slot
             }
-            let state = EntityState::new(kind, id, t, self.opts.features.len());
-            self.entities.insert(key.as_str().into(), state);
-        }
+        };
         if let (Some(_), Some(p)) = (&self.opts.peers, peer) {
-            self.join_declared(&key, p, t);
+            self.join_declared(key, p, t);
         }
-        let regroup = self.observe_features(&key, t, event, obs, out);
+        let regroup = self.observe_features(key, t, event, obs, out);
         if regroup {
-            self.regroup(&key, t);
+            self.regroup(key, t);
         }
-        self.key_buf = key;
     }
 
     /// Puts the entity in the declared group `name`, creating the group if needed.
-    fn join_declared(&mut self, key: &str, name: &str, t: i64) {
-        let Some(entity) = self.entities.get(key) else {
+    fn join_declared(&mut self, key: Slot, name: &str, t: i64) {
+        let Some(entity) = self.entities.get(&key) else {
             return;
         };
         if entity.group.as_deref() == Some(name) && self.groups.contains_key(name) {
@@ -360,7 +400,7 @@ impl Model {
         );
     }
 
-    fn move_entity(&mut self, key: &str, old: Option<&str>, new: &str) {
+    fn move_entity(&mut self, key: Slot, old: Option<&str>, new: &str) {
         if old == Some(new) {
             return;
         }
@@ -372,7 +412,7 @@ impl Model {
             g.members += 1;
             g.dirty = true;
         }
-        if let Some(e) = self.entities.get_mut(key) {
+        if let Some(e) = self.entities.get_mut(&key) {
             e.group = Some(new.to_string());
             e.dirty = true;
         }
@@ -381,8 +421,8 @@ impl Model {
     /// Learned peers: the entity joins the group whose prototype is most similar
     /// (≥ [`JOIN_SIMILARITY`]), else founds one; when no more can be founded, the
     /// smallest idle group is recycled, or it joins the most similar anyway.
-    fn regroup(&mut self, key: &str, t: i64) {
-        let Some(entity) = self.entities.get_mut(key) else {
+    fn regroup(&mut self, key: Slot, t: i64) {
+        let Some(entity) = self.entities.get_mut(&key) else {
             return;
         };
         entity.next_regroup = entity.novelty_seen.saturating_add(REGROUP_EVERY);
@@ -448,7 +488,7 @@ impl Model {
     /// whether the entity is due to look for a better learned peer group.
     fn observe_features(
         &mut self,
-        key: &str,
+        key: Slot,
         t: i64,
         event: &Value,
         obs: &[Obs],
@@ -462,7 +502,7 @@ impl Model {
             windows,
             ..
         } = self;
-        let Some(entity) = entities.get_mut(key) else {
+        let Some(entity) = entities.get_mut(&key) else {
             return false;
         };
         let hl = opts.half_life_ms;
@@ -520,7 +560,7 @@ impl Model {
         regroup
     }
 
-    fn close_window(&mut self, key: &str, i: usize, start: i64, end: i64, out: &mut Vec<Breach>) {
+    fn close_window(&mut self, key: Slot, i: usize, start: i64, end: i64, out: &mut Vec<Breach>) {
         let Model {
             opts,
             entities,
@@ -531,7 +571,7 @@ impl Model {
         let Some(feature) = opts.features.get(i) else {
             return;
         };
-        let Some(entity) = entities.get_mut(key) else {
+        let Some(entity) = entities.get_mut(&key) else {
             return;
         };
         let Some(EntityFeature::Window { baseline, open }) = entity.features.get_mut(i) else {
@@ -764,7 +804,7 @@ fn accumulate(
     o: Obs,
     t: i64,
     event: &Value,
-    key: &str,
+    key: Slot,
     windows: &mut BTreeMap<i64, WindowBucket>,
 ) {
     let Some(slot) = entity.features.get_mut(i) else {
@@ -784,12 +824,12 @@ fn accumulate(
         windows
             .entry(start + feature.window_ms)
             .or_default()
-            .push((key.into(), i as u16, start));
+            .push((key, i as u16, start));
         Box::new(OpenWindow {
             start,
             sum: 0.0,
             distinct: (feature.kind == Kind::Distinct).then(Distinct::default),
-            event_ids: Vec::new(),
+            event_ids: Vec::with_capacity(WINDOW_EVENT_IDS),
         })
     });
     match feature.kind {

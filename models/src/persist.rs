@@ -74,7 +74,7 @@ impl Model {
                     Ok(e) if e.fits(&self.opts.features) && e.key() == entity_key => {
                         let mut e = e;
                         e.dirty = false;
-                        self.entities.insert(entity_key.into(), e);
+                        self.insert_entity(e);
                         restored += 1;
                     }
                     _ => {
@@ -127,9 +127,9 @@ impl Model {
                 None
             }
         };
-        for (key, e) in &self.entities {
+        for e in self.entities.values() {
             if e.dirty {
-                let row = format!("e:{key}");
+                let row = format!("e:{}", e.key());
                 let bytes = encode(&row, bincode::serialize(e));
                 changes.push((row, bytes));
             }

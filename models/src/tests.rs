@@ -342,14 +342,16 @@ fn windows_close_in_order_at_finish() {
     );
     assert!(out.is_empty());
     m.finish(&mut out);
-    let keys: Vec<(i64, String, usize)> = out
+    let window_end = START + 10 * DAY + 4 * HOUR;
+    let closed: Vec<(i64, &str, usize)> = out
         .iter()
-        .map(|b| (b.at_ms, b.entity_id.clone(), b.feature))
+        .filter(|b| b.feature == 0)
+        .map(|b| (b.at_ms, b.entity_id.as_str(), b.feature))
         .collect();
-    let mut sorted = keys.clone();
-    sorted.sort();
-    assert_eq!(keys, sorted);
-    assert!(keys.iter().any(|k| k.1 == "u0" && k.2 == 0) && keys.iter().any(|k| k.1 == "u4"));
+    assert!(closed.iter().all(|c| c.0 == window_end), "{closed:?}");
+    let mut who: Vec<&str> = closed.iter().map(|c| c.1).collect();
+    who.sort_unstable();
+    assert_eq!(who, ["u0", "u4"]);
 }
 
 #[test]
