@@ -39,6 +39,8 @@ pub const JOIN_SIMILARITY: f64 = 0.3;
 /// numeric and timing features.
 const EVENTS_FOR_CONFIDENCE: f64 = 50.0;
 const WINDOWS_FOR_CONFIDENCE: f64 = 12.0;
+/// How far ahead of the clock an event may be dated before it is refused.
+const MAX_FUTURE_SKEW_MS: i64 = 86_400_000;
 
 /// The model's settings (the stage's attributes).
 #[derive(Debug, Clone)]
@@ -213,11 +215,17 @@ impl Model {
     }
 
     /// Observes one event; breaches it causes (and windows it closes) go to `out`.
-    /// Returns false when the event has no usable `@timestamp` (it is then ignored).
+    /// Returns false when the event has no usable `@timestamp`, or one more than a day
+    /// ahead of the clock (it is then ignored).
     pub fn observe(&mut self, event: &Value, out: &mut Vec<Breach>) -> bool {
         let Some(t) = event.get_path(&self.timestamp).and_then(millis_of) else {
             return false;
         };
+        // An event from the future cannot be real: taking it would move event time
+        // there and stall every window and decay for the rest of the run.
+        if t > pipectl_core::event::now_ns() / 1_000_000 + MAX_FUTURE_SKEW_MS {
+            return false;
+        }
         self.advance(t, out);
         let mut obs = std::mem::take(&mut self.obs_buf);
         obs.clear();

@@ -243,6 +243,55 @@ fn a_first_login_from_a_new_country_is_a_breach_explained_per_level() {
 }
 
 #[test]
+fn hostile_timestamps_neither_poison_the_baseline_nor_stall_event_time() {
+    let mut m = model(NOVELTY);
+    run(&mut m, &office(30));
+    let mut out = Vec::new();
+    // From the future: refused, event time does not jump there.
+    let future = json(
+        r#"{"@timestamp":"9999-12-31T23:59:59Z","event":{"action":"Wipe"},"entity":{"kind":["user"],"id":["user3"]}}"#,
+    );
+    assert!(!m.observe(&future, &mut out));
+    // Beyond any timestamp: refused.
+    let absurd = json(
+        r#"{"@timestamp":-9223372036854775808,"event":{"action":"Wipe"},"entity":{"kind":["user"],"id":["user3"]}}"#,
+    );
+    assert!(!m.observe(&absurd, &mut out));
+    // From 1970, a value new to the user: taken, and judged with finite numbers.
+    let ancient = login(
+        0,
+        "user3",
+        "it",
+        "United Kingdom",
+        "NeverSeenAction",
+        5_000_000,
+    );
+    assert!(m.observe(&ancient, &mut out));
+    assert!(
+        out.iter()
+            .all(|b| b.score.is_finite() && b.tail.is_finite()),
+        "{out:?}"
+    );
+    // The organisation's baseline is intact: usual behaviour stays quiet afterwards.
+    let t = START + 30 * DAY + 10 * HOUR;
+    let after = run(
+        &mut m,
+        &[login(
+            t,
+            "user3",
+            "it",
+            "United Kingdom",
+            "ListUsers",
+            5_000_001,
+        )],
+    );
+    assert!(
+        after.is_empty(),
+        "a usual login breached after the hostile events: {after:?}"
+    );
+}
+
+#[test]
 fn an_entity_that_always_sees_new_values_is_not_surprised() {
     let mut m = model("    features = [novelty(source.ip)]\n    entities = [\"host\"]");
     let mut events = Vec::new();

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// The factor past which stored values are renormalised (2^40).
 pub const RENORMALISE_ABOVE: f64 = 1_099_511_627_776.0;
 
+/// The largest exponent (in half-lives) a scale factor may have: 2^±1000 stays a
+/// normal finite f64.
+const SCALE_EXPONENT_LIMIT: f64 = 1000.0;
+
 /// Time origin of one owner's stored weights (an entity, a group, the organisation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Landmark {
@@ -27,7 +31,12 @@ impl Landmark {
     /// The factor weights observed at `t_ms` are stored with.
     pub fn scale(&self, t_ms: i64, half_life_ms: i64) -> f64 {
         let half = half_life_ms.max(1) as f64;
-        ((t_ms - self.at_ms) as f64 / half).exp2()
+        // Clamped so that an event far from the landmark (a hostile or mistaken
+        // timestamp) gives a tiny or huge but finite factor, never 0 or infinity,
+        // which would turn learned counts into NaN.
+        (t_ms.saturating_sub(self.at_ms) as f64 / half)
+            .clamp(-SCALE_EXPONENT_LIMIT, SCALE_EXPONENT_LIMIT)
+            .exp2()
     }
 
     /// Whether the owner should renormalise before storing a weight at `t_ms`;

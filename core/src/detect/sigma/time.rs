@@ -14,24 +14,36 @@ pub enum TimePart {
     Year,
 }
 
+/// The earliest and latest instants a timestamp may name (years 0000 to 9999): what
+/// RFC 3339 can write, and far enough from `i64` limits that time arithmetic on
+/// hostile input cannot overflow.
+pub const MIN_MILLIS: i64 = -62_167_219_200_000;
+pub const MAX_MILLIS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the Unix epoch of a timestamp value: an RFC 3339 string (with
 /// `T` or a space, optional fraction and offset; no offset means UTC) or a number of
-/// seconds (below 10^11) or milliseconds.
+/// seconds (below 10^11) or milliseconds. Instants outside years 0000–9999 are not
+/// timestamps.
 pub fn millis_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::String(s) => parse_rfc3339(s),
-        Value::Int(i) => Some(if i.abs() < 100_000_000_000 {
-            i * 1000
-        } else {
-            *i
-        }),
-        Value::Float(f) if f.is_finite() => Some(if f.abs() < 1e11 {
-            (f * 1000.0) as i64
-        } else {
-            *f as i64
-        }),
-        _ => None,
-    }
+    let ms = match value {
+        Value::String(s) => parse_rfc3339(s)?,
+        Value::Int(i) => {
+            if i.unsigned_abs() < 100_000_000_000 {
+                i.checked_mul(1000)?
+            } else {
+                *i
+            }
+        }
+        Value::Float(f) if f.is_finite() => {
+            if f.abs() < 1e11 {
+                (f * 1000.0) as i64
+            } else {
+                *f as i64
+            }
+        }
+        _ => return None,
+    };
+    (MIN_MILLIS..=MAX_MILLIS).contains(&ms).then_some(ms)
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`.
@@ -207,6 +219,23 @@ mod tests {
         assert!(parse_rfc3339("2026-13-03T22:14:05Z").is_none());
         assert!(parse_rfc3339("yesterday").is_none());
         assert_eq!(format_rfc3339(base + 7), "2026-10-03T22:14:05.007Z");
+    }
+
+    #[test]
+    fn hostile_numbers_are_not_timestamps() {
+        assert_eq!(millis_of(&Value::Int(i64::MIN)), None);
+        assert_eq!(millis_of(&Value::Int(i64::MAX)), None);
+        assert_eq!(millis_of(&Value::Float(1e300)), None);
+        assert_eq!(millis_of(&Value::Int(MAX_MILLIS + 1)), None);
+        assert_eq!(
+            millis_of(&Value::Int(1_700_000_000)),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(millis_of(&Value::Int(-5)), Some(-5000));
+        assert_eq!(
+            millis_of(&Value::from("9999-12-31T23:59:59Z")),
+            Some(MAX_MILLIS - 999)
+        );
     }
 
     #[test]
