@@ -140,10 +140,13 @@ fn main() {
         features: feats,
         kinds: vec!["user".into()],
         peers: None,
+        peer_features: None,
         half_life_ms: 14 * 86_400_000,
         threshold: 0.999,
         max_entities: 1_000_000,
         idle_after_ms: 30 * 86_400_000,
+        cooldown_ms: 6 * 3_600_000,
+        combine_within_ms: 6 * 3_600_000,
     };
     let live_before = LIVE.load(Ordering::Relaxed);
     let mut model = Model::new(opts);

@@ -11,7 +11,7 @@
 //! every `checkpoint_interval` of wall time and at the end, and restored at build.
 
 use crate::breach::Breach;
-use crate::features;
+use crate::features::{self, Kind};
 use crate::model::{Model, Options};
 use crate::persist;
 use pipectl_core::component::{
@@ -57,6 +57,11 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             AttrType::Field,
             "Field naming an entity's peer group (e.g. `user.group.name`); without it, groups are learned from behavioural similarity.",
         ),
+        AttrSpec::optional(
+            "peer_features",
+            AttrType::List(&AttrType::Field),
+            "Fields of novelty features whose values define behavioural similarity for learned peer groups — the resources an entity touches, such as `service.name` or `file.directory` (default: every novelty feature's field). Values everyone shares say nothing about who is alike.",
+        ),
         AttrSpec::with_default(
             "half_life",
             AttrType::Duration,
@@ -67,7 +72,19 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "threshold",
             AttrType::Float,
             "0.999",
-            "Score (1 − tail probability) at or above which an observation is a breach.",
+            "Score at or above which an observation is a breach. The score is the observation's tail probability restated per active day of the entity and combined with what else was unusual for it within `combine_within`: 0.999 means rarer than once in 1,000 of its active days.",
+        ),
+        AttrSpec::with_default(
+            "combine_within",
+            AttrType::Duration,
+            "6h",
+            "Event time within which unusual observations of an entity's different features are combined into one piece of evidence (Fisher's method): attacks change several things at once.",
+        ),
+        AttrSpec::with_default(
+            "cooldown",
+            AttrType::Duration,
+            "6h",
+            "Event time after a feature breached for an entity during which it does not breach again for that entity: one breach per burst, not one per event.",
         ),
         AttrSpec::with_default(
             "max_entities",
@@ -133,16 +150,42 @@ pub fn options(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Options, 
     if max_entities == 0 {
         return Err(attrs.error("`max_entities` must be at least 1"));
     }
+    let peer_features = match attrs.raw("peer_features") {
+        None => None,
+        Some(PlanValue::List(items)) => {
+            let mut chosen = Vec::new();
+            for item in items {
+                let PlanValue::Field(f) = item else {
+                    return Err(attrs.error("`peer_features` lists field paths"));
+                };
+                let text = f.to_string();
+                let index = features
+                    .iter()
+                    .position(|x| x.kind == Kind::Novelty && x.field_text == text)
+                    .ok_or_else(|| {
+                        attrs.error(format!(
+                            "`peer_features`: `{text}` is not the field of a novelty feature; add `novelty({text})` to `features` or remove it here"
+                        ))
+                    })?;
+                chosen.push(index);
+            }
+            Some(chosen)
+        }
+        Some(_) => return Err(attrs.error("`peer_features` lists field paths")),
+    };
     let opts = Options {
         model: plan.name.clone(),
         pipeline: ctx.pipeline.to_string(),
         features,
         kinds,
         peers: attrs.opt_field("peers")?,
+        peer_features,
         half_life_ms: half_life,
         threshold,
         max_entities,
         idle_after_ms: millis(attrs.duration("idle_after")?).max(1),
+        cooldown_ms: millis(attrs.duration("cooldown")?),
+        combine_within_ms: millis(attrs.duration("combine_within")?),
     };
     Ok(opts)
 }

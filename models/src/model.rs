@@ -20,8 +20,8 @@ use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
 use crate::maths::week::{self, WeekHours};
 use crate::state::{
-    EntityFeature, EntityState, EventId, OpenWindow, SharedFeature, SharedState, REGROUP_EVERY,
-    WINDOW_EVENT_IDS,
+    combined_tail, daily_tail, EntityFeature, EntityState, EventId, OpenWindow, Pace,
+    SharedFeature, SharedState, REGROUP_EVERY, WINDOW_EVENT_IDS,
 };
 use pipectl_core::detect::sigma::time::{format_rfc3339, millis_of};
 use pipectl_core::path::FieldPath;
@@ -53,10 +53,19 @@ pub struct Options {
     pub kinds: Vec<String>,
     /// The field naming an entity's peer group; learned groups when absent.
     pub peers: Option<FieldPath>,
+    /// The novelty features (by index) whose values define similarity for learned
+    /// peer groups; all novelty features when absent.
+    pub peer_features: Option<Vec<usize>>,
     pub half_life_ms: i64,
     pub threshold: f64,
     pub max_entities: usize,
     pub idle_after_ms: i64,
+    /// Event time during which a feature that breached for an entity does not breach
+    /// again for it.
+    pub cooldown_ms: i64,
+    /// How close in event time unusual observations of different features must be to
+    /// count as one combined piece of evidence.
+    pub combine_within_ms: i64,
 }
 
 /// One feature's reading of one event.
@@ -516,6 +525,7 @@ impl Model {
         let hl = opts.half_life_ms;
         entity.dirty = true;
         entity.history += 1;
+        entity.pace.active(t);
         entity.last_seen = entity.last_seen.max(t);
         if let Some(f) = entity.landmark.renormalise(t, hl) {
             entity.rescale(f);
@@ -537,18 +547,33 @@ impl Model {
         let learned = opts.peers.is_none();
         let period = t.div_euclid(hl.max(1));
         let mut regroup = false;
+        // A value that is the entity itself (the destination address of a flow to this
+        // address) says nothing about what it does.
+        let itself = hash_bytes(entity.id.as_bytes());
         for (i, (feature, o)) in opts.features.iter().zip(obs).enumerate() {
-            if !o.present {
+            if !o.present
+                || (matches!(feature.kind, Kind::Novelty | Kind::Distinct) && o.hash == itself)
+            {
                 continue;
             }
             match feature.kind {
                 Kind::Novelty => {
-                    if let Some(b) =
+                    entity.pace.observed(i);
+                    if let Some(mut b) =
                         novelty(opts, entity, group.as_deref_mut(), org, i, *o, t, event)
                     {
-                        out.push(b);
+                        if let Some(a) = admit(opts, &mut entity.pace, i, b.tail, t) {
+                            b.score = a.score;
+                            mention_others(&mut b.explanation, opts, &a.with);
+                            out.push(b);
+                        }
                     }
-                    if learned {
+                    if learned
+                        && opts
+                            .peer_features
+                            .as_ref()
+                            .is_none_or(|chosen| chosen.contains(&i))
+                    {
                         let sig = entity.signature.get_or_insert_with(Rotating::default);
                         regroup |= sig.add(o.hash ^ (i as u64).wrapping_mul(0x9e37_79b9), period);
                         entity.novelty_seen = entity.novelty_seen.saturating_add(1);
@@ -556,8 +581,14 @@ impl Model {
                     }
                 }
                 Kind::TimeOfWeek => {
-                    if let Some(b) = timing(opts, entity, group.as_deref_mut(), org, i, t, event) {
-                        out.push(b);
+                    if let Some(mut b) =
+                        timing(opts, entity, group.as_deref_mut(), org, i, t, event)
+                    {
+                        if let Some(a) = admit(opts, &mut entity.pace, i, b.tail, t) {
+                            b.score = a.score;
+                            mention_others(&mut b.explanation, opts, &a.with);
+                            out.push(b);
+                        }
                     }
                 }
                 Kind::Volume | Kind::Count | Kind::Distinct => {
@@ -591,6 +622,7 @@ impl Model {
         let Some(window) = open.take() else {
             return;
         };
+        entity.pace.observed(i);
         let raw = match (&window.distinct, feature.kind) {
             (Some(d), Kind::Distinct) => d.estimate(),
             _ => window.sum.max(0.0),
@@ -635,8 +667,12 @@ impl Model {
         };
         if let Some(est) = judged {
             let tail = est.tail(x);
-            let score = 1.0 - tail;
-            if score >= opts.threshold {
+            let admitted = if 1.0 - tail >= candidate(opts) {
+                admit(opts, &mut entity.pace, i, tail, end)
+            } else {
+                None
+            };
+            if let Some(Admitted { score, with }) = admitted {
                 let peer_trust = peers.map_or(0.0, |(_, t)| t);
                 let comparison = Comparison::heaviest(
                     if own.is_some() { confidence } else { 0.0 },
@@ -684,6 +720,7 @@ impl Model {
                     (None, None) => {}
                 }
                 explanation.push('.');
+                mention_others(&mut explanation, opts, &with);
                 let rarity = [
                     own.map(|e| 1.0 - e.tail(x)),
                     peer_est.map(|(p, _)| 1.0 - p.tail(x)),
@@ -861,6 +898,106 @@ fn accumulate(
     }
 }
 
+/// Observations are judged in detail (their tail computed) from this score on; the
+/// breach threshold applies to the combined, per-day score.
+const CANDIDATE_SCORE: f64 = 0.99;
+/// Daily tails above this are too ordinary to add evidence to a combination.
+const EVIDENCE_TAIL: f64 = 0.1;
+
+/// The score from which an observation is judged in detail.
+fn candidate(opts: &Options) -> f64 {
+    opts.threshold.min(CANDIDATE_SCORE)
+}
+
+/// A judged observation admitted as a breach: its score, and the other features that
+/// were unusual for the entity at the same time.
+struct Admitted {
+    score: f64,
+    with: Vec<usize>,
+}
+
+/// Whether a judged observation becomes a breach.
+///
+/// - Its tail is restated per active day of the entity (the chance that any of a day's
+///   observations of this feature is this extreme), so a busy entity's thousandth
+///   observation of the day is not as alarming as a quiet one's first.
+/// - It is combined (Fisher's method) with the most unusual recent observation of each
+///   other feature of the entity within `combine_within`: attacks move several things
+///   at once (a new region, new API calls and an unusual hour), benign oddities mostly
+///   one.
+/// - The combined score must reach the threshold — 0.999 means "rarer than once in
+///   1,000 of this entity's active days" — and the feature must not have breached for
+///   the entity within the cool-down.
+fn admit(opts: &Options, pace: &mut Pace, i: usize, tail: f64, t: i64) -> Option<Admitted> {
+    let feature = opts.features.get(i)?;
+    let most_per_day = match feature.kind {
+        Kind::Novelty => f64::INFINITY,
+        Kind::TimeOfWeek => 24.0,
+        Kind::Volume | Kind::Count | Kind::Distinct => {
+            86_400_000.0 / feature.window_ms.max(1) as f64
+        }
+    };
+    let daily = daily_tail(tail, pace.per_day(i, most_per_day));
+    if daily.is_nan() || daily > EVIDENCE_TAIL {
+        return None;
+    }
+    let ln = daily.max(f64::MIN_POSITIVE).ln() as f32;
+    let fresh = |at: i64| at != i64::MIN && t.saturating_sub(at) < opts.combine_within_ms;
+    if let Some(slot) = pace.recent.get_mut(i) {
+        if !fresh(slot.0) || ln < slot.1 {
+            *slot = (t, ln);
+        }
+    }
+    let mut surprise = 0.0;
+    let mut with = Vec::new();
+    for (j, (at, ln_j)) in pace.recent.iter().enumerate() {
+        if fresh(*at) || j == i {
+            surprise -= f64::from(*ln_j);
+            if j != i {
+                with.push(j);
+            }
+        }
+    }
+    let score = 1.0 - combined_tail(surprise, with.len() + 1);
+    if score.is_nan() || score < opts.threshold {
+        return None;
+    }
+    let last = pace.last_breach.get_mut(i)?;
+    if *last != i64::MIN && t.saturating_sub(*last) < opts.cooldown_ms {
+        return None;
+    }
+    *last = t;
+    Some(Admitted { score, with })
+}
+
+/// [`admit`] for the crate's tests: the score and the other features combined.
+#[cfg(test)]
+pub(crate) fn admit_for_test(
+    opts: &Options,
+    pace: &mut Pace,
+    i: usize,
+    tail: f64,
+    t: i64,
+) -> Option<(f64, Vec<usize>)> {
+    admit(opts, pace, i, tail, t).map(|a| (a.score, a.with))
+}
+
+/// Adds to an explanation what else was unusual for the entity at the time.
+fn mention_others(explanation: &mut String, opts: &Options, with: &[usize]) {
+    if with.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = with
+        .iter()
+        .filter_map(|j| opts.features.get(*j))
+        .map(|f| f.text.as_str())
+        .collect();
+    explanation.push_str(&format!(
+        " At the same time also unusual: {}.",
+        names.join(", ")
+    ));
+}
+
 fn shared_top(shared: &mut SharedState, i: usize) -> Option<&mut HeapTop> {
     match shared.features.get_mut(i) {
         Some(SharedFeature::Novelty(top)) => Some(top),
@@ -985,7 +1122,7 @@ fn judge_novelty(
     let el = top.level(se);
     // T_entity(v) ≥ P_entity(v): most observations are dismissed here, cheaply.
     let quick = el.prob(f64::from(top.count(hash)), p_peer(hash));
-    if 1.0 - quick < opts.threshold {
+    if 1.0 - quick < candidate(opts) {
         return None;
     }
     let t_org = org.tail(p_org(hash), org.count(hash), so, 1.0);
@@ -997,7 +1134,7 @@ fn judge_novelty(
         None => (t_org, None),
     };
     let et = entity_tail(top, se, hash, p_peer, t_peer);
-    if 1.0 - et.tail < opts.threshold {
+    if 1.0 - et.tail < candidate(opts) {
         return None;
     }
     Some(NoveltyJudgement {
@@ -1139,6 +1276,7 @@ fn timing(
         return None;
     }
     *last_hour = hour;
+    entity.pace.observed(i);
     let slot = slot_of(t);
     let week_of = |s: &SharedState| match s.features.get(i) {
         Some(SharedFeature::Week(w)) => Some(w.clone()),
@@ -1165,7 +1303,7 @@ fn timing(
     let ed = hours.distribution(se, &pd);
     let tail = hours.tail(se, &ed, slot, t_peer);
     let mut breach = None;
-    if 1.0 - tail >= opts.threshold {
+    if 1.0 - tail >= candidate(opts) {
         let n = hours.observations(se);
         let share_e = hours.parent_share(se);
         let share_p = gw.as_ref().map_or(1.0, |(w, sg)| w.parent_share(*sg));

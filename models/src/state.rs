@@ -108,6 +108,8 @@ pub struct EntityState {
     pub next_regroup: u32,
     pub novelty_seen: u32,
     pub features: Vec<EntityFeature>,
+    /// How often each feature is observed, and when each last breached.
+    pub pace: Pace,
     /// Changed since the last snapshot.
     #[serde(skip)]
     pub dirty: bool,
@@ -126,6 +128,7 @@ impl EntityState {
             next_regroup: FIRST_REGROUP,
             novelty_seen: 0,
             features: vec![EntityFeature::Empty; features],
+            pace: Pace::new(features),
             dirty: true,
         }
     }
@@ -150,6 +153,9 @@ impl EntityState {
     /// Whether decoded state fits the configured features.
     pub fn fits(&self, features: &[Feature]) -> bool {
         self.features.len() == features.len()
+            && self.pace.observed.len() == features.len()
+            && self.pace.last_breach.len() == features.len()
+            && self.pace.recent.len() == features.len()
             && self.features.iter().zip(features).all(|(s, f)| match s {
                 EntityFeature::Empty => true,
                 EntityFeature::Novelty(top) => {
@@ -159,6 +165,134 @@ impl EntityState {
                 EntityFeature::Window { baseline, .. } => f.kind.windowed() && baseline.is_valid(),
                 EntityFeature::Week { hours, .. } => f.kind == Kind::TimeOfWeek && hours.is_valid(),
             })
+    }
+}
+
+/// An entity's pace: on how many days it was active and how many observations each
+/// feature had, so a score can be stated per active day; and when each feature last
+/// breached, so a breach is not repeated while the first is fresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pace {
+    /// UTC days with activity.
+    pub days: u32,
+    /// The last of them (days since the epoch).
+    pub last_day: i64,
+    /// Observations per feature, never decayed.
+    pub observed: Vec<u32>,
+    /// Event time of each feature's last breach (`i64::MIN`: never).
+    pub last_breach: Vec<i64>,
+    /// Each feature's most unusual recent observation: its event time (`i64::MIN`:
+    /// none) and the natural log of its daily tail, for combining what is unusual about
+    /// the entity at the same time.
+    pub recent: Vec<(i64, f32)>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Pace {
+    pub fn new(features: usize) -> Pace {
+        Pace {
+            days: 0,
+            last_day: i64::MIN,
+            observed: vec![0; features],
+            last_breach: vec![i64::MIN; features],
+            recent: vec![(i64::MIN, 0.0); features],
+        }
+    }
+
+    /// Counts an event at `t`.
+    pub fn active(&mut self, t: i64) {
+        let day = t.div_euclid(DAY_MS);
+        if day != self.last_day {
+            self.last_day = day;
+            self.days = self.days.saturating_add(1);
+        }
+    }
+
+    /// Counts an observation of feature `i`.
+    pub fn observed(&mut self, i: usize) {
+        if let Some(n) = self.observed.get_mut(i) {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// Observations of feature `i` per active day, at least 1 and at most `cap`.
+    pub fn per_day(&self, i: usize, cap: f64) -> f64 {
+        let n = f64::from(self.observed.get(i).copied().unwrap_or(0));
+        (n / f64::from(self.days.max(1))).clamp(1.0, cap.max(1.0))
+    }
+}
+
+/// The chance under independence that features with these daily tails (given as
+/// `−ln tail`, summing to `surprise`) are all at least this extreme together: Fisher's
+/// method, `P(χ²(2k) ≥ 2·surprise) = e^(−surprise) · Σ_{j<k} surprise^j / j!`.
+pub fn combined_tail(surprise: f64, k: usize) -> f64 {
+    if surprise.is_nan() || surprise <= 0.0 {
+        return 1.0;
+    }
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for j in 1..k.max(1) {
+        term *= surprise / j as f64;
+        sum += term;
+    }
+    ((-surprise).exp() * sum).clamp(0.0, 1.0)
+}
+
+/// The tail probability per active day of an observation with per-observation tail
+/// `tail`, for an entity making `per_day` such observations a day: the chance that at
+/// least one of a day's observations is this extreme, `1 − (1 − tail)^per_day`.
+pub fn daily_tail(tail: f64, per_day: f64) -> f64 {
+    let tail = tail.clamp(0.0, 1.0);
+    if tail >= 1.0 {
+        return 1.0;
+    }
+    -(per_day * (-tail).ln_1p()).exp_m1()
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_entity_needs_a_rarer_observation_for_the_same_daily_score() {
+        // One observation a day: the daily tail is the observation's.
+        assert!((daily_tail(1e-4, 1.0) - 1e-4).abs() < 1e-12);
+        // A hundred a day: about a hundred times likelier to see one that extreme.
+        let busy = daily_tail(1e-4, 100.0);
+        assert!((busy - (1.0 - (1.0 - 1e-4f64).powi(100))).abs() < 1e-12);
+        assert!(busy > 0.0099 && busy < 0.01);
+        assert_eq!(daily_tail(1.0, 5.0), 1.0);
+        assert_eq!(daily_tail(0.0, 5.0), 0.0);
+    }
+
+    #[test]
+    fn fisher_combination_has_its_closed_form() {
+        // One feature: the combination is the feature's own tail.
+        assert!((combined_tail(-(1e-3f64).ln(), 1) - 1e-3).abs() < 1e-12);
+        // Two features at 0.01 each: p = x(1 − ln x) with x = 10⁻⁴.
+        let x: f64 = 1e-4;
+        assert!((combined_tail(-x.ln(), 2) - x * (1.0 - x.ln())).abs() < 1e-12);
+        // Several moderately unusual features are rarer together than any alone.
+        let three = combined_tail(3.0 * -(0.01f64).ln(), 3);
+        assert!(three < 1e-3 && three > 1e-6, "{three}");
+        assert_eq!(combined_tail(0.0, 3), 1.0);
+    }
+
+    #[test]
+    fn pace_counts_active_days_and_observations() {
+        let mut p = Pace::new(2);
+        for h in 0..30 {
+            p.active(h * 3_600_000);
+            p.observed(0);
+        }
+        assert_eq!(p.days, 2);
+        assert_eq!(p.per_day(0, f64::INFINITY), 15.0);
+        assert_eq!(p.per_day(0, 10.0), 10.0);
+        assert_eq!(p.per_day(1, 24.0), 1.0);
+        // A feature the state does not have is ignored, not a panic.
+        p.observed(7);
+        assert_eq!(p.observed, vec![30, 0]);
     }
 }
 

@@ -632,6 +632,10 @@ fn bad_configurations_are_refused_with_the_reason() {
         build_error("    features = [novelty(event.action)]\n    threshold = 2")
             .contains("`threshold`")
     );
+    assert!(build_error(
+        "    features = [novelty(event.action), count(per = 1h)]\n    peer_features = [service.name]"
+    )
+    .contains("`service.name` is not the field of a novelty feature"));
     let unknown = model_plan("    features = [novelt(event.action)]").unwrap_err();
     assert!(
         unknown[0].contains("unknown function `novelt`"),
@@ -815,4 +819,79 @@ async fn the_stage_writes_schema_breach_documents_through_the_runtime() {
         .scan(&persist::table("test", "pattern_of_life"))
         .unwrap();
     assert!(rows.iter().any(|(k, _)| k == "e:user:user3"));
+}
+
+#[test]
+fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated() {
+    use crate::model::admit_for_test as admit;
+    use crate::state::Pace;
+    let opts = model(
+        "    features = [novelty(event.action), novelty(source.geo.country_name)]\n    cooldown = 6h\n    combine_within = 6h",
+    )
+    .options()
+    .clone();
+    let t = START;
+    let mut pace = Pace::new(2);
+    pace.active(t);
+    pace.observed(0);
+    pace.observed(1);
+    // One moderately unusual observation alone is no breach...
+    assert!(admit(&opts, &mut pace, 0, 0.005, t).is_none());
+    // ...but a second feature as unusual within the window makes the pair rare:
+    // Fisher's p = x(1 − ln x), x = 0.005², about 2.9e-4.
+    let (score, with) = admit(&opts, &mut pace, 1, 0.005, t + HOUR).expect("combined breach");
+    let x: f64 = 0.005 * 0.005;
+    assert!((score - (1.0 - x * (1.0 - x.ln()))).abs() < 1e-9, "{score}");
+    assert_eq!(with, vec![0]);
+    // The same feature again within the cool-down: held back.
+    assert!(admit(&opts, &mut pace, 1, 1e-9, t + 2 * HOUR).is_none());
+    // After it, the first feature's evidence is stale: alone again, and not enough.
+    assert!(admit(&opts, &mut pace, 1, 0.005, t + 8 * HOUR).is_none());
+
+    // Per active day: a 1-in-100,000 observation is a breach for an entity that makes
+    // one such observation a day, not for one that makes a thousand.
+    let mut quiet = Pace::new(2);
+    quiet.active(t);
+    quiet.observed(0);
+    assert!(admit(&opts, &mut quiet, 0, 1e-5, t).is_some());
+    let mut busy = Pace::new(2);
+    busy.active(t);
+    for _ in 0..1000 {
+        busy.observed(0);
+    }
+    assert!(admit(&opts, &mut busy, 0, 1e-5, t).is_none());
+}
+
+#[test]
+fn a_value_that_is_the_entity_itself_is_neither_judged_nor_learned() {
+    let mut m = model("    features = [novelty(destination.ip)]\n    entities = [\"ip\"]");
+    let flow = |t: i64, src: &str, dst: &str, n: u64| {
+        json(&format!(
+            r#"{{"@timestamp":"{}","event":{{"id":"f{n}","category":["network"]}},"source":{{"ip":"{src}"}},"destination":{{"ip":"{dst}"}},"entity":{{"kind":["ip","ip"],"id":["{src}","{dst}"]}}}}"#,
+            format_rfc3339(t)
+        ))
+    };
+    // Forty hosts that only ever talk to one server.
+    let mut events = Vec::new();
+    for h in 0..24 * 20 {
+        for host in 10..50 {
+            let n = (h * 100 + host) as u64;
+            events.push(flow(
+                START + h * HOUR,
+                &format!("10.0.0.{host}"),
+                "10.0.0.1",
+                n,
+            ));
+        }
+    }
+    run(&mut m, &events);
+    // The server answers one of them: for 10.0.0.20 the destination is itself.
+    let out = run(
+        &mut m,
+        &[flow(START + 21 * DAY, "10.0.0.1", "10.0.0.20", 99_999)],
+    );
+    assert!(
+        out.iter().all(|b| b.entity_id != "10.0.0.20"),
+        "an address does not reach itself: {out:?}"
+    );
 }

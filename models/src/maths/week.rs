@@ -2,7 +2,9 @@
 //! weekend), per entity, peer group and organisation, scored as a tail like novelty.
 //!
 //! Counts are smoothed with the neighbouring hours of the same kind of day (¼, ½, ¼),
-//! so activity at 09:00 makes 08:00 and 10:00 a little usual too. Level L's
+//! so activity at 09:00 makes 08:00 and 10:00 a little usual too, and a tenth of each
+//! slot comes from the same hours of the other kind of day, so the first Saturday
+//! morning at work is not as strange as a first night. Level L's
 //! probability of slot s is `(c̃_L(s) + α·P_parent(s)) / (n_L + α)` (α = 4 hours'
 //! worth of prior, the organisation's parent uniform). As for novelty, the tail of s
 //! is the level's own mass of the slots at most as likely plus the share it leaves to
@@ -18,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 /// Prior weight of the parent level.
 const PRIOR: f64 = 4.0;
+/// Share of a slot's smoothed count taken from the same hours of the other kind of
+/// day (weekday or weekend).
+const OTHER_DAYS: f64 = 0.1;
 
 /// Decayed (stored-scale) activity per slot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,12 +65,19 @@ impl WeekHours {
         f64::from(self.total) / scale
     }
 
-    /// The smoothed count of `slot` in decayed units.
+    /// The smoothed count of `slot` in decayed units: the neighbouring hours of the
+    /// same kind of day, and a little of the same hours of the other kind (someone
+    /// who works 09:00–17:00 on weekdays is not alarming at 10:00 on a Saturday, only
+    /// at 03:00). Mass is preserved, so the distribution still sums to one.
     fn smoothed(&self, slot: usize, scale: f64) -> f64 {
         let day = slot / 24 * 24;
+        let other = (day + 24) % SLOTS;
         let hour = slot % 24;
-        let at = |h: usize| f64::from(self.counts.get(day + h % 24).copied().unwrap_or(0.0));
-        (0.25 * at(hour + 23) + 0.5 * at(hour) + 0.25 * at(hour + 1)) / scale
+        let around = |base: usize| {
+            let at = |h: usize| f64::from(self.counts.get(base + h % 24).copied().unwrap_or(0.0));
+            0.25 * at(hour + 23) + 0.5 * at(hour) + 0.25 * at(hour + 1)
+        };
+        ((1.0 - OTHER_DAYS) * around(day) + OTHER_DAYS * around(other)) / scale
     }
 
     /// The distribution over slots given the parent's.
