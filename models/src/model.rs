@@ -14,6 +14,7 @@ use crate::breach::{Breach, Comparison, CONTEXT};
 use crate::explain;
 use crate::features::{Feature, Kind};
 use crate::maths::baseline::{laplace_upper, slot_of, Estimate, SCALE_FLOOR};
+use crate::maths::calibration::Calibration;
 use crate::maths::distinct::Distinct;
 use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
 use crate::maths::minhash::Rotating;
@@ -525,7 +526,7 @@ impl Model {
         let hl = opts.half_life_ms;
         entity.dirty = true;
         entity.history += 1;
-        entity.pace.active(t);
+        let new_day = entity.pace.active(t);
         entity.last_seen = entity.last_seen.max(t);
         if let Some(f) = entity.landmark.renormalise(t, hl) {
             entity.rescale(f);
@@ -544,6 +545,10 @@ impl Model {
                 shared.rescale(f);
             }
         }
+        let so = org.landmark.scale(t, hl);
+        if new_day {
+            org.calibration.day(so);
+        }
         let learned = opts.peers.is_none();
         let period = t.div_euclid(hl.max(1));
         let mut regroup = false;
@@ -559,14 +564,10 @@ impl Model {
             match feature.kind {
                 Kind::Novelty => {
                     entity.pace.observed(i);
-                    if let Some(mut b) =
+                    if let Some(b) =
                         novelty(opts, entity, group.as_deref_mut(), org, i, *o, t, event)
                     {
-                        if let Some(a) = admit(opts, &mut entity.pace, i, b.tail, t) {
-                            b.score = a.score;
-                            mention_others(&mut b.explanation, opts, &a.with);
-                            out.push(b);
-                        }
+                        out.push(b);
                     }
                     if learned
                         && opts
@@ -581,14 +582,8 @@ impl Model {
                     }
                 }
                 Kind::TimeOfWeek => {
-                    if let Some(mut b) =
-                        timing(opts, entity, group.as_deref_mut(), org, i, t, event)
-                    {
-                        if let Some(a) = admit(opts, &mut entity.pace, i, b.tail, t) {
-                            b.score = a.score;
-                            mention_others(&mut b.explanation, opts, &a.with);
-                            out.push(b);
-                        }
+                    if let Some(b) = timing(opts, entity, group.as_deref_mut(), org, i, t, event) {
+                        out.push(b);
                     }
                 }
                 Kind::Volume | Kind::Count | Kind::Distinct => {
@@ -668,7 +663,11 @@ impl Model {
         if let Some(est) = judged {
             let tail = est.tail(x);
             let admitted = if 1.0 - tail >= candidate(opts) {
-                admit(opts, &mut entity.pace, i, tail, end)
+                let evidence = Evidence {
+                    scale: org.landmark.scale(end, hl),
+                    calibration: &mut org.calibration,
+                };
+                admit(opts, &mut entity.pace, evidence, i, tail, end)
             } else {
                 None
             };
@@ -909,6 +908,13 @@ fn candidate(opts: &Options) -> f64 {
     opts.threshold.min(CANDIDATE_SCORE)
 }
 
+/// The organisation's experience of tails, against which a daily tail is calibrated.
+struct Evidence<'a> {
+    calibration: &'a mut Calibration,
+    /// The organisation's forward-decay factor now.
+    scale: f64,
+}
+
 /// A judged observation admitted as a breach: its score, and the other features that
 /// were unusual for the entity at the same time.
 struct Admitted {
@@ -921,6 +927,8 @@ struct Admitted {
 /// - Its tail is restated per active day of the entity (the chance that any of a day's
 ///   observations of this feature is this extreme), so a busy entity's thousandth
 ///   observation of the day is not as alarming as a quiet one's first.
+/// - It is checked against the organisation's experience: no rarer than the share of
+///   entity-days that produced one as extreme ([`Calibration`]).
 /// - It is combined (Fisher's method) with the most unusual recent observation of each
 ///   other feature of the entity within `combine_within`: attacks move several things
 ///   at once (a new region, new API calls and an unusual hour), benign oddities mostly
@@ -928,7 +936,14 @@ struct Admitted {
 /// - The combined score must reach the threshold — 0.999 means "rarer than once in
 ///   1,000 of this entity's active days" — and the feature must not have breached for
 ///   the entity within the cool-down.
-fn admit(opts: &Options, pace: &mut Pace, i: usize, tail: f64, t: i64) -> Option<Admitted> {
+fn admit(
+    opts: &Options,
+    pace: &mut Pace,
+    evidence: Evidence<'_>,
+    i: usize,
+    tail: f64,
+    t: i64,
+) -> Option<Admitted> {
     let feature = opts.features.get(i)?;
     let most_per_day = match feature.kind {
         Kind::Novelty => f64::INFINITY,
@@ -941,6 +956,9 @@ fn admit(opts: &Options, pace: &mut Pace, i: usize, tail: f64, t: i64) -> Option
     if daily.is_nan() || daily > EVIDENCE_TAIL {
         return None;
     }
+    let calibrated = evidence.calibration.calibrated(i, daily);
+    evidence.calibration.record(i, daily, evidence.scale);
+    let daily = calibrated;
     let ln = daily.max(f64::MIN_POSITIVE).ln() as f32;
     let fresh = |at: i64| at != i64::MIN && t.saturating_sub(at) < opts.combine_within_ms;
     if let Some(slot) = pace.recent.get_mut(i) {
@@ -975,11 +993,16 @@ fn admit(opts: &Options, pace: &mut Pace, i: usize, tail: f64, t: i64) -> Option
 pub(crate) fn admit_for_test(
     opts: &Options,
     pace: &mut Pace,
+    calibration: &mut Calibration,
     i: usize,
     tail: f64,
     t: i64,
 ) -> Option<(f64, Vec<usize>)> {
-    admit(opts, pace, i, tail, t).map(|a| (a.score, a.with))
+    let evidence = Evidence {
+        calibration,
+        scale: 1.0,
+    };
+    admit(opts, pace, evidence, i, tail, t).map(|a| (a.score, a.with))
 }
 
 /// Adds to an explanation what else was unusual for the entity at the time.
@@ -1041,8 +1064,16 @@ fn novelty(
         });
         judge_novelty(opts, top, se, group_top, sg, org_top, so, o.hash)
     };
-    let breach = breach.map(|j| {
-        novelty_breach(
+    // Only what is admitted gets its explanation written.
+    let admitted = breach.and_then(|j| {
+        let evidence = Evidence {
+            calibration: &mut org.calibration,
+            scale: so,
+        };
+        admit(opts, &mut entity.pace, evidence, i, j.tail, t).map(|a| (j, a))
+    });
+    let breach = admitted.map(|(j, a)| {
+        let mut b = novelty_breach(
             opts,
             entity,
             i,
@@ -1055,19 +1086,21 @@ fn novelty(
             so,
             sg,
             se,
-        )
+        );
+        b.score = a.score;
+        mention_others(&mut b.explanation, opts, &a.with);
+        b
     });
-    // Learn. The peer group and the organisation count entities taking up a value,
-    // not raw observations (in the spirit of the hierarchical Pitman–Yor "minimal
-    // path" approximation): an observation weighs 1/(1 + c) where c is the entity's
-    // own decayed count of the value so far. An adoption weighs 1, and an entity that
-    // keeps using a value adds about one unit per half-life whatever its event rate,
-    // so a level's count stays the decayed number of entities using the value — what
-    // matters for a user's first SharingSet is how many users share, not how many
-    // sharing events the busiest of them made.
+    // Learn. The peer group and the organisation weigh an observation by
+    // 1/√(1 + c), c the entity's own decayed count of the value so far: an adoption
+    // weighs 1, and an entity that keeps using a value adds about 2√c rather than c.
+    // The levels thus count mostly who uses a value (what matters for a user's first
+    // SharingSet is how many users share, not how many sharing events the busiest of
+    // them made), while a value used heavily by everyone — a region every identity
+    // works in all day — still outweighs one nobody has ever used.
     let mut weight = 1.0;
     if let Some(EntityFeature::Novelty(top)) = entity.features.get_mut(i) {
-        weight = 1.0 / (1.0 + f64::from(top.count(o.hash)) / se);
+        weight = 1.0 / (1.0 + f64::from(top.count(o.hash)) / se).sqrt();
         top.observe(o.hash, se as f32);
     }
     let (inc_o, inc_g) = (so * weight, sg * weight);
@@ -1303,7 +1336,16 @@ fn timing(
     let ed = hours.distribution(se, &pd);
     let tail = hours.tail(se, &ed, slot, t_peer);
     let mut breach = None;
-    if 1.0 - tail >= candidate(opts) {
+    let admitted = if 1.0 - tail >= candidate(opts) {
+        let evidence = Evidence {
+            scale: so,
+            calibration: &mut org.calibration,
+        };
+        admit(opts, &mut entity.pace, evidence, i, tail, t)
+    } else {
+        None
+    };
+    if let Some(Admitted { score, with }) = admitted {
         let n = hours.observations(se);
         let share_e = hours.parent_share(se);
         let share_p = gw.as_ref().map_or(1.0, |(w, sg)| w.parent_share(*sg));
@@ -1322,6 +1364,8 @@ fn timing(
             explain::percent(od.get(slot).copied().unwrap_or(0.0)),
             usual.join(" or ")
         );
+        let mut explanation = explanation;
+        mention_others(&mut explanation, opts, &with);
         let (trigger, event_ids) = trigger_of(event, t);
         breach = Some(Breach {
             at_ms: t,
@@ -1330,7 +1374,7 @@ fn timing(
             peer_group: entity.group.clone(),
             feature: i,
             trigger,
-            score: 1.0 - tail,
+            score,
             tail,
             rarity: [
                 Some(1.0 - hours.tail(se, &ed, slot, 1.0)),

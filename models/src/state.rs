@@ -5,6 +5,7 @@
 
 use crate::features::{Feature, Kind};
 use crate::maths::baseline::Seasonal;
+use crate::maths::calibration::Calibration;
 use crate::maths::decay::Landmark;
 use crate::maths::distinct::Distinct;
 use crate::maths::minhash::Rotating;
@@ -200,13 +201,15 @@ impl Pace {
         }
     }
 
-    /// Counts an event at `t`.
-    pub fn active(&mut self, t: i64) {
+    /// Counts an event at `t`; true when it begins a day of activity.
+    pub fn active(&mut self, t: i64) -> bool {
         let day = t.div_euclid(DAY_MS);
-        if day != self.last_day {
-            self.last_day = day;
-            self.days = self.days.saturating_add(1);
+        if day == self.last_day {
+            return false;
         }
+        self.last_day = day;
+        self.days = self.days.saturating_add(1);
+        true
     }
 
     /// Counts an observation of feature `i`.
@@ -336,6 +339,8 @@ pub struct SharedState {
     /// Union of its members' signatures (learned groups only).
     pub prototype: Option<Rotating>,
     pub features: Vec<SharedFeature>,
+    /// The organisation's experience of tails (empty for peer groups).
+    pub calibration: Calibration,
     #[serde(skip)]
     pub dirty: bool,
 }
@@ -343,7 +348,7 @@ pub struct SharedState {
 impl SharedState {
     /// A peer group (`org = false`) or the organisation.
     pub fn new(features: &[Feature], at_ms: i64, org: bool) -> SharedState {
-        let features = features
+        let features: Vec<SharedFeature> = features
             .iter()
             .map(|f| match f.kind {
                 Kind::Novelty => {
@@ -358,12 +363,18 @@ impl SharedState {
             last_seen: at_ms,
             members: 0,
             prototype: None,
+            calibration: if org {
+                Calibration::new(features.len())
+            } else {
+                Calibration::default()
+            },
             features,
             dirty: true,
         }
     }
 
     pub fn rescale(&mut self, factor: f64) {
+        self.calibration.rescale(factor);
         for f in &mut self.features {
             match f {
                 SharedFeature::Novelty(top) => top.rescale(factor),
@@ -376,6 +387,7 @@ impl SharedState {
     /// Rebuilds indexes after decoding; false when the state does not fit.
     pub fn restore(&mut self, features: &[Feature]) -> bool {
         self.features.len() == features.len()
+            && self.calibration.is_valid(features.len())
             && self
                 .features
                 .iter_mut()

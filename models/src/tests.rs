@@ -398,9 +398,14 @@ fn windows_close_in_order_at_finish() {
         .map(|b| (b.at_ms, b.entity_id.as_str(), b.feature))
         .collect();
     assert!(closed.iter().all(|c| c.0 == window_end), "{closed:?}");
-    let mut who: Vec<&str> = closed.iter().map(|c| c.1).collect();
-    who.sort_unstable();
-    assert_eq!(who, ["u0", "u4"]);
+    // Both windows were judged at finish; the organisation (a handful of users over ten
+    // days) has then seen one such burst, so the identical second one is no longer
+    // rarer than its history allows and only the first breaches.
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert!(["u0", "u4"].contains(&closed[0].1));
+    let mut again = Vec::new();
+    m.finish(&mut again);
+    assert!(again.is_empty(), "every window was closed: {again:?}");
 }
 
 #[test]
@@ -823,8 +828,15 @@ async fn the_stage_writes_schema_breach_documents_through_the_runtime() {
 
 #[test]
 fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated() {
-    use crate::model::admit_for_test as admit;
+    use crate::maths::calibration::Calibration;
+    use crate::model::admit_for_test;
     use crate::state::Pace;
+    // An organisation that has seen nothing unusual, so its experience does not bind.
+    let mut seasoned = Calibration::new(2);
+    seasoned.entity_days = 1e6;
+    let mut admit = |opts: &crate::model::Options, pace: &mut Pace, i, tail, t| {
+        admit_for_test(opts, pace, &mut seasoned, i, tail, t)
+    };
     let opts = model(
         "    features = [novelty(event.action), novelty(source.geo.country_name)]\n    cooldown = 6h\n    combine_within = 6h",
     )
@@ -860,6 +872,28 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
         busy.observed(0);
     }
     assert!(admit(&opts, &mut busy, 0, 1e-5, t).is_none());
+
+    // An organisation where such tails are common: one entity-day in ten had one.
+    let mut noisy = Calibration::new(2);
+    for d in 0..1000 {
+        noisy.day(1.0);
+        if d % 10 == 0 {
+            noisy.record(0, 1e-7, 1.0);
+        }
+    }
+    let mut fresh = Pace::new(2);
+    fresh.active(t);
+    fresh.observed(0);
+    assert!(admit_for_test(&opts, &mut fresh, &mut noisy, 0, 1e-7, t).is_none());
+    // The same tail where nothing like it was seen is a breach.
+    let mut calm = Calibration::new(2);
+    for _ in 0..1000 {
+        calm.day(1.0);
+    }
+    let mut fresh = Pace::new(2);
+    fresh.active(t);
+    fresh.observed(0);
+    assert!(admit_for_test(&opts, &mut fresh, &mut calm, 0, 1e-7, t).is_some());
 }
 
 #[test]
