@@ -19,9 +19,9 @@ use std::process::Command;
 /// people click every day, and the mail that tells it apart is not modelled yet.
 const NOT_YET_RELIABLE: [&str; 2] = ["insider_slow_exfil", "supplier_malicious_link"];
 
-/// False breaches per 1,000 entity-days on this organisation today are about 23; a
+/// False breaches per 1,000 entity-days on this organisation today are about 27; a
 /// change that pushes them past this has made the models noisier.
-const FALSE_RATE_CEILING: f64 = 30.0;
+const FALSE_RATE_CEILING: f64 = 35.0;
 
 #[test]
 fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
@@ -37,6 +37,7 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
     let output = pipectl()
         .args(["models", "evaluate", "--json", "--data"])
         .arg(dir.path())
+        .env("SCENARIO_DIRECTORY", dir.path().join("directory.jsonl"))
         .output()
         .expect("pipectl runs");
     // Exit 1 says some scenario was missed; the report comes on stdout either way.

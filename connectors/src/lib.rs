@@ -25,6 +25,7 @@ pub fn factories() -> Vec<Factory> {
         sources::http::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
+        transforms::enrich::FACTORY,
         transforms::filter::FACTORY,
         transforms::normalise::FACTORY,
         transforms::parse::FACTORY,
@@ -85,6 +86,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 13);
+        assert_eq!(seen.len(), 14);
     }
 }

@@ -55,7 +55,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::optional(
             "peers",
             AttrType::Field,
-            "Field naming an entity's peer group (e.g. `user.group.name`); without it, groups are learned from behavioural similarity.",
+            "Field naming an entity's peer group (e.g. `user.group.name`, filled by `transform enrich` from a directory); entities whose events never carry it — and every entity when it is not set — get groups learned from behavioural similarity.",
         ),
         AttrSpec::optional(
             "peer_features",

@@ -395,6 +395,9 @@ impl Model {
         let old = entity.group.clone();
         self.ensure_group(name, t);
         self.move_entity(key, old.as_deref(), name);
+        if let Some(entity) = self.entities.get_mut(&key) {
+            entity.declared = true;
+        }
     }
 
     fn ensure_group(&mut self, name: &str, t: i64) {
@@ -549,7 +552,9 @@ impl Model {
         if new_day {
             org.calibration.day(so);
         }
-        let learned = opts.peers.is_none();
+        // Entities that carry the declared peer field are in that group; the others
+        // (machines, cloud identities without a directory entry) learn theirs.
+        let learned = !entity.declared;
         let period = t.div_euclid(hl.max(1));
         let mut regroup = false;
         // A value that is the entity itself (the destination address of a flow to this

@@ -103,6 +103,9 @@ pub struct EntityState {
     pub history: u64,
     /// Its peer group: the declared field's value or a learned group's id.
     pub group: Option<String>,
+    /// Whether the group was declared (the `peers` field); entities that never carry
+    /// that field get learned groups.
+    pub declared: bool,
     /// MinHash of its novelty values (learned peer groups only).
     pub signature: Option<Rotating>,
     /// Novelty observations at which it next looks for a better peer group.
@@ -125,6 +128,7 @@ impl EntityState {
             last_seen: at_ms,
             history: 0,
             group: None,
+            declared: false,
             signature: None,
             next_regroup: FIRST_REGROUP,
             novelty_seen: 0,

@@ -626,6 +626,40 @@ fn learned_peer_groups_separate_two_departments() {
 }
 
 #[test]
+fn entities_without_the_declared_peer_field_learn_their_groups() {
+    let mut m = model("    features = [novelty(event.action)]\n    peers = user.group.name");
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in 0..10 {
+        for u in 0..20u64 {
+            for k in 0..6u64 {
+                n += 1;
+                // p0–p9 carry their department; p10–p19 have no directory entry.
+                let dept = if u < 10 { "it" } else { "" };
+                events.push(login(
+                    START + day * DAY + (u * 100 + k) as i64 * 1000,
+                    &format!("p{u}"),
+                    dept,
+                    "UK",
+                    &format!("act-{}", (k + u) % 8),
+                    n,
+                ));
+            }
+        }
+    }
+    run(&mut m, &events);
+    let group = |u: u64| m.group_of(&format!("user:p{u}")).map(str::to_string);
+    assert!((0..10).all(|u| group(u).as_deref() == Some("it")));
+    let learned: Vec<_> = (10..20).map(group).collect();
+    assert!(
+        learned
+            .iter()
+            .all(|g| g.as_deref().is_some_and(|g| g.starts_with("peers-"))),
+        "{learned:?}"
+    );
+}
+
+#[test]
 fn bad_configurations_are_refused_with_the_reason() {
     assert!(build_error("    features = [volume(file.size)]").contains("needs a window"));
     assert!(build_error("    features = [count(per = 7h)]").contains("divide a day"));

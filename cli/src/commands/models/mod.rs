@@ -78,6 +78,7 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         diagnostics: super::DiagnosticStyle::Human,
     })?;
     let (pipeline, plan) = find_model(&checked.plan, args.model.as_deref())?;
+    let chain = upstream_chain(&checked.plan, &pipeline, &plan)?;
     let attacks = read_labels(&args.data.join("labels.json"))?;
     let kinds = modelled_kinds(&plan);
 
@@ -97,6 +98,17 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         Ok(_) => return Err(Exit::usage(format!("{} is not a model stage", plan.name))),
         Err(e) => return Err(Exit::runtime(e)),
     };
+    let mut steps = Vec::with_capacity(chain.len());
+    for step in &chain {
+        let factory = registry
+            .factory(step.kind, &step.type_name)
+            .ok_or_else(|| Exit::usage(format!("no component type `{}`", step.type_name)))?;
+        match (factory.build)(step, &ctx) {
+            Ok(Built::Transform(t)) => steps.push((t, TransformOutput::new(&step.outputs))),
+            Ok(_) => return Err(Exit::usage(format!("{} is not a transform", step.name))),
+            Err(e) => return Err(Exit::runtime(e)),
+        }
+    }
 
     let mut records = replay::Replay::open(&args.data).map_err(Exit::runtime)?;
     let mut breach_file = match &args.breaches {
@@ -128,6 +140,7 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
             }
         }
         events += batch.len() as u64;
+        let batch = through(&mut steps, batch, finished);
         model.transform(batch, &mut out);
         if finished {
             model.finish(&mut out);
@@ -164,6 +177,70 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         return Err(Exit::silent(crate::exit::RUNTIME));
     }
     Ok(())
+}
+
+/// Runs a batch through the transforms between the normalisers and the model, in
+/// order; at the end of input each is finished too, and what it holds back follows.
+fn through(
+    steps: &mut [(Box<dyn pipectl_core::component::Transform>, TransformOutput)],
+    mut batch: Vec<Event>,
+    finished: bool,
+) -> Vec<Event> {
+    for (step, out) in steps.iter_mut() {
+        step.transform(batch, out);
+        if finished {
+            step.finish(out);
+        }
+        batch = out.take().0;
+    }
+    batch
+}
+
+/// The transforms between the model and its normalisers (for example an `enrich` that
+/// adds departments for declared peer groups), nearest the normalisers first. The
+/// replay feeds normalised records, so the model's inputs must lead back to
+/// `normalise` transforms through single-input transforms.
+fn upstream_chain(
+    plan: &pipectl_dsl::plan::Plan,
+    pipeline: &str,
+    model: &ComponentPlan,
+) -> Result<Vec<ComponentPlan>, Exit> {
+    let components = plan
+        .pipelines
+        .iter()
+        .find(|p| p.name == pipeline)
+        .map(|p| p.components.as_slice())
+        .unwrap_or_default();
+    let by_name = |name: &str| components.iter().find(|c| c.name == name);
+    let mut chain = Vec::new();
+    let mut current = model;
+    loop {
+        let inputs: Vec<&ComponentPlan> = current
+            .inputs
+            .iter()
+            .filter_map(|r| by_name(&r.component))
+            .collect();
+        let normalisers = inputs
+            .iter()
+            .all(|c| c.kind == ComponentKind::Transform && c.type_name == "normalise");
+        if !inputs.is_empty() && normalisers {
+            break;
+        }
+        match inputs.as_slice() {
+            [one] if one.kind == ComponentKind::Transform && chain.len() < 16 => {
+                chain.push((*one).clone());
+                current = one;
+            }
+            _ => {
+                return Err(Exit::usage(format!(
+                    "`{}` must read from `normalise` transforms, directly or through single-input transforms: the evaluation replays normalised records",
+                    current.name
+                )))
+            }
+        }
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 /// The model component (pipeline name and plan) to evaluate.
