@@ -20,12 +20,13 @@ use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
 use crate::maths::week::{self, WeekHours};
 use crate::state::{
-    EntityFeature, EntityState, EventId, OpenWindow, SharedFeature, SharedState, REGROUP_EVERY,
-    WINDOW_EVENT_IDS,
+    EntityFeature, EntityState, EventId, OpenWindow, SharedFeature, SharedState, WindowIds,
+    REGROUP_EVERY,
 };
 use pipectl_core::detect::sigma::time::{format_rfc3339, millis_of};
 use pipectl_core::path::FieldPath;
 use pipectl_core::value::Value;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
 /// Peer groups kept at most (declared or learned); the least recently active is
@@ -537,6 +538,8 @@ impl Model {
         let learned = opts.peers.is_none();
         let period = t.div_euclid(hl.max(1));
         let mut regroup = false;
+        // The event's id, read once for all the windows it goes into.
+        let event_id = OnceCell::new();
         for (i, (feature, o)) in opts.features.iter().zip(obs).enumerate() {
             if !o.present {
                 continue;
@@ -561,7 +564,7 @@ impl Model {
                     }
                 }
                 Kind::Volume | Kind::Count | Kind::Distinct => {
-                    accumulate(feature, entity, i, *o, t, event, key, windows);
+                    accumulate(feature, entity, i, *o, t, event, key, windows, &event_id);
                 }
             }
         }
@@ -814,6 +817,7 @@ fn accumulate(
     event: &Value,
     key: Slot,
     windows: &mut BTreeMap<i64, WindowBucket>,
+    event_id: &OnceCell<Option<EventId>>,
 ) {
     let Some(slot) = entity.features.get_mut(i) else {
         return;
@@ -833,12 +837,12 @@ fn accumulate(
             .entry(start + feature.window_ms)
             .or_default()
             .push((key, i as u16, start));
-        Box::new(OpenWindow {
+        OpenWindow {
             start,
             sum: 0.0,
             distinct: (feature.kind == Kind::Distinct).then(Distinct::default),
-            event_ids: Vec::with_capacity(WINDOW_EVENT_IDS),
-        })
+            event_ids: WindowIds::default(),
+        }
     });
     match feature.kind {
         Kind::Distinct => {
@@ -848,15 +852,17 @@ fn accumulate(
         }
         _ => window.sum += o.number,
     }
-    if window.event_ids.len() < WINDOW_EVENT_IDS {
-        if let Some(id) = event
-            .as_object()
-            .and_then(|m| m.get("event"))
-            .and_then(Value::as_object)
-            .and_then(|e| e.get("id"))
-            .and_then(Value::as_str)
-        {
-            window.event_ids.push(EventId::new(id));
+    if !window.event_ids.is_full() {
+        if let Some(id) = event_id.get_or_init(|| {
+            event
+                .as_object()
+                .and_then(|m| m.get("event"))
+                .and_then(Value::as_object)
+                .and_then(|e| e.get("id"))
+                .and_then(Value::as_str)
+                .map(EventId::new)
+        }) {
+            window.event_ids.push(id.clone());
         }
     }
 }
