@@ -279,21 +279,23 @@ impl HeapTop {
     /// Recomputes the cached sorted probabilities with the parent's probabilities.
     pub fn refresh(&mut self, scale: f64, parent: impl Fn(u64) -> f64) {
         let level = self.level(scale);
-        let mut probs: Vec<f64> = self
-            .heap
-            .iter()
-            .map(|e| level.prob(e.count, parent(e.hash)))
-            .collect();
-        probs.sort_by(f64::total_cmp);
+        // The cache's buffers are reused: a refresh runs every few updates.
+        let probs = &mut self.cache_probs;
+        probs.clear();
+        probs.extend(
+            self.heap
+                .iter()
+                .map(|e| level.prob(e.count, parent(e.hash))),
+        );
+        // Unstable is exact here: values that compare equal under `total_cmp` are
+        // the same bits, so every order of them is the same sequence.
+        probs.sort_unstable_by(f64::total_cmp);
         let mut sum = 0.0;
-        self.cache_sums = probs
-            .iter()
-            .map(|p| {
-                sum += p;
-                sum
-            })
-            .collect();
-        self.cache_probs = probs;
+        self.cache_sums.clear();
+        self.cache_sums.extend(probs.iter().map(|p| {
+            sum += p;
+            sum
+        }));
         self.updates = 0;
     }
 
