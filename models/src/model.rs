@@ -19,6 +19,7 @@ use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
 use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
 use crate::maths::week::{self, WeekHours};
+use crate::queue::{Slot, WindowQueue};
 use crate::state::{
     EntityFeature, EntityState, EventId, OpenWindow, SharedFeature, SharedState, WindowIds,
     REGROUP_EVERY,
@@ -68,12 +69,6 @@ struct Obs {
     number: f64,
 }
 
-/// An entity's place in the model: the fixed hash of its kind and id.
-type Slot = u64;
-
-/// Open windows ending at one time: (entity, feature, start).
-type WindowBucket = Vec<(Slot, u16, i64)>;
-
 /// The model over all entities.
 pub struct Model {
     pub(crate) opts: Options,
@@ -84,9 +79,8 @@ pub struct Model {
     pub(crate) watermark: i64,
     pub(crate) next_sweep: i64,
     pub(crate) next_group: u64,
-    /// Open windows by end time. Windows are aligned to their length, so many share
-    /// an end: buckets keep pushes O(log ends) with no key comparisons.
-    windows: BTreeMap<i64, WindowBucket>,
+    /// Open windows by end time.
+    windows: WindowQueue,
     /// Row keys removed since the last snapshot.
     pub(crate) deleted: Vec<String>,
     obs_buf: Vec<Obs>,
@@ -136,7 +130,7 @@ impl Model {
             watermark: i64::MIN,
             next_sweep: i64::MIN,
             next_group: 1,
-            windows: BTreeMap::new(),
+            windows: WindowQueue::default(),
             deleted: Vec::new(),
             obs_buf: Vec::new(),
             timestamp: path(&["@timestamp"]),
@@ -207,9 +201,7 @@ impl Model {
                     (f, self.opts.features.get(i))
                 {
                     self.windows
-                        .entry(w.start + feature.window_ms)
-                        .or_default()
-                        .push((*key, i as u16, w.start));
+                        .push(w.start + feature.window_ms, *key, i as u16, w.start);
                 }
             }
         }
@@ -284,16 +276,11 @@ impl Model {
     }
 
     fn close_due(&mut self, horizon: i64, out: &mut Vec<Breach>) {
-        while let Some(entry) = self.windows.first_entry() {
-            if *entry.key() > horizon {
-                break;
-            }
-            let end = *entry.key();
-            let mut due = entry.remove();
-            due.sort_unstable();
-            for (key, feature, start) in due {
+        while let Some((end, due)) = self.windows.pop_due(horizon) {
+            for &(key, feature, start) in &due {
                 self.close_window(key, usize::from(feature), start, end, out);
             }
+            self.windows.recycle_bucket(due);
         }
     }
 
@@ -577,6 +564,7 @@ impl Model {
             entities,
             groups,
             org,
+            windows,
             ..
         } = self;
         let Some(feature) = opts.features.get(i) else {
@@ -598,6 +586,10 @@ impl Model {
             (Some(d), Kind::Distinct) => d.estimate(),
             _ => window.sum.max(0.0),
         };
+        let event_ids = window.event_ids;
+        if let Some(Distinct::Exact(set)) = window.distinct {
+            windows.recycle_set(set);
+        }
         let x = raw.ln_1p();
         let slot = slot_of(start);
         let hl = opts.half_life_ms;
@@ -715,7 +707,7 @@ impl Model {
                     expected_low: Some(low),
                     expected_high: Some(high),
                     explanation,
-                    event_ids: window.event_ids.iter().map(EventId::text).collect(),
+                    event_ids: event_ids.iter().map(EventId::text).collect(),
                     context: Vec::new(),
                 });
             }
@@ -816,7 +808,7 @@ fn accumulate(
     t: i64,
     event: &Value,
     key: Slot,
-    windows: &mut BTreeMap<i64, WindowBucket>,
+    windows: &mut WindowQueue,
     event_id: &OnceCell<Option<EventId>>,
 ) {
     let Some(slot) = entity.features.get_mut(i) else {
@@ -833,14 +825,11 @@ fn accumulate(
     };
     let window = open.get_or_insert_with(|| {
         let start = t - t.rem_euclid(feature.window_ms);
-        windows
-            .entry(start + feature.window_ms)
-            .or_default()
-            .push((key, i as u16, start));
+        windows.push(start + feature.window_ms, key, i as u16, start);
         OpenWindow {
             start,
             sum: 0.0,
-            distinct: (feature.kind == Kind::Distinct).then(Distinct::default),
+            distinct: (feature.kind == Kind::Distinct).then(|| Distinct::Exact(windows.take_set())),
             event_ids: WindowIds::default(),
         }
     });
