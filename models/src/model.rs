@@ -505,23 +505,23 @@ impl Model {
         entity.dirty = true;
         entity.history += 1;
         entity.last_seen = entity.last_seen.max(t);
-        if let Some(f) = entity.landmark.renormalise(t, hl) {
+        let (se, moved) = entity
+            .landmark
+            .renormalise_from(entity.landmark.scale(t, hl), t, hl);
+        if let Some(f) = moved {
             entity.rescale(f);
         }
         let mut group = match &entity.group {
             Some(g) => groups.get_mut(g.as_str()),
             None => None,
         };
-        for shared in [Some(&mut *org), group.as_deref_mut()]
-            .into_iter()
-            .flatten()
-        {
-            shared.dirty = true;
-            shared.last_seen = shared.last_seen.max(t);
-            if let Some(f) = shared.landmark.renormalise(t, hl) {
-                shared.rescale(f);
-            }
-        }
+        let so = touch_shared(org, t, hl);
+        let sg = group.as_deref_mut().map_or(1.0, |g| touch_shared(g, t, hl));
+        let scales = Scales {
+            org: so,
+            group: sg,
+            entity: se,
+        };
         let learned = opts.peers.is_none();
         let period = t.div_euclid(hl.max(1));
         let mut regroup = false;
@@ -533,9 +533,17 @@ impl Model {
             }
             match feature.kind {
                 Kind::Novelty => {
-                    if let Some(b) =
-                        novelty(opts, entity, group.as_deref_mut(), org, i, *o, t, event)
-                    {
+                    if let Some(b) = novelty(
+                        opts,
+                        entity,
+                        group.as_deref_mut(),
+                        org,
+                        i,
+                        *o,
+                        t,
+                        event,
+                        scales,
+                    ) {
                         out.push(b);
                     }
                     if learned {
@@ -601,8 +609,9 @@ impl Model {
             Some(g) => groups.get_mut(g.as_str()),
             None => None,
         };
-        let shared_estimate = |s: &SharedState| -> Option<(Estimate, f64)> {
-            let sc = s.landmark.scale(at, hl);
+        let so = org.landmark.scale(at, hl);
+        let sg = group.as_deref().map_or(1.0, |g| g.landmark.scale(at, hl));
+        let shared_estimate = |s: &SharedState, sc: f64| -> Option<(Estimate, f64)> {
             match s.features.get(i) {
                 Some(SharedFeature::Window(b)) => {
                     b.estimate(slot, sc).map(|e| (e, b.all.windows(sc)))
@@ -610,8 +619,8 @@ impl Model {
                 _ => None,
             }
         };
-        let org_est = shared_estimate(org);
-        let peer_est = group.as_deref().and_then(shared_estimate);
+        let org_est = shared_estimate(org, so);
+        let peer_est = group.as_deref().and_then(|g| shared_estimate(g, sg));
         let peers = match (peer_est, org_est) {
             (Some((p, w)), Some((o, _))) => {
                 let trust = w / (w + WINDOWS_FOR_CONFIDENCE);
@@ -712,19 +721,21 @@ impl Model {
                 });
             }
         }
-        if let Some(f) = entity.landmark.renormalise(at, hl) {
+        // The scales computed above still hold: judging moved no landmark.
+        let (se, moved) = entity.landmark.renormalise_from(se, at, hl);
+        if let Some(f) = moved {
             entity.rescale(f);
         }
-        let se = entity.landmark.scale(at, hl);
         if let Some(EntityFeature::Window { baseline, .. }) = entity.features.get_mut(i) {
             baseline.update(slot, x, se);
         }
         entity.dirty = true;
-        for shared in [Some(&mut *org), group].into_iter().flatten() {
-            if let Some(f) = shared.landmark.renormalise(at, hl) {
+        for (shared, sc) in [(Some(&mut *org), so), (group, sg)] {
+            let Some(shared) = shared else { continue };
+            let (sc, moved) = shared.landmark.renormalise_from(sc, at, hl);
+            if let Some(f) = moved {
                 shared.rescale(f);
             }
-            let sc = shared.landmark.scale(at, hl);
             if let Some(SharedFeature::Window(b)) = shared.features.get_mut(i) {
                 b.update(slot, x, sc);
             }
@@ -863,6 +874,29 @@ fn shared_top(shared: &mut SharedState, i: usize) -> Option<&mut HeapTop> {
     }
 }
 
+/// The forward-decay scales of the organisation, the entity's peer group (1 without
+/// one) and the entity at the event's time, computed once per event.
+#[derive(Debug, Clone, Copy)]
+struct Scales {
+    org: f64,
+    group: f64,
+    entity: f64,
+}
+
+/// Marks a peer group or the organisation active at `t`, renormalising its weights
+/// when due; returns its scale at `t`.
+fn touch_shared(shared: &mut SharedState, t: i64, hl: i64) -> f64 {
+    shared.dirty = true;
+    shared.last_seen = shared.last_seen.max(t);
+    let (scale, moved) = shared
+        .landmark
+        .renormalise_from(shared.landmark.scale(t, hl), t, hl);
+    if let Some(f) = moved {
+        shared.rescale(f);
+    }
+    scale
+}
+
 /// Judges a categorical value, then learns it at every level.
 #[allow(clippy::too_many_arguments)]
 fn novelty(
@@ -874,13 +908,13 @@ fn novelty(
     o: Obs,
     t: i64,
     event: &Value,
+    scales: Scales,
 ) -> Option<Breach> {
-    let hl = opts.half_life_ms;
-    let (so, sg, se) = (
-        org.landmark.scale(t, hl),
-        group.as_ref().map_or(1.0, |g| g.landmark.scale(t, hl)),
-        entity.landmark.scale(t, hl),
-    );
+    let Scales {
+        org: so,
+        group: sg,
+        entity: se,
+    } = scales;
     let slot = entity.features.get_mut(i)?;
     if matches!(slot, EntityFeature::Empty) {
         *slot = EntityFeature::Novelty(SmallTop::default());
