@@ -11,6 +11,7 @@ pub mod features;
 pub mod maths;
 pub mod model;
 pub mod persist;
+mod queue;
 pub mod state;
 
 use pipectl_core::component::Factory;

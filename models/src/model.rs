@@ -20,13 +20,15 @@ use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
 use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
 use crate::maths::week::{self, WeekHours};
+use crate::queue::{Slot, WindowQueue};
 use crate::state::{
     combined_tail, daily_tail, EntityFeature, EntityState, EventId, OpenWindow, Pace,
-    SharedFeature, SharedState, REGROUP_EVERY, WINDOW_EVENT_IDS,
+    SharedFeature, SharedState, WindowIds, REGROUP_EVERY,
 };
 use pipectl_core::detect::sigma::time::{format_rfc3339, millis_of};
 use pipectl_core::path::FieldPath;
 use pipectl_core::value::Value;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
 /// Peer groups kept at most (declared or learned); the least recently active is
@@ -77,12 +79,6 @@ struct Obs {
     number: f64,
 }
 
-/// An entity's place in the model: the fixed hash of its kind and id.
-type Slot = u64;
-
-/// Open windows ending at one time: (entity, feature, start).
-type WindowBucket = Vec<(Slot, u16, i64)>;
-
 /// The model over all entities.
 pub struct Model {
     pub(crate) opts: Options,
@@ -93,9 +89,8 @@ pub struct Model {
     pub(crate) watermark: i64,
     pub(crate) next_sweep: i64,
     pub(crate) next_group: u64,
-    /// Open windows by end time. Windows are aligned to their length, so many share
-    /// an end: buckets keep pushes O(log ends) with no key comparisons.
-    windows: BTreeMap<i64, WindowBucket>,
+    /// Open windows by end time.
+    windows: WindowQueue,
     /// Row keys removed since the last snapshot.
     pub(crate) deleted: Vec<String>,
     obs_buf: Vec<Obs>,
@@ -145,7 +140,7 @@ impl Model {
             watermark: i64::MIN,
             next_sweep: i64::MIN,
             next_group: 1,
-            windows: BTreeMap::new(),
+            windows: WindowQueue::default(),
             deleted: Vec::new(),
             obs_buf: Vec::new(),
             timestamp: path(&["@timestamp"]),
@@ -216,9 +211,7 @@ impl Model {
                     (f, self.opts.features.get(i))
                 {
                     self.windows
-                        .entry(w.start + feature.window_ms)
-                        .or_default()
-                        .push((*key, i as u16, w.start));
+                        .push(w.start + feature.window_ms, *key, i as u16, w.start);
                 }
             }
         }
@@ -293,16 +286,11 @@ impl Model {
     }
 
     fn close_due(&mut self, horizon: i64, out: &mut Vec<Breach>) {
-        while let Some(entry) = self.windows.first_entry() {
-            if *entry.key() > horizon {
-                break;
-            }
-            let end = *entry.key();
-            let mut due = entry.remove();
-            due.sort_unstable();
-            for (key, feature, start) in due {
+        while let Some((end, due)) = self.windows.pop_due(horizon) {
+            for &(key, feature, start) in &due {
                 self.close_window(key, usize::from(feature), start, end, out);
             }
+            self.windows.recycle_bucket(due);
         }
     }
 
@@ -531,24 +519,23 @@ impl Model {
         entity.history += 1;
         let new_day = entity.pace.active(t);
         entity.last_seen = entity.last_seen.max(t);
-        if let Some(f) = entity.landmark.renormalise(t, hl) {
+        let (se, moved) = entity
+            .landmark
+            .renormalise_from(entity.landmark.scale(t, hl), t, hl);
+        if let Some(f) = moved {
             entity.rescale(f);
         }
         let mut group = match &entity.group {
             Some(g) => groups.get_mut(g.as_str()),
             None => None,
         };
-        for shared in [Some(&mut *org), group.as_deref_mut()]
-            .into_iter()
-            .flatten()
-        {
-            shared.dirty = true;
-            shared.last_seen = shared.last_seen.max(t);
-            if let Some(f) = shared.landmark.renormalise(t, hl) {
-                shared.rescale(f);
-            }
-        }
-        let so = org.landmark.scale(t, hl);
+        let so = touch_shared(org, t, hl);
+        let sg = group.as_deref_mut().map_or(1.0, |g| touch_shared(g, t, hl));
+        let scales = Scales {
+            org: so,
+            group: sg,
+            entity: se,
+        };
         if new_day {
             org.calibration.day(so);
         }
@@ -560,6 +547,8 @@ impl Model {
         // A value that is the entity itself (the destination address of a flow to this
         // address) says nothing about what it does.
         let itself = hash_bytes(entity.id.as_bytes());
+        // The event's id, read once for all the windows it goes into.
+        let event_id = OnceCell::new();
         for (i, (feature, o)) in opts.features.iter().zip(obs).enumerate() {
             if !o.present
                 || (matches!(feature.kind, Kind::Novelty | Kind::Distinct) && o.hash == itself)
@@ -569,9 +558,17 @@ impl Model {
             match feature.kind {
                 Kind::Novelty => {
                     entity.pace.observed(i);
-                    if let Some(b) =
-                        novelty(opts, entity, group.as_deref_mut(), org, i, *o, t, event)
-                    {
+                    if let Some(b) = novelty(
+                        opts,
+                        entity,
+                        group.as_deref_mut(),
+                        org,
+                        i,
+                        *o,
+                        t,
+                        event,
+                        scales,
+                    ) {
                         out.push(b);
                     }
                     if learned
@@ -592,7 +589,7 @@ impl Model {
                     }
                 }
                 Kind::Volume | Kind::Count | Kind::Distinct => {
-                    accumulate(feature, entity, i, *o, t, event, key, windows);
+                    accumulate(feature, entity, i, *o, t, event, key, windows, &event_id);
                 }
             }
         }
@@ -605,6 +602,7 @@ impl Model {
             entities,
             groups,
             org,
+            windows,
             ..
         } = self;
         let Some(feature) = opts.features.get(i) else {
@@ -627,6 +625,10 @@ impl Model {
             (Some(d), Kind::Distinct) => d.estimate(),
             _ => window.sum.max(0.0),
         };
+        let event_ids = window.event_ids;
+        if let Some(Distinct::Exact(set)) = window.distinct {
+            windows.recycle_set(set);
+        }
         let x = raw.ln_1p();
         let slot = slot_of(start);
         let hl = opts.half_life_ms;
@@ -638,8 +640,9 @@ impl Model {
             Some(g) => groups.get_mut(g.as_str()),
             None => None,
         };
-        let shared_estimate = |s: &SharedState| -> Option<(Estimate, f64)> {
-            let sc = s.landmark.scale(at, hl);
+        let so = org.landmark.scale(at, hl);
+        let sg = group.as_deref().map_or(1.0, |g| g.landmark.scale(at, hl));
+        let shared_estimate = |s: &SharedState, sc: f64| -> Option<(Estimate, f64)> {
             match s.features.get(i) {
                 Some(SharedFeature::Window(b)) => {
                     b.estimate(slot, sc).map(|e| (e, b.all.windows(sc)))
@@ -647,8 +650,8 @@ impl Model {
                 _ => None,
             }
         };
-        let org_est = shared_estimate(org);
-        let peer_est = group.as_deref().and_then(shared_estimate);
+        let org_est = shared_estimate(org, so);
+        let peer_est = group.as_deref().and_then(|g| shared_estimate(g, sg));
         let peers = match (peer_est, org_est) {
             (Some((p, w)), Some((o, _))) => {
                 let trust = w / (w + WINDOWS_FOR_CONFIDENCE);
@@ -753,24 +756,26 @@ impl Model {
                     expected_low: Some(low),
                     expected_high: Some(high),
                     explanation,
-                    event_ids: window.event_ids.iter().map(EventId::text).collect(),
+                    event_ids: event_ids.iter().map(EventId::text).collect(),
                     context: Vec::new(),
                 });
             }
         }
-        if let Some(f) = entity.landmark.renormalise(at, hl) {
+        // The scales computed above still hold: judging moved no landmark.
+        let (se, moved) = entity.landmark.renormalise_from(se, at, hl);
+        if let Some(f) = moved {
             entity.rescale(f);
         }
-        let se = entity.landmark.scale(at, hl);
         if let Some(EntityFeature::Window { baseline, .. }) = entity.features.get_mut(i) {
             baseline.update(slot, x, se);
         }
         entity.dirty = true;
-        for shared in [Some(&mut *org), group].into_iter().flatten() {
-            if let Some(f) = shared.landmark.renormalise(at, hl) {
+        for (shared, sc) in [(Some(&mut *org), so), (group, sg)] {
+            let Some(shared) = shared else { continue };
+            let (sc, moved) = shared.landmark.renormalise_from(sc, at, hl);
+            if let Some(f) = moved {
                 shared.rescale(f);
             }
-            let sc = shared.landmark.scale(at, hl);
             if let Some(SharedFeature::Window(b)) = shared.features.get_mut(i) {
                 b.update(slot, x, sc);
             }
@@ -854,7 +859,8 @@ fn accumulate(
     t: i64,
     event: &Value,
     key: Slot,
-    windows: &mut BTreeMap<i64, WindowBucket>,
+    windows: &mut WindowQueue,
+    event_id: &OnceCell<Option<EventId>>,
 ) {
     let Some(slot) = entity.features.get_mut(i) else {
         return;
@@ -870,16 +876,13 @@ fn accumulate(
     };
     let window = open.get_or_insert_with(|| {
         let start = t - t.rem_euclid(feature.window_ms);
-        windows
-            .entry(start + feature.window_ms)
-            .or_default()
-            .push((key, i as u16, start));
-        Box::new(OpenWindow {
+        windows.push(start + feature.window_ms, key, i as u16, start);
+        OpenWindow {
             start,
             sum: 0.0,
-            distinct: (feature.kind == Kind::Distinct).then(Distinct::default),
-            event_ids: Vec::with_capacity(WINDOW_EVENT_IDS),
-        })
+            distinct: (feature.kind == Kind::Distinct).then(|| Distinct::Exact(windows.take_set())),
+            event_ids: WindowIds::default(),
+        }
     });
     match feature.kind {
         Kind::Distinct => {
@@ -889,15 +892,17 @@ fn accumulate(
         }
         _ => window.sum += o.number,
     }
-    if window.event_ids.len() < WINDOW_EVENT_IDS {
-        if let Some(id) = event
-            .as_object()
-            .and_then(|m| m.get("event"))
-            .and_then(Value::as_object)
-            .and_then(|e| e.get("id"))
-            .and_then(Value::as_str)
-        {
-            window.event_ids.push(EventId::new(id));
+    if !window.event_ids.is_full() {
+        if let Some(id) = event_id.get_or_init(|| {
+            event
+                .as_object()
+                .and_then(|m| m.get("event"))
+                .and_then(Value::as_object)
+                .and_then(|e| e.get("id"))
+                .and_then(Value::as_str)
+                .map(EventId::new)
+        }) {
+            window.event_ids.push(id.clone());
         }
     }
 }
@@ -1033,6 +1038,29 @@ fn shared_top(shared: &mut SharedState, i: usize) -> Option<&mut HeapTop> {
     }
 }
 
+/// The forward-decay scales of the organisation, the entity's peer group (1 without
+/// one) and the entity at the event's time, computed once per event.
+#[derive(Debug, Clone, Copy)]
+struct Scales {
+    org: f64,
+    group: f64,
+    entity: f64,
+}
+
+/// Marks a peer group or the organisation active at `t`, renormalising its weights
+/// when due; returns its scale at `t`.
+fn touch_shared(shared: &mut SharedState, t: i64, hl: i64) -> f64 {
+    shared.dirty = true;
+    shared.last_seen = shared.last_seen.max(t);
+    let (scale, moved) = shared
+        .landmark
+        .renormalise_from(shared.landmark.scale(t, hl), t, hl);
+    if let Some(f) = moved {
+        shared.rescale(f);
+    }
+    scale
+}
+
 /// Judges a categorical value, then learns it at every level.
 #[allow(clippy::too_many_arguments)]
 fn novelty(
@@ -1044,13 +1072,13 @@ fn novelty(
     o: Obs,
     t: i64,
     event: &Value,
+    scales: Scales,
 ) -> Option<Breach> {
-    let hl = opts.half_life_ms;
-    let (so, sg, se) = (
-        org.landmark.scale(t, hl),
-        group.as_ref().map_or(1.0, |g| g.landmark.scale(t, hl)),
-        entity.landmark.scale(t, hl),
-    );
+    let Scales {
+        org: so,
+        group: sg,
+        entity: se,
+    } = scales;
     let slot = entity.features.get_mut(i)?;
     if matches!(slot, EntityFeature::Empty) {
         *slot = EntityFeature::Novelty(SmallTop::default());

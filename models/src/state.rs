@@ -22,7 +22,9 @@ pub enum EntityFeature {
     Novelty(SmallTop),
     Window {
         baseline: Seasonal,
-        open: Option<Box<OpenWindow>>,
+        /// Held inline (no allocation per window): nearly every event of an entity
+        /// active a few times a day opens a window. Encoded as before.
+        open: Option<OpenWindow>,
     },
     Week {
         hours: WeekHours,
@@ -39,7 +41,60 @@ pub struct OpenWindow {
     pub sum: f64,
     pub distinct: Option<Distinct>,
     /// The first few events' ids, for the breach record.
-    pub event_ids: Vec<EventId>,
+    pub event_ids: WindowIds,
+}
+
+/// The first [`WINDOW_EVENT_IDS`] event ids of a window, held inline so that opening
+/// a window allocates nothing for them; encoded as the sequence (`Vec<EventId>`) it
+/// always was, so snapshots keep their format.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowIds([Option<EventId>; WINDOW_EVENT_IDS]);
+
+impl WindowIds {
+    /// Whether no more ids are kept.
+    pub fn is_full(&self) -> bool {
+        self.0.iter().all(Option::is_some)
+    }
+
+    /// Keeps `id` if there is room.
+    pub fn push(&mut self, id: EventId) {
+        if let Some(free) = self.0.iter_mut().find(|s| s.is_none()) {
+            *free = Some(id);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &EventId> {
+        self.0.iter().map_while(Option::as_ref)
+    }
+}
+
+impl Serialize for WindowIds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        // The exact length up front: bincode needs it.
+        let mut seq = s.serialize_seq(Some(self.iter().count()))?;
+        for id in self.iter() {
+            seq.serialize_element(id)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WindowIds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<WindowIds, D::Error> {
+        let ids = Vec::<EventId>::deserialize(d)?;
+        if ids.len() > WINDOW_EVENT_IDS {
+            return Err(serde::de::Error::invalid_length(
+                ids.len(),
+                &"at most 4 event ids",
+            ));
+        }
+        let mut out = WindowIds::default();
+        for id in ids {
+            out.push(id);
+        }
+        Ok(out)
+    }
 }
 
 /// An `event.id`: the schema's 32 lowercase hex digits held as 16 bytes (no
@@ -305,7 +360,7 @@ mod pace_tests {
 
 #[cfg(test)]
 mod tests {
-    use super::EventId;
+    use super::{EventId, WindowIds};
 
     #[test]
     fn schema_event_ids_are_held_as_bytes_and_read_back() {
@@ -317,6 +372,24 @@ mod tests {
             EventId::new("5F0C2A7E9D3B41C8A6E1F2D4B7C9E0A1"),
             EventId::Text(_)
         ));
+    }
+
+    #[test]
+    fn window_ids_keep_four_and_encode_as_the_vector_they_replaced() {
+        let ids: Vec<EventId> = ["a", "5f0c2a7e9d3b41c8a6e1f2d4b7c9e0a1", "c", "d", "e"]
+            .into_iter()
+            .map(EventId::new)
+            .collect();
+        let mut kept = WindowIds::default();
+        for id in ids.iter().cloned() {
+            kept.push(id);
+        }
+        assert!(kept.is_full());
+        let first: Vec<EventId> = ids.iter().take(4).cloned().collect();
+        let bytes = bincode::serialize(&kept).unwrap();
+        assert_eq!(bytes, bincode::serialize(&first).unwrap());
+        assert_eq!(bincode::deserialize::<WindowIds>(&bytes).unwrap(), kept);
+        assert!(bincode::deserialize::<WindowIds>(&bincode::serialize(&ids).unwrap()).is_err());
     }
 }
 

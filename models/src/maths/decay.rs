@@ -42,12 +42,25 @@ impl Landmark {
     /// Whether the owner should renormalise before storing a weight at `t_ms`;
     /// returns the factor to divide stored values by, having moved the landmark.
     pub fn renormalise(&mut self, t_ms: i64, half_life_ms: i64) -> Option<f64> {
-        let factor = self.scale(t_ms, half_life_ms);
-        if factor > RENORMALISE_ABOVE {
+        self.renormalise_from(self.scale(t_ms, half_life_ms), t_ms, half_life_ms)
+            .1
+    }
+
+    /// [`renormalise`](Self::renormalise) given the scale at `t_ms` as
+    /// [`scale`](Self::scale) returned it: returns the scale to store with afterwards
+    /// and, when the landmark moved, the factor to divide stored values by. The hot
+    /// path computes each owner's scale once per event rather than once per use.
+    pub fn renormalise_from(
+        &mut self,
+        scale: f64,
+        t_ms: i64,
+        half_life_ms: i64,
+    ) -> (f64, Option<f64>) {
+        if scale > RENORMALISE_ABOVE {
             self.at_ms = t_ms;
-            Some(factor)
+            (self.scale(t_ms, half_life_ms), Some(scale))
         } else {
-            None
+            (scale, None)
         }
     }
 }

@@ -279,21 +279,24 @@ impl HeapTop {
     /// Recomputes the cached sorted probabilities with the parent's probabilities.
     pub fn refresh(&mut self, scale: f64, parent: impl Fn(u64) -> f64) {
         let level = self.level(scale);
-        let mut probs: Vec<f64> = self
+        // Sorted as integer keys (exactly the `total_cmp` order; equal keys are equal
+        // bits, so the sequence is the same whatever the sort), into reused buffers:
+        // a refresh runs every few updates over up to a thousand values.
+        let mut keys: Vec<u64> = self
             .heap
             .iter()
-            .map(|e| level.prob(e.count, parent(e.hash)))
+            .map(|e| order_key(level.prob(e.count, parent(e.hash))))
             .collect();
-        probs.sort_by(f64::total_cmp);
+        keys.sort_unstable();
+        let probs = &mut self.cache_probs;
+        probs.clear();
+        probs.extend(keys.iter().map(|k| from_order_key(*k)));
         let mut sum = 0.0;
-        self.cache_sums = probs
-            .iter()
-            .map(|p| {
-                sum += p;
-                sum
-            })
-            .collect();
-        self.cache_probs = probs;
+        self.cache_sums.clear();
+        self.cache_sums.extend(probs.iter().map(|p| {
+            sum += p;
+            sum
+        }));
         self.updates = 0;
     }
 
@@ -393,6 +396,29 @@ impl HeapTop {
         }
     }
 }
+
+/// A float as an unsigned key ordered as [`f64::total_cmp`] orders floats: negatives
+/// have every bit flipped, the rest their sign bit set. Integer sorts are about twice
+/// as fast as sorts comparing with `total_cmp`.
+fn order_key(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits & SIGN_BIT != 0 {
+        !bits
+    } else {
+        bits | SIGN_BIT
+    }
+}
+
+/// The float of an [`order_key`].
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key & SIGN_BIT != 0 {
+        key ^ SIGN_BIT
+    } else {
+        !key
+    })
+}
+
+const SIGN_BIT: u64 = 1 << 63;
 
 /// The entity level's tail: exact over its few tracked values.
 pub fn entity_tail(
@@ -523,6 +549,34 @@ mod tests {
         let unseen = entity_tail(&user, 1.0, 9, p_org, org_tail_9);
         assert!(unseen.tail < common.tail / 100.0, "{unseen:?} {common:?}");
         assert!(unseen.tail < 1e-4);
+    }
+
+    #[test]
+    fn order_keys_sort_floats_exactly_as_total_cmp() {
+        let mut floats = vec![
+            0.5,
+            -0.0,
+            0.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-300,
+            -1e-300,
+            f64::MIN_POSITIVE,
+            -2.5,
+            3.0,
+            0.5,
+        ];
+        for i in 0..200u32 {
+            floats.push((f64::from(i) * 0.37).sin() * 10.0);
+        }
+        let mut keys: Vec<u64> = floats.iter().map(|x| order_key(*x)).collect();
+        keys.sort_unstable();
+        let by_keys: Vec<u64> = keys.iter().map(|k| from_order_key(*k).to_bits()).collect();
+        floats.sort_by(f64::total_cmp);
+        let by_cmp: Vec<u64> = floats.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(by_keys, by_cmp);
     }
 
     #[test]
