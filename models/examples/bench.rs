@@ -13,12 +13,13 @@ use pipectl_core::value::{Map, Value};
 use pipectl_dsl::plan::{FieldPath as PlanField, PathSegment, PlanValue};
 use pipectl_models::features;
 use pipectl_models::model::{Model, Options};
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The system allocator, counting live bytes.
+/// mimalloc — the allocator of the `pipectl` binary — counting live bytes.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -26,21 +27,21 @@ static LIVE: AtomicIsize = AtomicIsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE.fetch_add(
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
         );
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 
