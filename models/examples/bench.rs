@@ -8,12 +8,12 @@
 //!
 //! `cargo run --release -p pipectl-models --example bench [events] [entities]`
 
+use mimalloc::MiMalloc;
 use pipectl_core::detect::sigma::time::format_rfc3339;
 use pipectl_core::value::{Map, Value};
 use pipectl_dsl::plan::{FieldPath as PlanField, PathSegment, PlanValue};
 use pipectl_models::features;
 use pipectl_models::model::{Model, Options};
-use mimalloc::MiMalloc;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicIsize, Ordering};
