@@ -588,24 +588,20 @@ fn idle_entities_are_evicted_and_the_model_stays_bounded() {
     assert_eq!(m.entity_count(), 1, "only the active entity remains");
 }
 
-#[test]
-fn learned_peer_groups_separate_two_departments() {
-    let mut m = model("    features = [novelty(event.action)]");
+/// Ten days of twenty users (`p0`–`p19`), six logins a day each, with the department
+/// and action `shape(day, user, login)` gives.
+fn twenty_users(shape: impl Fn(u64, u64, u64) -> (&'static str, String)) -> Vec<Value> {
     let mut events = Vec::new();
     let mut n = 0;
-    for day in 0..10 {
+    for day in 0..10u64 {
         for u in 0..20u64 {
             for k in 0..6u64 {
                 n += 1;
-                let action = if u < 10 {
-                    format!("it-{}", (k + day as u64) % 8)
-                } else {
-                    format!("sales-{}", (k + u) % 8)
-                };
+                let (dept, action) = shape(day, u, k);
                 events.push(login(
-                    START + day * DAY + (u * 100 + k) as i64 * 1000,
+                    START + day as i64 * DAY + (u * 100 + k) as i64 * 1000,
                     &format!("p{u}"),
-                    "",
+                    dept,
                     "UK",
                     &action,
                     n,
@@ -613,6 +609,20 @@ fn learned_peer_groups_separate_two_departments() {
             }
         }
     }
+    events
+}
+
+#[test]
+fn learned_peer_groups_separate_two_departments() {
+    let mut m = model("    features = [novelty(event.action)]");
+    let events = twenty_users(|day, u, k| {
+        let action = if u < 10 {
+            format!("it-{}", (k + day) % 8)
+        } else {
+            format!("sales-{}", (k + u) % 8)
+        };
+        ("", action)
+    });
     run(&mut m, &events);
     let group = |u: u64| m.group_of(&format!("user:p{u}")).map(str::to_string);
     let it: Vec<_> = (0..10).map(group).collect();
@@ -628,25 +638,11 @@ fn learned_peer_groups_separate_two_departments() {
 #[test]
 fn entities_without_the_declared_peer_field_learn_their_groups() {
     let mut m = model("    features = [novelty(event.action)]\n    peers = user.group.name");
-    let mut events = Vec::new();
-    let mut n = 0;
-    for day in 0..10 {
-        for u in 0..20u64 {
-            for k in 0..6u64 {
-                n += 1;
-                // p0–p9 carry their department; p10–p19 have no directory entry.
-                let dept = if u < 10 { "it" } else { "" };
-                events.push(login(
-                    START + day * DAY + (u * 100 + k) as i64 * 1000,
-                    &format!("p{u}"),
-                    dept,
-                    "UK",
-                    &format!("act-{}", (k + u) % 8),
-                    n,
-                ));
-            }
-        }
-    }
+    // p0–p9 carry their department; p10–p19 have no directory entry.
+    let events = twenty_users(|_, u, k| {
+        let dept = if u < 10 { "it" } else { "" };
+        (dept, format!("act-{}", (k + u) % 8))
+    });
     run(&mut m, &events);
     let group = |u: u64| m.group_of(&format!("user:p{u}")).map(str::to_string);
     assert!((0..10).all(|u| group(u).as_deref() == Some("it")));
