@@ -23,6 +23,13 @@ const NOT_YET_RELIABLE: [&str; 2] = ["insider_slow_exfil", "supplier_malicious_l
 /// change that pushes them past this has made the models noisier.
 const FALSE_RATE_CEILING: f64 = 35.0;
 
+/// Incidents are raised for 6 of the 8 scenarios on this organisation today (the
+/// insider and the bucket copy by a service role stay single, low-confidence breaches).
+const INCIDENTS_RAISED_FLOOR: u64 = 5;
+
+/// False incidents per 1,000 entity-days on this organisation today are about 3.3.
+const FALSE_INCIDENT_CEILING: f64 = 6.0;
+
 #[test]
 fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
     let dir = TempDir::new("detection-eval");
@@ -92,4 +99,30 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
         describe(&output)
     );
     eprintln!("missed: {missed:?}; false breaches per 1,000 entity-days: {false_rate:.1}");
+
+    // The shipped pipeline also correlates breaches and rule hits into incidents.
+    let incidents = &report["incidents"];
+    let raised_for = incidents["raised_for"].as_u64().expect("incidents scored");
+    assert!(
+        raised_for >= INCIDENTS_RAISED_FLOOR,
+        "incidents for {raised_for} scenarios\n{}",
+        describe(&output)
+    );
+    let false_incidents = incidents["false_incidents_per_1000_entity_days"]
+        .as_f64()
+        .expect("false incident rate");
+    assert!(
+        false_incidents <= FALSE_INCIDENT_CEILING,
+        "false incidents per 1,000 entity-days: {false_incidents}\n{}",
+        describe(&output)
+    );
+    for s in incidents["scenarios"]
+        .as_array()
+        .expect("incident scenarios")
+    {
+        if s["raised"] == true {
+            let title = s["title"].as_str().unwrap_or_default();
+            assert!(title.len() < 300, "an incident title is short: {title}");
+        }
+    }
 }

@@ -1,23 +1,25 @@
-//! `pipectl models evaluate`: runs a pipeline's model stage over a generated scenario
+//! `pipectl models evaluate`: runs a pipeline's stages below its normalisers (the model
+//! stage, and any enrichment, rules and correlation around it) over a generated scenario
 //! (vendor-native records plus `labels.json`) in event-time order and reports, per
 //! labelled attack, whether and how fast it was detected, and overall the precision,
-//! recall and false breaches per 1,000 entity-days.
+//! recall and false breaches per 1,000 entity-days; when the pipeline correlates, the
+//! same for incidents.
 //!
-//! The records go through the same normalisers the sources use and the model stage is
-//! built from the pipeline file by the same factory `pipectl run` uses, so what is
-//! measured is what ships.
+//! The records go through the same normalisers the sources use and every stage is built
+//! from the pipeline file by the same factories `pipectl run` uses, so what is measured
+//! is what ships.
 
+mod graph;
 mod replay;
 pub mod score;
 
 use crate::exit::Exit;
-use pipectl_core::component::{BuildContext, Built, TransformOutput};
 use pipectl_core::detect::sigma::time::millis_of;
 use pipectl_core::event::Event;
 use pipectl_core::secrets::SecretStore;
 use pipectl_core::value::Value;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan, PlanValue};
-use score::{Attack, Breach, Label};
+use score::{Attack, Breach, IncidentVersion, Label};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,8 +33,9 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Evaluate a model stage on a generated scenario (examples/scenario/generate.py):
-    /// exits 1 when a labelled attack goes undetected.
+    /// Evaluate a model stage, and the incidents of a `correlate threat` stage when the
+    /// pipeline has one, on a generated scenario (examples/scenario/generate.py): exits 1
+    /// when a labelled attack draws no breach.
     Evaluate(EvaluateArgs),
 }
 
@@ -58,6 +61,10 @@ struct EvaluateArgs {
     #[arg(long, value_name = "FILE")]
     breaches: Option<PathBuf>,
 
+    /// Also write every incident version as NDJSON to this file.
+    #[arg(long, value_name = "FILE")]
+    incidents: Option<PathBuf>,
+
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -78,49 +85,37 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         diagnostics: super::DiagnosticStyle::Human,
     })?;
     let (pipeline, plan) = find_model(&checked.plan, args.model.as_deref())?;
-    let chain = upstream_chain(&checked.plan, &pipeline, &plan)?;
     let attacks = read_labels(&args.data.join("labels.json"))?;
     let kinds = modelled_kinds(&plan);
+    let components = checked
+        .plan
+        .pipelines
+        .iter()
+        .find(|p| p.name == pipeline)
+        .map(|p| p.components.as_slice())
+        .unwrap_or_default();
 
     let state = TempState::new()?;
-    let registry = crate::registry::registry();
-    let factory = registry
-        .factory(plan.kind, &plan.type_name)
-        .ok_or_else(|| Exit::usage(format!("no component type `{}`", plan.type_name)))?;
     let secrets = SecretStore::new(None);
-    let ctx = BuildContext {
-        pipeline: &pipeline,
-        data_dir: state.0.clone(),
-        secrets: &secrets,
-    };
-    let mut model = match (factory.build)(&plan, &ctx) {
-        Ok(Built::Transform(t)) => t,
-        Ok(_) => return Err(Exit::usage(format!("{} is not a model stage", plan.name))),
-        Err(e) => return Err(Exit::runtime(e)),
-    };
-    let mut steps = Vec::with_capacity(chain.len());
-    for step in &chain {
-        let factory = registry
-            .factory(step.kind, &step.type_name)
-            .ok_or_else(|| Exit::usage(format!("no component type `{}`", step.type_name)))?;
-        match (factory.build)(step, &ctx) {
-            Ok(Built::Transform(t)) => steps.push((t, TransformOutput::new(&step.outputs))),
-            Ok(_) => return Err(Exit::usage(format!("{} is not a transform", step.name))),
-            Err(e) => return Err(Exit::runtime(e)),
-        }
+    let mut graph = graph::Graph::build(components, &pipeline, &state.0, &secrets)?;
+    if !graph.contains(&plan.name) {
+        return Err(Exit::usage(format!(
+            "`{}` must read from `normalise` transforms, directly or through other stages: the evaluation replays normalised records",
+            plan.name
+        )));
     }
+    let correlates = graph
+        .components()
+        .any(|c| c.kind == ComponentKind::Correlate && c.type_name == "threat");
 
     let mut records = replay::Replay::open(&args.data).map_err(Exit::runtime)?;
-    let mut breach_file = match &args.breaches {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| Exit::runtime(format!("cannot create {}: {e}", path.display())))?,
-        )),
-        None => None,
-    };
+    let mut breach_file = create(args.breaches.as_deref())?;
+    let mut incident_file = create(args.incidents.as_deref())?;
     let source: Arc<str> = Arc::from("scenario");
-    let mut out = TransformOutput::new(&plan.outputs);
     let mut breaches = Vec::new();
+    let mut incidents = Vec::new();
+    let mut rule_hits = 0u64;
+    let mut write_error = None;
     let mut days = EntityDays::default();
     let started = std::time::Instant::now();
     let mut events = 0u64;
@@ -129,9 +124,9 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         let mut batch = Vec::with_capacity(BATCH);
         while batch.len() < BATCH {
             match records.next_event().map_err(Exit::runtime)? {
-                Some((at_ms, value)) => {
+                Some((at_ms, format, value)) => {
                     days.observe(&value, at_ms, &kinds);
-                    batch.push(Event::new(value, source.clone()));
+                    batch.push((format, Event::new(value, source.clone())));
                 }
                 None => {
                     finished = true;
@@ -140,27 +135,44 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
             }
         }
         events += batch.len() as u64;
-        let batch = through(&mut steps, batch, finished);
-        model.transform(batch, &mut out);
-        if finished {
-            model.finish(&mut out);
-        }
-        let (emitted, _) = out.take();
-        for event in emitted {
-            if let Some(file) = breach_file.as_mut() {
-                let line = pipectl_core::json::to_string(&event.value);
-                writeln!(file, "{line}").map_err(Exit::runtime)?;
+        graph.run(batch, finished, |component, emitted| {
+            if component.name == plan.name {
+                if let Err(e) = write_all(breach_file.as_mut(), emitted) {
+                    write_error.get_or_insert(e);
+                }
+                breaches.extend(emitted.iter().filter_map(|e| breach_of(&e.value)));
+            } else if component.kind == ComponentKind::Correlate {
+                if let Err(e) = write_all(incident_file.as_mut(), emitted) {
+                    write_error.get_or_insert(e);
+                }
+                incidents.extend(emitted.iter().filter_map(|e| incident_of(&e.value)));
+            } else if component.kind == ComponentKind::Detect {
+                rule_hits += emitted
+                    .iter()
+                    .filter(|e| {
+                        get(&e.value, "event.dataset").and_then(Value::as_str)
+                            == Some("pipectl.hit")
+                    })
+                    .count() as u64;
             }
-            if let Some(b) = breach_of(&event.value) {
-                breaches.push(b);
-            }
+        });
+        if let Some(e) = write_error.take() {
+            return Err(Exit::runtime(e));
         }
     }
-    if let Some(mut file) = breach_file {
-        file.flush().map_err(Exit::runtime)?;
+    for file in [breach_file, incident_file].into_iter().flatten() {
+        file.into_inner()
+            .map_err(|e| Exit::runtime(e.into_error()))?
+            .sync_all()
+            .map_err(Exit::runtime)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let report = score::evaluate(&attacks, &breaches, days.count);
+    let mut report = score::evaluate(&attacks, &breaches, days.count);
+    if correlates {
+        report.incidents = Some(score::evaluate_incidents(
+            &attacks, &incidents, days.count, rule_hits,
+        ));
+    }
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(Exit::runtime)?;
         println!("{text}");
@@ -170,77 +182,17 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
     eprintln!(
         "{events} events ({} not normalised) through `{}` in {elapsed:.1}s ({:.0} events/s)",
         records.rejected(),
-        plan.name,
+        graph
+            .components()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" → "),
         events as f64 / elapsed.max(1e-9)
     );
     if report.detected < report.scenarios.len() {
         return Err(Exit::silent(crate::exit::RUNTIME));
     }
     Ok(())
-}
-
-/// Runs a batch through the transforms between the normalisers and the model, in
-/// order; at the end of input each is finished too, and what it holds back follows.
-fn through(
-    steps: &mut [(Box<dyn pipectl_core::component::Transform>, TransformOutput)],
-    mut batch: Vec<Event>,
-    finished: bool,
-) -> Vec<Event> {
-    for (step, out) in steps.iter_mut() {
-        step.transform(batch, out);
-        if finished {
-            step.finish(out);
-        }
-        batch = out.take().0;
-    }
-    batch
-}
-
-/// The transforms between the model and its normalisers (for example an `enrich` that
-/// adds departments for declared peer groups), nearest the normalisers first. The
-/// replay feeds normalised records, so the model's inputs must lead back to
-/// `normalise` transforms through single-input transforms.
-fn upstream_chain(
-    plan: &pipectl_dsl::plan::Plan,
-    pipeline: &str,
-    model: &ComponentPlan,
-) -> Result<Vec<ComponentPlan>, Exit> {
-    let components = plan
-        .pipelines
-        .iter()
-        .find(|p| p.name == pipeline)
-        .map(|p| p.components.as_slice())
-        .unwrap_or_default();
-    let by_name = |name: &str| components.iter().find(|c| c.name == name);
-    let mut chain = Vec::new();
-    let mut current = model;
-    loop {
-        let inputs: Vec<&ComponentPlan> = current
-            .inputs
-            .iter()
-            .filter_map(|r| by_name(&r.component))
-            .collect();
-        let normalisers = inputs
-            .iter()
-            .all(|c| c.kind == ComponentKind::Transform && c.type_name == "normalise");
-        if !inputs.is_empty() && normalisers {
-            break;
-        }
-        match inputs.as_slice() {
-            [one] if one.kind == ComponentKind::Transform && chain.len() < 16 => {
-                chain.push((*one).clone());
-                current = one;
-            }
-            _ => {
-                return Err(Exit::usage(format!(
-                    "`{}` must read from `normalise` transforms, directly or through single-input transforms: the evaluation replays normalised records",
-                    current.name
-                )))
-            }
-        }
-    }
-    chain.reverse();
-    Ok(chain)
 }
 
 /// The model component (pipeline name and plan) to evaluate.
@@ -317,6 +269,46 @@ fn read_labels(path: &Path) -> Result<Vec<Attack>, Exit> {
 fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.')
         .try_fold(v, |cur, k| cur.as_object()?.get(k))
+}
+
+/// An NDJSON output file, when asked for.
+fn create(path: Option<&Path>) -> Result<Option<std::io::BufWriter<std::fs::File>>, Exit> {
+    path.map(|path| {
+        std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| Exit::runtime(format!("cannot create {}: {e}", path.display())))
+    })
+    .transpose()
+}
+
+fn write_all(
+    file: Option<&mut std::io::BufWriter<std::fs::File>>,
+    events: &[Event],
+) -> std::io::Result<()> {
+    if let Some(file) = file {
+        for event in events {
+            writeln!(file, "{}", pipectl_core::json::to_string(&event.value))?;
+        }
+    }
+    Ok(())
+}
+
+fn incident_of(doc: &Value) -> Option<IncidentVersion> {
+    if get(doc, "event.dataset").and_then(Value::as_str) != Some("pipectl.incident") {
+        return None;
+    }
+    let text = |p: &str| get(doc, p).and_then(Value::as_str).map(str::to_string);
+    let time = |p: &str| get(doc, p).and_then(millis_of);
+    Some(IncidentVersion {
+        id: text("incident.id")?,
+        entity_key: text("entity.key")?,
+        at_ms: time("@timestamp")?,
+        first_seen_ms: time("incident.first_seen")?,
+        last_seen_ms: time("incident.last_seen")?,
+        score: get(doc, "incident.score").and_then(Value::as_f64)?,
+        severity: text("incident.severity").unwrap_or_default(),
+        title: text("incident.title").unwrap_or_default(),
+    })
 }
 
 fn breach_of(doc: &Value) -> Option<Breach> {

@@ -18,6 +18,7 @@ use std::path::Path;
 /// One vendor file being read.
 struct Stream {
     name: String,
+    format: &'static str,
     lines: std::io::Lines<BufReader<std::fs::File>>,
     normaliser: Normaliser,
 }
@@ -99,6 +100,7 @@ impl Replay {
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             replay.streams.push(Stream {
                 name,
+                format: format.name(),
                 lines: BufReader::with_capacity(1 << 16, file).lines(),
                 normaliser: Normaliser::new(format),
             });
@@ -123,13 +125,14 @@ impl Replay {
         self.rejected
     }
 
-    /// The next event in time order with its time.
-    pub fn next_event(&mut self) -> Result<Option<(i64, Value)>, String> {
+    /// The next event in time order with its time and the name of its vendor format.
+    pub fn next_event(&mut self) -> Result<Option<(i64, &'static str, Value)>, String> {
         let Some(Reverse((at, index))) = self.heads.pop() else {
             return Ok(None);
         };
         let event = self.pending[index].take();
+        let format = self.streams[index].format;
         self.refill(index)?;
-        Ok(event.map(|e| (at, e)))
+        Ok(event.map(|e| (at, format, e)))
     }
 }

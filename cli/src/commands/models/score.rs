@@ -43,6 +43,181 @@ pub struct Breach {
     pub explanation: String,
 }
 
+/// What the evaluation keeps of one version of an incident document (an incident is
+/// updated in place: the same id, a higher version).
+#[derive(Debug, Clone)]
+pub struct IncidentVersion {
+    pub id: String,
+    pub entity_key: String,
+    /// When this version was written (event time).
+    pub at_ms: i64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub score: f64,
+    pub severity: String,
+    pub title: String,
+}
+
+/// Per labelled attack, whether an incident was raised for the attacker.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentScenario {
+    pub scenario: String,
+    pub entity_key: String,
+    pub raised: bool,
+    /// Seconds from the attack's start to the first version of the incident.
+    pub time_to_incident_s: Option<i64>,
+    pub severity: Option<String>,
+    pub score: Option<f64>,
+    pub title: Option<String>,
+}
+
+/// Incidents scored against the labelled attacks.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentReport {
+    pub scenarios: Vec<IncidentScenario>,
+    pub raised_for: usize,
+    /// Distinct incidents (an incident updated in place counts once).
+    pub incidents: usize,
+    pub true_incidents: usize,
+    pub false_incidents: usize,
+    /// False incidents by their highest severity.
+    pub false_by_severity: BTreeMap<String, usize>,
+    pub entity_days: u64,
+    pub false_incidents_per_1000_entity_days: f64,
+    /// Rule hits the detection stages produced on the way.
+    pub rule_hits: u64,
+}
+
+/// Scores incident documents (every version) against `attacks`: an incident belongs to
+/// an attack when it concerns the attacker and its evidence (first to last seen)
+/// overlaps the attack (plus the grace period).
+pub fn evaluate_incidents(
+    attacks: &[Attack],
+    versions: &[IncidentVersion],
+    entity_days: u64,
+    rule_hits: u64,
+) -> IncidentReport {
+    let mut merged: BTreeMap<&str, IncidentVersion> = BTreeMap::new();
+    for v in versions {
+        match merged.get_mut(v.id.as_str()) {
+            Some(m) => {
+                m.at_ms = m.at_ms.min(v.at_ms);
+                m.first_seen_ms = m.first_seen_ms.min(v.first_seen_ms);
+                m.last_seen_ms = m.last_seen_ms.max(v.last_seen_ms);
+                if v.score > m.score {
+                    m.score = v.score;
+                    m.severity = v.severity.clone();
+                    m.title = v.title.clone();
+                }
+            }
+            None => {
+                merged.insert(v.id.as_str(), v.clone());
+            }
+        }
+    }
+    let owner_of = |i: &IncidentVersion| {
+        attacks.iter().position(|a| {
+            a.label.entity_key == i.entity_key
+                && i.first_seen_ms <= a.end_ms + GRACE_MS
+                && i.last_seen_ms >= a.start_ms
+        })
+    };
+    let incidents: Vec<(&IncidentVersion, Option<usize>)> =
+        merged.values().map(|i| (i, owner_of(i))).collect();
+    let scenarios: Vec<IncidentScenario> = attacks
+        .iter()
+        .enumerate()
+        .map(|(index, attack)| {
+            let first = incidents
+                .iter()
+                .filter(|(_, o)| *o == Some(index))
+                .map(|(i, _)| *i)
+                .min_by_key(|i| i.at_ms);
+            IncidentScenario {
+                scenario: attack.label.scenario.clone(),
+                entity_key: attack.label.entity_key.clone(),
+                raised: first.is_some(),
+                time_to_incident_s: first.map(|i| (i.at_ms - attack.start_ms).max(0) / 1000),
+                severity: first.map(|i| i.severity.clone()),
+                score: first.map(|i| i.score),
+                title: first.map(|i| i.title.clone()),
+            }
+        })
+        .collect();
+    let mut false_by_severity = BTreeMap::new();
+    for (i, _) in incidents.iter().filter(|(_, o)| o.is_none()) {
+        *false_by_severity.entry(i.severity.clone()).or_insert(0) += 1;
+    }
+    let true_incidents = incidents.iter().filter(|(_, o)| o.is_some()).count();
+    let false_incidents = incidents.len() - true_incidents;
+    IncidentReport {
+        raised_for: scenarios.iter().filter(|s| s.raised).count(),
+        scenarios,
+        incidents: incidents.len(),
+        true_incidents,
+        false_incidents,
+        false_by_severity,
+        entity_days,
+        false_incidents_per_1000_entity_days: ratio(
+            false_incidents as f64 * 1000.0,
+            entity_days as f64,
+        ),
+        rule_hits,
+    }
+}
+
+impl std::fmt::Display for IncidentReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<30} {:<7} {:>12} {:>9} {:>6}  title",
+            "scenario", "raised", "after", "severity", "score"
+        )?;
+        for s in &self.scenarios {
+            writeln!(
+                f,
+                "{:<30} {:<7} {:>12} {:>9} {:>6}  {}",
+                s.scenario,
+                if s.raised { "yes" } else { "NO" },
+                s.time_to_incident_s
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".into()),
+                s.severity.as_deref().unwrap_or("-"),
+                s.score
+                    .map(|x| format!("{x:.3}"))
+                    .unwrap_or_else(|| "-".into()),
+                s.title.as_deref().unwrap_or("-")
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "incidents raised for {}/{} scenarios; {} incidents ({} true, {} false); {} rule hits",
+            self.raised_for,
+            self.scenarios.len(),
+            self.incidents,
+            self.true_incidents,
+            self.false_incidents,
+            self.rule_hits
+        )?;
+        let by: Vec<String> = self
+            .false_by_severity
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        write!(
+            f,
+            "false incidents per 1,000 entity-days: {:.2} ({})",
+            self.false_incidents_per_1000_entity_days,
+            if by.is_empty() {
+                "none".to_string()
+            } else {
+                by.join(", ")
+            }
+        )
+    }
+}
+
 /// The outcome for one labelled attack.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
@@ -83,6 +258,9 @@ pub struct Report {
     pub recall: f64,
     pub entity_days: u64,
     pub false_breaches_per_1000_entity_days: f64,
+    /// Present when the pipeline correlates breaches and hits into incidents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incidents: Option<IncidentReport>,
 }
 
 /// Which attack (if any) a breach belongs to: its entity is the attacker and it falls
@@ -165,6 +343,7 @@ pub fn evaluate(attacks: &[Attack], breaches: &[Breach], entity_days: u64) -> Re
             entity_days as f64,
         ),
         scenarios,
+        incidents: None,
     }
 }
 
@@ -221,7 +400,11 @@ impl std::fmt::Display for Report {
             f,
             "false breaches per 1,000 entity-days: {:.2} ({} entity-days)",
             self.false_breaches_per_1000_entity_days, self.entity_days
-        )
+        )?;
+        if let Some(incidents) = &self.incidents {
+            write!(f, "\n\n{incidents}")?;
+        }
+        Ok(())
     }
 }
 
@@ -303,6 +486,101 @@ mod tests {
         let text = report.to_string();
         assert!(text.contains("scenarios detected: 1/2"), "{text}");
         assert!(text.contains("missed"), "{text}");
+    }
+
+    fn incident(
+        id: &str,
+        entity: &str,
+        at: i64,
+        first: i64,
+        last: i64,
+        score: f64,
+    ) -> IncidentVersion {
+        IncidentVersion {
+            id: id.into(),
+            entity_key: entity.into(),
+            at_ms: at,
+            first_seen_ms: first,
+            last_seen_ms: last,
+            score,
+            severity: if score >= 0.97 { "critical" } else { "high" }.into(),
+            title: format!("{entity}: {id}"),
+        }
+    }
+
+    #[test]
+    fn incidents_count_once_per_id_and_belong_to_the_attack_they_overlap() {
+        let day = 20 * DAY_MS;
+        let attacks = vec![
+            attack("scan", "ip:10.0.0.9", day + 2 * HOUR, day + 3 * HOUR),
+            attack("missed", "user:x", day, day + HOUR),
+        ];
+        let versions = vec![
+            // One incident in three versions: opened during the attack, raised later.
+            incident(
+                "i1",
+                "ip:10.0.0.9",
+                day + 2 * HOUR,
+                day + 2 * HOUR,
+                day + 2 * HOUR,
+                0.92,
+            ),
+            incident(
+                "i1",
+                "ip:10.0.0.9",
+                day + 4 * HOUR,
+                day + 2 * HOUR,
+                day + 4 * HOUR,
+                0.98,
+            ),
+            incident(
+                "i1",
+                "ip:10.0.0.9",
+                day + 30 * HOUR,
+                day + 2 * HOUR,
+                day + 4 * HOUR,
+                0.98,
+            ),
+            // The attacker again, a day later: false.
+            incident(
+                "i2",
+                "ip:10.0.0.9",
+                day + 40 * HOUR,
+                day + 40 * HOUR,
+                day + 41 * HOUR,
+                0.95,
+            ),
+            // The other attack's entity, before its attack: false.
+            incident(
+                "i3",
+                "user:x",
+                day - 10 * HOUR,
+                day - 12 * HOUR,
+                day - 10 * HOUR,
+                0.91,
+            ),
+        ];
+        let report = evaluate_incidents(&attacks, &versions, 2000, 7);
+        assert_eq!(report.incidents, 3);
+        assert_eq!((report.true_incidents, report.false_incidents), (1, 2));
+        assert_eq!(report.raised_for, 1);
+        let scan = &report.scenarios[0];
+        assert!(scan.raised);
+        assert_eq!(scan.time_to_incident_s, Some(0));
+        assert_eq!(
+            scan.severity.as_deref(),
+            Some("critical"),
+            "its highest version"
+        );
+        assert!(!report.scenarios[1].raised);
+        assert_eq!(report.false_by_severity.get("high"), Some(&2));
+        assert!((report.false_incidents_per_1000_entity_days - 1.0).abs() < 1e-12);
+        let text = report.to_string();
+        assert!(
+            text.contains("incidents raised for 1/2 scenarios"),
+            "{text}"
+        );
+        assert!(text.contains("7 rule hits"), "{text}");
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Indicator {
     pub score: f64,
     pub at_ms: i64,
     pub summary: String,
+    /// A few words for the incident's title (`new cloud.region us-west-2`, a rule's
+    /// title).
+    pub label: String,
     pub event_ids: Vec<String>,
     pub rule: Option<(String, String)>,
     pub model_feature: Option<(String, String)>,
@@ -104,6 +107,7 @@ impl Indicator {
             score,
             at_ms,
             summary: String::new(),
+            label: String::new(),
             event_ids: Vec::new(),
             rule: None,
             model_feature: None,
@@ -119,6 +123,7 @@ impl Indicator {
             let name = text(doc, "rule.name").unwrap_or_else(|| rule_id.clone());
             ind.key = format!("rule:{rule_id}");
             ind.summary = name.clone();
+            ind.label = name.clone();
             ind.rule = Some((rule_id, name));
             ind.event_ids = texts(doc, "pipectl.hit.event_ids");
         } else {
@@ -127,10 +132,40 @@ impl Indicator {
             ind.key = format!("breach:{model}:{feature}");
             ind.summary =
                 text(doc, "pipectl.breach.explanation").unwrap_or_else(|| feature.clone());
+            ind.label = breach_label(doc, &feature);
+            // A judgement made on little history (a new entity, a sparse baseline)
+            // counts for less: the model's confidence scales the breach's weight, so
+            // one early-days oddity does not open an incident on its own.
+            let confidence = get(doc, "pipectl.breach.confidence")
+                .and_then(Value::as_f64)
+                .map_or(1.0, |c| c.clamp(0.0, 1.0));
+            ind.score *= confidence;
             ind.model_feature = Some((model, feature));
             ind.event_ids = texts(doc, "pipectl.breach.event_ids");
         }
         Some(ind)
+    }
+}
+
+/// A breach in a few words, from its feature kind, field and observed value.
+fn breach_label(doc: &Value, feature: &str) -> String {
+    let field = text(doc, "pipectl.breach.field").unwrap_or_default();
+    let observed = text(doc, "pipectl.breach.observed.value").unwrap_or_default();
+    let short = |s: &str| -> String {
+        let mut out: String = s.chars().take(60).collect();
+        if s.chars().count() > 60 {
+            out.push('…');
+        }
+        out
+    };
+    match text(doc, "pipectl.breach.feature_kind").as_deref() {
+        Some("novelty") if !observed.is_empty() => format!("new {field} {}", short(&observed)),
+        Some("volume") => format!("unusual {field} volume ({})", short(&observed)),
+        Some("rate") => format!("unusual activity rate ({} events)", short(&observed)),
+        Some("distinct") => format!("many distinct {field} ({})", short(&observed)),
+        Some("fan_in") => format!("many distinct {field} reaching it ({})", short(&observed)),
+        Some("timing") => "activity at an unusual hour".to_string(),
+        _ => format!("unusual {feature}"),
     }
 }
 
@@ -344,20 +379,24 @@ impl ThreatCorrelator {
             .into_iter()
             .take(MAX_EVENT_IDS)
             .collect::<Vec<_>>();
-        let summaries = distinct(&|e| vec![e.summary.clone()]);
+        let labels = distinct(&|e| vec![e.label.clone()]);
         let who = if subject.entity_id.is_empty() {
             subject.entity_key.clone()
         } else {
             subject.entity_id.clone()
         };
         let title = format!(
-            "{who}: {}",
-            summaries
+            "{who}: {}{}",
+            labels
                 .iter()
                 .take(3)
                 .cloned()
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            match labels.len().saturating_sub(3) {
+                0 => String::new(),
+                more => format!(" and {more} more"),
+            }
         );
         let span_min = (inc.last_seen - inc.first_seen) / 60_000;
         let parts: Vec<String> = evidence

@@ -212,3 +212,44 @@ fn incident_documents_use_only_mapped_fields() {
         assert!(ok, "`{p}` is not mapped by pipectl-incidents");
     }
 }
+
+fn breach_with(user: &str, extra: &str, score: f64, at: i64, id: &str) -> Value {
+    crate::json::from_str(&format!(
+        r#"{{"@timestamp":"{}","event":{{"dataset":"pipectl.breach","id":"{id}"}},"entity":{{"key":"user:{user}","kind":"user","id":"{user}"}},"pipectl":{{"breach":{{"id":"{id}","model":"pol","feature":"novelty(cloud.region)","feature_kind":"novelty","field":"cloud.region","observed":{{"value":"us-west-2"}},"score":{score},"explanation":"a long sentence","event_ids":["ev-{id}"]{extra}}}}}}}"#,
+        t(at)
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_breach_on_little_history_weighs_less_and_titles_are_short_labels() {
+    let confident =
+        Indicator::from_document(&breach_with("a", r#","confidence":1.0"#, 0.99, 0, "b1")).unwrap();
+    assert!((confident.score - 0.99).abs() < 1e-12);
+    assert_eq!(confident.label, "new cloud.region us-west-2");
+    let unsure =
+        Indicator::from_document(&breach_with("a", r#","confidence":0.1"#, 0.99, 0, "b2")).unwrap();
+    assert!((unsure.score - 0.099).abs() < 1e-12, "{}", unsure.score);
+    // Without a confidence (older breach documents, other models) the score stands.
+    let plain = Indicator::from_document(&breach_with("a", "", 0.99, 0, "b3")).unwrap();
+    assert!((plain.score - 0.99).abs() < 1e-12);
+
+    let mut c = ThreatCorrelator::new(opts());
+    assert!(
+        feed(
+            &mut c,
+            breach_with("bob", r#","confidence":0.1"#, 0.999, 0, "b4")
+        )
+        .is_empty(),
+        "an early-days oddity alone opens nothing"
+    );
+    let opened = feed(
+        &mut c,
+        breach_with("carol", r#","confidence":0.95"#, 0.999, 0, "b5"),
+    );
+    assert_eq!(opened.len(), 1);
+    assert_eq!(
+        field(&opened[0], "incident.title"),
+        &Value::from("carol: new cloud.region us-west-2")
+    );
+}
