@@ -17,6 +17,14 @@ pub const USAGE: u8 = 2;
 /// Invalid configuration (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 
+/// The message, for callers that report a failure inside their own output (a failed
+/// test); one printed already says so.
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message.as_deref().unwrap_or("(reported above)"))
+    }
+}
+
 impl Exit {
     pub fn runtime(err: impl std::fmt::Display) -> Exit {
         Exit {

@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod registry;
 mod settings;
+mod stages;
 
 use clap::{Parser, Subcommand};
 use exit::Exit;
@@ -47,6 +48,9 @@ enum Command {
     Validate(commands::validate::Args),
     /// Rewrite pipeline files in the canonical layout (or check that they are).
     Fmt(commands::fmt::Args),
+    /// Run the `test` blocks of pipeline files: given events in, expectations on any
+    /// component's output checked (exit 1 when a test fails).
+    Test(commands::test::Args),
     /// Run pipelines in the foreground until their sources end or a signal arrives.
     Run(commands::run::Args),
     /// Print the pipeline graph in Graphviz DOT.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             match cli.command {
                 Command::Validate(args) => commands::validate::run(args),
                 Command::Fmt(args) => commands::fmt::run(args),
+                Command::Test(args) => commands::test::run(args),
                 Command::Run(args) => commands::run::run(args, &settings),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),

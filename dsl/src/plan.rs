@@ -299,6 +299,110 @@ pub enum Literal {
     Size(u64),
 }
 
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Null => f.write_str("null"),
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Int(i) => write!(f, "{i}"),
+            Literal::Float(x) => write!(f, "{x:?}"),
+            Literal::String(s) => write!(f, "{s:?}"),
+            Literal::Duration(ms) => write!(f, "{ms}ms"),
+            Literal::Size(bytes) => write!(f, "{bytes}B"),
+        }
+    }
+}
+
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        })
+    }
+}
+
+/// Expressions print in the language's syntax (operands of `&&`, `||` and `!`
+/// parenthesised when they are themselves operations), for messages that quote a
+/// condition back: a failed test expectation, a plan difference.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let operand = |e: &Expr, f: &mut fmt::Formatter<'_>| match e {
+            Expr::And(..)
+            | Expr::Or(..)
+            | Expr::Cmp { .. }
+            | Expr::In { .. }
+            | Expr::Match { .. } => {
+                write!(f, "({e})")
+            }
+            _ => write!(f, "{e}"),
+        };
+        match self {
+            Expr::Literal(l) => write!(f, "{l}"),
+            Expr::Field(p) => write!(f, "{p}"),
+            Expr::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Expr::Not(e) => {
+                f.write_str("!")?;
+                operand(e, f)
+            }
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                operand(a, f)?;
+                f.write_str(if matches!(self, Expr::And(..)) {
+                    " && "
+                } else {
+                    " || "
+                })?;
+                operand(b, f)
+            }
+            Expr::Cmp { op, lhs, rhs } => write!(f, "{lhs} {op} {rhs}"),
+            Expr::In { lhs, rhs } => write!(f, "{lhs} in {rhs}"),
+            Expr::Match { lhs, pattern } => write!(f, "{lhs} =~ {pattern:?}"),
+            Expr::Call { name, args } => {
+                write!(f, "{name}(")?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{arg}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// A test's check, as written: `contains(cond)`, `not_contains(cond)`, `count(n)`,
+/// `count(cond, n)`.
+impl fmt::Display for TestCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TestCheck::Contains(e) => write!(f, "contains({e})"),
+            TestCheck::NotContains(e) => write!(f, "not_contains({e})"),
+            TestCheck::Count {
+                condition: Some(e),
+                equals,
+            } => write!(f, "count({e}, {equals})"),
+            TestCheck::Count {
+                condition: None,
+                equals,
+            } => write!(f, "count({equals})"),
+        }
+    }
+}
+
 /// The expression language used by conditions (`filter`, `route`, `when`, ...).
 ///
 /// Checked by the language (field paths well formed, functions known with the right
@@ -379,4 +483,45 @@ pub enum TestCheck {
         condition: Option<Expr>,
         equals: u64,
     },
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::{ComponentPlan, PlanValue};
+    use crate::testing::compile_one;
+
+    fn condition(text: &str) -> PlanValue {
+        let source = format!(
+            "pipeline \"p\" {{\n  source stdin \"raw\" {{}}\n  transform filter \"f\" {{\n    inputs = [raw]\n    condition = {text}\n  }}\n}}\n"
+        );
+        let compiled = compile_one(&source);
+        assert!(
+            compiled.diagnostics.iter().all(|d| !d.is_error()),
+            "{text}: {:?}",
+            compiled.diagnostics
+        );
+        let plan = compiled.plan.expect("a plan");
+        let filter: &ComponentPlan = plan.pipelines[0]
+            .components
+            .iter()
+            .find(|c| c.name == "f")
+            .unwrap();
+        filter.attrs["condition"].clone()
+    }
+
+    #[test]
+    fn expressions_print_back_as_the_same_expression() {
+        for text in [
+            r#"user.name == "root" && !(event.outcome == "success" || x > 3)"#,
+            r#"source.ip in ["10.0.0.1", "10.0.0.2"] && lower(user.name) =~ "^adm""#,
+            "exists(a.b) && n >= 2.5 && m != null && size < 10MiB",
+        ] {
+            let first = condition(text);
+            let PlanValue::Expr(expr) = &first else {
+                panic!("{text}: not an expression: {first:?}")
+            };
+            let printed = expr.to_string();
+            assert_eq!(condition(&printed), first, "{text} printed as {printed}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod reference;
 pub mod rules;
 pub mod run;
 pub mod search;
+pub mod test;
 pub mod validate;
 
 use crate::exit::Exit;

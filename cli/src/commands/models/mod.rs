@@ -9,11 +9,11 @@
 //! from the pipeline file by the same factories `pipectl run` uses, so what is measured
 //! is what ships.
 
-mod graph;
 mod replay;
 pub mod score;
 
 use crate::exit::Exit;
+use crate::stages::{Stages, StateDir};
 use pipectl_core::detect::sigma::time::millis_of;
 use pipectl_core::event::Event;
 use pipectl_core::secrets::SecretStore;
@@ -95,10 +95,12 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         .map(|p| p.components.as_slice())
         .unwrap_or_default();
 
-    let state = TempState::new()?;
+    let normalisers = normalisers(components)?;
+    let roots: Vec<String> = normalisers.iter().map(|(name, _)| name.clone()).collect();
+    let state = StateDir::new("evaluate")?;
     let secrets = SecretStore::new(None);
-    let mut graph = graph::Graph::build(components, &pipeline, &state.0, &secrets)?;
-    if !graph.contains(&plan.name) {
+    let mut graph = Stages::build(components, &roots, None, &pipeline, state.path(), &secrets)?;
+    if graph.get(&plan.name).is_none() {
         return Err(Exit::usage(format!(
             "`{}` must read from `normalise` transforms, directly or through other stages: the evaluation replays normalised records",
             plan.name
@@ -126,7 +128,22 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
             match records.next_event().map_err(Exit::runtime)? {
                 Some((at_ms, format, value)) => {
                     days.observe(&value, at_ms, &kinds);
-                    batch.push((format, Event::new(value, source.clone())));
+                    let event = Event::new(value, source.clone());
+                    let mut targets = normalisers
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (_, f))| f == format)
+                        .map(|(root, _)| root)
+                        .peekable();
+                    while let Some(root) = targets.next() {
+                        match targets.peek() {
+                            Some(_) => batch.push((root, event.clone())),
+                            None => {
+                                batch.push((root, event));
+                                break;
+                            }
+                        }
+                    }
                 }
                 None => {
                     finished = true;
@@ -135,7 +152,10 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
             }
         }
         events += batch.len() as u64;
-        graph.run(batch, finished, |component, emitted| {
+        graph.run(batch, finished, |component, port, emitted| {
+            if port.is_some() {
+                return;
+            }
             if component.name == plan.name {
                 if let Err(e) = write_all(breach_file.as_mut(), emitted) {
                     write_error.get_or_insert(e);
@@ -193,6 +213,22 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         return Err(Exit::silent(crate::exit::RUNTIME));
     }
     Ok(())
+}
+
+/// The pipeline's `normalise` transforms with their formats: the replay stands for
+/// them, handing each the records of its format.
+fn normalisers(components: &[ComponentPlan]) -> Result<Vec<(String, String)>, Exit> {
+    components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Transform && c.type_name == "normalise")
+        .map(|c| match c.attrs.get("format") {
+            Some(PlanValue::String(format)) => Ok((c.name.clone(), format.clone())),
+            _ => Err(Exit::usage(format!(
+                "`{}` has no literal `format`: the evaluation routes replayed records by it",
+                c.name
+            ))),
+        })
+        .collect()
 }
 
 /// The model component (pipeline name and plan) to evaluate.
@@ -355,28 +391,5 @@ impl EntityDays {
                 }
             }
         }
-    }
-}
-
-/// A state directory for one evaluation, removed afterwards, so no state from an
-/// earlier run leaks into the figures.
-struct TempState(PathBuf);
-
-impl TempState {
-    fn new() -> Result<TempState, Exit> {
-        let dir = std::env::temp_dir().join(format!(
-            "pipectl-evaluate-{}-{}",
-            std::process::id(),
-            pipectl_core::event::now_ns()
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Exit::runtime(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(TempState(dir))
-    }
-}
-
-impl Drop for TempState {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
