@@ -109,10 +109,10 @@ fn every_pack_rule_matches_its_positive_fixtures_and_none_of_its_negative_ones()
 }
 
 /// Detection rules in the packs (correlations are counted apart).
-const RULE_FLOOR: usize = 15;
+const RULE_FLOOR: usize = 41;
 
 /// Correlation rules in the packs.
-const CORRELATION_FLOOR: usize = 0;
+const CORRELATION_FLOOR: usize = 3;
 
 #[test]
 fn every_pack_correlation_fires_on_its_positive_sequence_and_not_on_its_negative_one() {
