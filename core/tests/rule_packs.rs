@@ -18,6 +18,12 @@ use std::path::{Path, PathBuf};
 /// The packs, loaded together.
 const PACKS: [&str; 3] = ["cloud", "saas", "network"];
 
+/// Detection rules in the packs (correlations are counted apart).
+const RULE_FLOOR: usize = 41;
+
+/// Correlation rules in the packs.
+const CORRELATION_FLOOR: usize = 3;
+
 /// Where event time is read: the `detect sigma` defaults plus Box's `created_at`, so
 /// the raw Box records' correlation windows follow their own time.
 const TIME_FIELDS: [&str; 7] = [
@@ -107,12 +113,6 @@ fn every_pack_rule_matches_its_positive_fixtures_and_none_of_its_negative_ones()
         }
     }
 }
-
-/// Detection rules in the packs (correlations are counted apart).
-const RULE_FLOOR: usize = 41;
-
-/// Correlation rules in the packs.
-const CORRELATION_FLOOR: usize = 3;
 
 #[test]
 fn every_pack_correlation_fires_on_its_positive_sequence_and_not_on_its_negative_one() {
