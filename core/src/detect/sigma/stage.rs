@@ -59,7 +59,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "builtin_logsources",
             AttrType::Bool,
             "true",
-            "Use the built-in log sources (AWS CloudTrail, Azure, Microsoft 365, Okta, Google Workspace, GCP, GitHub, Zeek), which recognise both normalised events (`event.dataset`) and raw vendor records.",
+            "Use the built-in log sources (AWS CloudTrail, VPC Flow Logs and Route 53 Resolver, Azure and Entra ID, Microsoft 365, Okta, Google Workspace, GCP, GitHub, Salesforce, Box, Dropbox, Zeek), which recognise both normalised events (`event.dataset`) and raw vendor records.",
         ),
         AttrSpec::with_default(
             "unmapped_logsources",
