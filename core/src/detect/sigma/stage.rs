@@ -85,7 +85,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::with_default(
             "time_fields",
             AttrType::List(&AttrType::String),
-            "[\"@timestamp\", \"eventTime\", \"published\", \"CreationTime\", \"time\", \"timestamp\"]",
+            "[\"@timestamp\", \"eventTime\", \"published\", \"CreationTime\", \"time\", \"timestamp\", \"createdDateTime\", \"activityDateTime\", \"created_at\"]",
             "Where the event time is read (the first that parses: RFC 3339 or epoch seconds/milliseconds); it drives correlation windows. Events without one use their ingest time.",
         ),
         AttrSpec::with_default("ruleset", AttrType::String, "\"sigmahq\"", "The `rule.ruleset` written in hits."),
