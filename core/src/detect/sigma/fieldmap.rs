@@ -7,6 +7,11 @@
 //! to a list of candidate paths, all tried: the configured targets (`field_map`), the
 //! name itself (a dotted name as nested keys, and as one literal dotted key), and the
 //! same under each namespace of the rule's log source.
+//!
+//! Some vendors use keys that begin with a dot (Dropbox tags every union with `.tag`:
+//! `"event_type": {".tag": "file_download"}`). A dotted name cannot say that otherwise,
+//! so in the nested reading an empty segment joins the dot to the key after it:
+//! `event_type..tag` is the key `.tag` under `event_type`.
 
 use crate::path::{FieldPath, PathSegment};
 use crate::value::Str;
@@ -57,7 +62,7 @@ impl FieldMap {
         if let Some(targets) = self.targets.get(field) {
             targets.iter().cloned().for_each(&mut add);
         }
-        let nested: KeyPath = field.split('.').map(Str::from).collect();
+        let nested = nested_keys(field);
         let literal: KeyPath = vec![Str::from(field)];
         add(nested.clone());
         add(literal.clone());
@@ -70,6 +75,27 @@ impl FieldMap {
         }
         out
     }
+}
+
+/// A dotted Sigma field name as nested keys; an empty segment before a key makes that
+/// key begin with a dot (`a..tag` → `a`, `.tag`).
+fn nested_keys(field: &str) -> KeyPath {
+    let mut keys = KeyPath::new();
+    let mut dot = false;
+    let mut pieces = field.split('.').peekable();
+    while let Some(piece) = pieces.next() {
+        if piece.is_empty() && pieces.peek().is_some_and(|next| !next.is_empty()) {
+            dot = true;
+            continue;
+        }
+        if dot {
+            keys.push(Str::from(format!(".{piece}").as_str()));
+            dot = false;
+        } else {
+            keys.push(Str::from(piece));
+        }
+    }
+    keys
 }
 
 /// A path of object keys, parsed like pipeline field paths (no array indices).
@@ -106,6 +132,22 @@ mod tests {
             ]
         );
         assert_eq!(show(&map.paths("eventName", &[])), ["eventName"]);
+    }
+
+    #[test]
+    fn an_empty_segment_makes_a_key_starting_with_a_dot() {
+        let map = FieldMap::default();
+        let ns = vec![key_path("dropbox").unwrap()];
+        assert_eq!(
+            show(&map.paths("event_type..tag", &ns)),
+            [
+                "event_type/.tag",
+                "event_type..tag",
+                "dropbox/event_type/.tag",
+                "dropbox/event_type..tag"
+            ]
+        );
+        assert_eq!(show(&map.paths(".tag", &[])), [".tag"]);
     }
 
     #[test]

@@ -113,6 +113,10 @@ fn exists_all(fields: &[&str]) -> Predicate {
     Predicate::All(fields.iter().map(|f| Predicate::Exists(field(f))).collect())
 }
 
+fn any_exists(fields: &[&str]) -> Predicate {
+    Predicate::Any(fields.iter().map(|f| Predicate::Exists(field(f))).collect())
+}
+
 fn entry(selector: &str, predicate: Predicate, namespaces: &[&str]) -> Entry {
     Entry {
         selector: parse_selector(selector).unwrap_or_default(),
@@ -146,17 +150,36 @@ pub fn default_entries() -> Vec<Entry> {
             "product:azure service:signinlogs",
             Predicate::Any(vec![
                 dataset("azure.signinlogs"),
+                // Diagnostic settings export: the sign-in under `properties`.
                 Predicate::Equals(field("category"), "SignInLogs".into()),
+                Predicate::Equals(field("category"), "NonInteractiveUserSignInLogs".into()),
+                // Microsoft Graph `signIn` resource, flat.
+                exists_all(&["createdDateTime", "appId", "correlationId", "status"]),
             ]),
-            &["azure.signinlogs"],
+            &[
+                "azure.signinlogs",
+                "properties",
+                "azure.signinlogs.properties",
+            ],
         ),
         entry(
             "product:azure service:auditlogs",
             Predicate::Any(vec![
                 dataset("azure.auditlogs"),
                 Predicate::Equals(field("category"), "AuditLogs".into()),
+                // Microsoft Graph `directoryAudit` resource, flat.
+                exists_all(&[
+                    "activityDisplayName",
+                    "activityDateTime",
+                    "loggedByService",
+                    "initiatedBy",
+                ]),
             ]),
-            &["azure.auditlogs"],
+            &[
+                "azure.auditlogs",
+                "properties",
+                "azure.auditlogs.properties",
+            ],
         ),
         entry(
             "product:azure service:activitylogs",
@@ -221,6 +244,71 @@ pub fn default_entries() -> Vec<Entry> {
             "product:github service:audit",
             dataset("github.audit"),
             &["github.audit"],
+        ),
+        entry(
+            "product:salesforce",
+            Predicate::Any(vec![
+                dataset("salesforce.eventlog"),
+                // EventLogFile rows: upper-case CSV columns every event type has.
+                Predicate::All(vec![
+                    exists_all(&["EVENT_TYPE", "TIMESTAMP", "ORGANIZATION_ID"]),
+                    any_exists(&["REQUEST_ID", "USER_ID", "TIMESTAMP_DERIVED"]),
+                ]),
+            ]),
+            &["salesforce.eventlog"],
+        ),
+        entry(
+            "product:box",
+            Predicate::Any(vec![
+                dataset("box.events"),
+                // `GET /events` entries: `type` is always `event`.
+                Predicate::All(vec![
+                    Predicate::Equals(field("type"), "event".into()),
+                    Predicate::Exists(field("event_type")),
+                    any_exists(&[
+                        "created_by",
+                        "created_at",
+                        "event_id",
+                        "source",
+                        "ip_address",
+                    ]),
+                ]),
+            ]),
+            &["box.events"],
+        ),
+        entry(
+            "product:dropbox",
+            Predicate::Any(vec![
+                dataset("dropbox.team_log"),
+                // `team_log/get_events` entries.
+                exists_all(&["event_type", "involve_non_team_member", "actor"]),
+            ]),
+            &["dropbox.team_log"],
+        ),
+        entry(
+            "product:aws service:vpcflow",
+            Predicate::Any(vec![
+                dataset("aws.vpcflow"),
+                // Flow records by their AWS field names; resolver query logs have a
+                // source address but no destination.
+                Predicate::All(vec![
+                    exists_all(&["srcaddr", "dstaddr"]),
+                    any_exists(&["action", "log-status", "interface-id", "protocol"]),
+                ]),
+            ]),
+            &["aws.vpcflow"],
+        ),
+        entry(
+            "product:aws service:route53",
+            Predicate::Any(vec![
+                dataset("aws.route53"),
+                // Route 53 Resolver query logs.
+                Predicate::All(vec![
+                    exists_all(&["query_name", "query_type", "query_timestamp"]),
+                    any_exists(&["vpc_id", "srcids", "account_id"]),
+                ]),
+            ]),
+            &["aws.route53"],
         ),
         entry(
             "product:zeek",
@@ -308,6 +396,103 @@ mod tests {
             ..Logsource::default()
         };
         assert_eq!(map.resolve(&windows).mask, 0);
+    }
+
+    /// Whether `record` reaches rules whose logsource is `selector`.
+    fn routes(selector: &str, record: &str) -> bool {
+        let map = LogsourceMap::new(default_entries(), Unmapped::NoEvents).unwrap();
+        let ls = parse_selector(selector).unwrap();
+        let event = crate::json::from_str(record).unwrap();
+        map.classify(&event) & map.resolve(&ls).mask != 0
+    }
+
+    const OKTA: &str = r#"{"eventType":"user.session.start","published":"2026-10-03T22:49:00Z","actor":{"id":"00u1"},"uuid":"u1"}"#;
+    const BOX: &str = r#"{"type":"event","event_id":"e1","event_type":"DOWNLOAD","created_at":"2026-10-03T22:49:00-07:00","created_by":{"type":"user","id":"1","login":"a@acme.example"},"source":{"item_type":"file","item_id":"9"}}"#;
+    const DROPBOX: &str = r#"{"timestamp":"2026-10-03T22:49:00Z","event_category":{".tag":"file_operations"},"actor":{".tag":"user","user":{".tag":"team_member","email":"a@acme.example"}},"involve_non_team_member":false,"event_type":{".tag":"file_download","description":"Downloaded files and/or folders"},"details":{".tag":"file_download_details"}}"#;
+    const SALESFORCE: &str = r#"{"EVENT_TYPE":"LoginAs","TIMESTAMP":"20261003224900.000","REQUEST_ID":"r1","ORGANIZATION_ID":"00D1","USER_ID":"0051","TIMESTAMP_DERIVED":"2026-10-03T22:49:00.000Z"}"#;
+    const VPCFLOW: &str = r#"{"version":"2","account-id":"123456789012","interface-id":"eni-1","srcaddr":"203.0.113.9","dstaddr":"10.0.1.5","srcport":"50000","dstport":"22","protocol":"6","packets":"3","bytes":"180","start":"1790000000","end":"1790000060","action":"ACCEPT","log-status":"OK"}"#;
+    const RESOLVER: &str = r#"{"version":"1.100000","account_id":"123456789012","region":"eu-west-1","vpc_id":"vpc-1","query_timestamp":"2026-10-03T22:49:00Z","query_name":"example.com.","query_type":"A","query_class":"IN","rcode":"NOERROR","answers":[],"srcaddr":"10.0.1.5","srcport":"53000","transport":"UDP","srcids":{"instance":"i-1"}}"#;
+    const GRAPH_SIGNIN: &str = r#"{"id":"s1","createdDateTime":"2026-10-03T22:49:00Z","userPrincipalName":"a@acme.example","appId":"app","appDisplayName":"Office 365","ipAddress":"203.0.113.9","correlationId":"c1","status":{"errorCode":0},"riskEventTypes_v2":[]}"#;
+    const GRAPH_AUDIT: &str = r#"{"id":"a1","category":"RoleManagement","correlationId":"c1","result":"success","activityDisplayName":"Add member to role","activityDateTime":"2026-10-03T22:49:00Z","loggedByService":"Core Directory","operationType":"Assign","initiatedBy":{"user":{"userPrincipalName":"a@acme.example"}},"targetResources":[]}"#;
+    const M365: &str = r#"{"CreationTime":"2026-10-03T22:49:00","Id":"m1","Operation":"FileDownloaded","RecordType":6,"Workload":"OneDrive","UserId":"a@acme.example"}"#;
+
+    #[test]
+    fn raw_saas_records_route_to_their_own_product_only() {
+        assert!(routes("product:salesforce", SALESFORCE));
+        assert!(routes("product:box", BOX));
+        assert!(routes("product:dropbox", DROPBOX));
+        for other in [OKTA, M365, DROPBOX, SALESFORCE, GRAPH_AUDIT] {
+            assert!(!routes("product:box", other), "{other}");
+        }
+        for other in [OKTA, M365, BOX, SALESFORCE, GRAPH_SIGNIN] {
+            assert!(!routes("product:dropbox", other), "{other}");
+        }
+        for other in [OKTA, M365, BOX, DROPBOX, VPCFLOW] {
+            assert!(!routes("product:salesforce", other), "{other}");
+        }
+        // The normalised events, by dataset.
+        assert!(routes(
+            "product:box",
+            r#"{"event":{"dataset":"box.events"}}"#
+        ));
+        assert!(routes(
+            "product:dropbox",
+            r#"{"event":{"dataset":"dropbox.team_log"}}"#
+        ));
+        assert!(routes(
+            "product:salesforce",
+            r#"{"event":{"dataset":"salesforce.eventlog"}}"#
+        ));
+    }
+
+    #[test]
+    fn flow_and_resolver_records_are_told_apart() {
+        assert!(routes("product:aws service:vpcflow", VPCFLOW));
+        assert!(routes("product:aws service:route53", RESOLVER));
+        assert!(!routes("product:aws service:vpcflow", RESOLVER));
+        assert!(!routes("product:aws service:route53", VPCFLOW));
+        assert!(!routes("product:aws service:cloudtrail", VPCFLOW));
+        for other in [OKTA, BOX, DROPBOX, GRAPH_SIGNIN] {
+            assert!(!routes("product:aws service:vpcflow", other), "{other}");
+            assert!(!routes("product:aws service:route53", other), "{other}");
+        }
+        assert!(routes(
+            "product:aws service:vpcflow",
+            r#"{"event":{"dataset":"aws.vpcflow"}}"#
+        ));
+        assert!(routes(
+            "product:aws service:route53",
+            r#"{"event":{"dataset":"aws.route53"}}"#
+        ));
+    }
+
+    #[test]
+    fn entra_records_route_in_both_shapes_with_properties_as_a_namespace() {
+        let diag_signin = r#"{"category":"SignInLogs","operationName":"Sign-in activity","properties":{"userPrincipalName":"a@acme.example"}}"#;
+        let diag_audit = r#"{"category":"AuditLogs","operationName":"Add member to role","properties":{"activityDisplayName":"Add member to role"}}"#;
+        assert!(routes("product:azure service:signinlogs", diag_signin));
+        assert!(routes("product:azure service:signinlogs", GRAPH_SIGNIN));
+        assert!(routes("product:azure service:auditlogs", diag_audit));
+        assert!(routes("product:azure service:auditlogs", GRAPH_AUDIT));
+        assert!(!routes("product:azure service:signinlogs", GRAPH_AUDIT));
+        assert!(!routes("product:azure service:auditlogs", GRAPH_SIGNIN));
+        for other in [OKTA, BOX, DROPBOX, M365, SALESFORCE] {
+            assert!(
+                !routes("product:azure service:signinlogs", other),
+                "{other}"
+            );
+            assert!(!routes("product:azure service:auditlogs", other), "{other}");
+        }
+        let map = LogsourceMap::new(default_entries(), Unmapped::NoEvents).unwrap();
+        let ns = map
+            .resolve(&parse_selector("product:azure service:signinlogs").unwrap())
+            .namespaces;
+        assert!(ns.contains(&key_path("properties").unwrap()));
+    }
+
+    #[test]
+    fn the_built_in_entries_fit_the_class_mask() {
+        assert!(default_entries().len() <= MAX_ENTRIES);
     }
 
     #[test]

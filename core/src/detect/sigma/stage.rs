@@ -59,7 +59,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "builtin_logsources",
             AttrType::Bool,
             "true",
-            "Use the built-in log sources (AWS CloudTrail, Azure, Microsoft 365, Okta, Google Workspace, GCP, GitHub, Zeek), which recognise both normalised events (`event.dataset`) and raw vendor records.",
+            "Use the built-in log sources (AWS CloudTrail, VPC Flow Logs and Route 53 Resolver, Azure and Entra ID, Microsoft 365, Okta, Google Workspace, GCP, GitHub, Salesforce, Box, Dropbox, Zeek), which recognise both normalised events (`event.dataset`) and raw vendor records.",
         ),
         AttrSpec::with_default(
             "unmapped_logsources",
@@ -85,7 +85,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::with_default(
             "time_fields",
             AttrType::List(&AttrType::String),
-            "[\"@timestamp\", \"eventTime\", \"published\", \"CreationTime\", \"time\", \"timestamp\"]",
+            "[\"@timestamp\", \"eventTime\", \"published\", \"CreationTime\", \"time\", \"timestamp\", \"createdDateTime\", \"activityDateTime\", \"created_at\"]",
             "Where the event time is read (the first that parses: RFC 3339 or epoch seconds/milliseconds); it drives correlation windows. Events without one use their ingest time.",
         ),
         AttrSpec::with_default("ruleset", AttrType::String, "\"sigmahq\"", "The `rule.ruleset` written in hits."),
