@@ -5,6 +5,7 @@
 //! exporting a `FACTORY`. [`factories`] lists them all for the runtime's registry,
 //! from which the checker's catalogue and the reference documentation are derived.
 
+pub mod aws;
 pub mod codecs;
 mod io;
 pub mod lines;
