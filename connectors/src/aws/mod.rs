@@ -472,6 +472,102 @@ mod tests {
         assert!(r.delay(30) <= Duration::from_secs(10));
     }
 
+    /// Answers each connection with the next canned response; returns the requests.
+    async fn serve(replies: Vec<String>) -> (Url, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let task = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for reply in replies {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "the client closed the connection");
+                    head.extend_from_slice(&buf[..n]);
+                }
+                requests.push(String::from_utf8_lossy(&head).to_string());
+                socket.write_all(reply.as_bytes()).await.unwrap();
+                socket.shutdown().await.unwrap();
+            }
+            requests
+        });
+        (url, task)
+    }
+
+    fn reply(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_errors_name_the_object_never_the_secret() {
+        let error =
+            |code: &str| format!("<Error><Code>{code}</Code><Message>try later</Message></Error>");
+        let (endpoint, server) = serve(vec![
+            reply("503 Service Unavailable", &error("SlowDown")),
+            reply("500 Internal Server Error", &error("InternalError")),
+            reply("200 OK", "content"),
+            reply("403 Forbidden", &error("AccessDenied")),
+        ])
+        .await;
+        let client = AwsClient::new(AwsSettings {
+            region: "eu-west-1".into(),
+            endpoint: Some(endpoint),
+            credentials: Credentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: Secret::new("hunter2-secret"),
+                session_token: Some(Secret::new("session-token")),
+            },
+        })
+        .unwrap()
+        .with_retry(Retry {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        });
+        let s3 = s3::S3::new(client);
+        assert_eq!(
+            s3.get_object("logs", "a b/c.json.gz", 100).await.unwrap(),
+            b"content"
+        );
+        let err = s3
+            .get_object("logs", "k", 100)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "S3 GetObject s3://logs/k: AccessDenied (HTTP 403): try later"
+        );
+        let requests = server.await.unwrap();
+        assert_eq!(requests.len(), 4);
+        let first = requests[0].to_ascii_lowercase();
+        assert!(
+            first.starts_with("get /logs/a%20b/c.json.gz http/1.1"),
+            "{first}"
+        );
+        assert!(
+            first.contains("authorization: aws4-hmac-sha256 credential=akidexample/"),
+            "{first}"
+        );
+        assert!(
+            first.contains(
+                "signedheaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"
+            ),
+            "{first}"
+        );
+        assert!(
+            first.contains("x-amz-security-token: session-token"),
+            "{first}"
+        );
+        assert!(requests.iter().all(|r| !r.contains("hunter2")));
+    }
+
     #[test]
     fn endpoints_name_only_an_origin() {
         assert!(parse_endpoint("http://127.0.0.1:5000").is_ok());
