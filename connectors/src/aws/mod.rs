@@ -77,14 +77,14 @@ pub const ACCESS_KEY_ID_ATTR: AttrSpec = AttrSpec::optional(
 pub const SECRET_ACCESS_KEY_ATTR: AttrSpec = AttrSpec::optional(
     "secret_access_key",
     AttrType::String,
-    "The secret access key; use `secret(\"name\")`.",
+    "The secret access key.",
 )
 .sensitive();
 /// `session_token`.
 pub const SESSION_TOKEN_ATTR: AttrSpec = AttrSpec::optional(
     "session_token",
     AttrType::String,
-    "The session token of temporary credentials; use `secret(\"name\")`.",
+    "The session token of temporary credentials.",
 )
 .sensitive();
 

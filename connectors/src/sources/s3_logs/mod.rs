@@ -86,7 +86,7 @@ pub const MODE_ATTR: AttrSpec = AttrSpec::with_default(
     "mode",
     AttrType::Enum(&["sqs", "scan"]),
     "\"sqs\"",
-    "`sqs`: read the objects that S3 event notifications on `queue_url` announce (directly or wrapped by SNS); a message is deleted once everything read from it is acknowledged. `scan`: list `bucket` under `prefix` in key order, resuming after the last acknowledged key, and poll for new objects.",
+    "`sqs`: read the objects that S3 event notifications on `queue_url` announce (directly or wrapped by SNS); a message is deleted once everything read from it is acknowledged. `scan`: list `bucket` under `prefix` in key order, resuming after the last acknowledged key, and poll for new objects. A bad object (corrupt, not of the format, refused) is logged with its key and counted as errored: in `sqs` mode its message stays on the queue for the queue's redrive policy (dead-letter queue), in `scan` mode it is passed over. See docs/aws.md.",
 );
 /// `queue_url`.
 pub const QUEUE_URL_ATTR: AttrSpec = AttrSpec::optional(
@@ -105,7 +105,7 @@ pub const PREFIX_ATTR: AttrSpec = AttrSpec::with_default(
     "prefix",
     AttrType::String,
     "\"AWSLogs/\"",
-    "The key prefix to list (`mode = \"scan\"`). Keys are read in key order after the last one read, so a prefix down to one account and region (`AWSLogs/123456789012/CloudTrail/eu-west-1/`) keeps that order the delivery order.",
+    "The key prefix to list (`mode = \"scan\"`). Keys are read in key order after the last one read, so a prefix down to one account and region (`AWSLogs/123456789012/CloudTrail/eu-west-1/`, `AWSLogs/123456789012/vpcflowlogs/eu-west-1/`) keeps that order the delivery order.",
 );
 /// `poll_interval`.
 pub const POLL_INTERVAL_ATTR: AttrSpec = AttrSpec::with_default(
