@@ -120,6 +120,11 @@ impl AwsSettings {
                 secret_access_key,
                 session_token: token,
             },
+            (None, None) if token.is_some() => {
+                return Err(attrs.error(
+                    "`session_token` goes with `access_key_id` and `secret_access_key`",
+                ))
+            }
             (None, None) => Credentials::from_env().ok_or_else(|| {
                 attrs.error(
                     "no credentials: set `access_key_id` and `secret_access_key`, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",

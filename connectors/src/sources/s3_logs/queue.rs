@@ -29,6 +29,8 @@ use tokio::task::JoinSet;
 /// Messages whose deletion may wait for acknowledgements at once; receiving pauses
 /// beyond (the channels' backpressure usually stops it long before).
 const MAX_IN_FLIGHT: usize = 256;
+/// The least time between two receives from an empty queue.
+const MIN_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Receives and handles messages until shutdown or a permanent failure.
 pub(super) async fn run<F: LogFormat, O: BatchOutput>(
@@ -94,6 +96,10 @@ async fn receive_loop<F: LogFormat, O: BatchOutput>(
             }
             Err(e) => return Err(Halt::Failed(run.error(e.to_string()))),
         };
+        if messages.is_empty() && config.wait_time < MIN_POLL {
+            // Short polling on an empty queue: do not spin.
+            pause(run, MIN_POLL).await?;
+        }
         for message in messages {
             handle::<F, O>(source, run, sqs, s3, deletions, message).await?;
         }
