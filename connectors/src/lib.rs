@@ -5,6 +5,7 @@
 //! exporting a `FACTORY`. [`factories`] lists them all for the runtime's registry,
 //! from which the checker's catalogue and the reference documentation are derived.
 
+pub mod aws;
 pub mod codecs;
 mod io;
 pub mod lines;
@@ -21,10 +22,12 @@ use pipectl_core::component::Factory;
 /// Every component type this crate provides.
 pub fn factories() -> Vec<Factory> {
     vec![
+        sources::cloudtrail::FACTORY,
         sources::file::FACTORY,
         sources::http::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
+        sources::vpc_flow::FACTORY,
         transforms::enrich::FACTORY,
         transforms::filter::FACTORY,
         transforms::normalise::FACTORY,
@@ -86,6 +89,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 14);
+        assert_eq!(seen.len(), 16);
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! Line-oriented sources (`file`, `stdin`) emit `{"message": "<line>"}` events and
 //! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
-//! its messages, since their framing is part of the protocol.
+//! its messages, since their framing is part of the protocol. `cloudtrail` emits each
+//! CloudTrail record as it is and `vpc_flow` each flow log line as a `message`, both
+//! read from S3 ([`s3_logs`]) and left to the `normalise` transform.
 
+pub mod cloudtrail;
 pub mod file;
 pub mod http;
+pub mod s3_logs;
 pub mod stdin;
 pub mod syslog;
+pub mod vpc_flow;
 
 use crate::io::{BatchOutput, Closed};
 use crate::lines::decode_line;
