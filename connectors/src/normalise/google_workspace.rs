@@ -20,8 +20,8 @@
 //! | `source.ip` | `ipAddress` |
 //! | `user.target.*` | parameters naming the user acted on: `target_user`, `affected_email_address`, `USER_EMAIL` (lowercased) |
 //! | `file.name`, `file.owner` | Drive: parameters `doc_title`, `owner` |
-//! | `event.outcome`, `event.reason` | `login_success` → `success`; `login_failure` and names ending in `_failure`/`_failed` → `failure` (parameter `login_failure_type` → `event.reason`); else `unknown` |
-//! | `event.category`, `event.type` | by application: `login`, `saml`, `token` → `authentication`; `user_accounts`, `groups`, `groups_enterprise` and user/role/group admin settings → `iam`; other `admin` → `configuration`; `drive` → `file`; `gmail` → `email`; types from the name's verb |
+//! | `event.outcome`, `event.reason` | names ending in `_success`/`_succeeded` (`login_success`) → `success`; `login_failure` and names ending in `_failure`/`_failed` → `failure` (parameter `login_failure_type` → `event.reason`); else `unknown` |
+//! | `event.category`, `event.type` | by application: `login`, `saml` → `authentication`; `token` (OAuth grants), `user_accounts`, `groups`, `groups_enterprise` and user/role/group admin settings → `iam`; other `admin` → `configuration`; `drive` → `file`; `gmail` → `email`; types from the name's verb |
 //! | `related.user`, `related.ip` | the users and addresses above |
 //! | `event.id` | over `id.applicationName`, `id.time`, `id.uniqueQualifier` and the event's `name` (with its ordinal when the activity repeats a name, so that siblings never share an id); without them over the narrowed record |
 //!
@@ -146,7 +146,7 @@ fn build(activity: &Value, event: &Value, kept: Value, at: String, ordinal: usiz
     }
 
     let lower = name.to_ascii_lowercase();
-    let outcome = if lower == "login_success" {
+    let outcome = if lower.ends_with("_success") || lower.ends_with("_succeeded") {
         "success"
     } else if lower == "login_failure" || lower.ends_with("_failure") || lower.ends_with("_failed")
     {
@@ -243,8 +243,10 @@ fn categorise(doc: &mut Doc, application: &str, event_type: &str, name: &str) {
     .iter()
     .any(|t| event_type.eq_ignore_ascii_case(t));
     match application {
-        "login" | "saml" | "token" => doc.categorise("authentication", &[verb()]),
-        "user_accounts" | "groups" | "groups_enterprise" => doc.categorise("iam", &[verb()]),
+        "login" | "saml" => doc.categorise("authentication", &[verb()]),
+        "token" | "user_accounts" | "groups" | "groups_enterprise" => {
+            doc.categorise("iam", &[verb()])
+        }
         "admin" if admin_iam => doc.categorise("iam", &[verb()]),
         "admin" => doc.categorise("configuration", &[verb()]),
         "drive" => doc.categorise("file", &[verb()]),
