@@ -6,7 +6,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `TIMESTAMP_DERIVED` (ISO 8601 UTC), else `TIMESTAMP` (`20230504213647.569` or ISO, UTC), else `EventDate` (one required) |
+//! | `@timestamp` | `TIMESTAMP_DERIVED` (ISO 8601 UTC), else `TIMESTAMP` (`20230504213647.569` or ISO, UTC), else `EventDate` (`2023-05-04T21:36:47.000+0000`) (one required) |
 //! | `event.action` | `EVENT_TYPE`, else the object's type (`attributes.type`) (one required) |
 //! | `user.name`, `user.email`, `user.id` | `USER_NAME`, else `USERNAME`/`Username` (lowercased); `USER_ID_DERIVED` (the 18-character id), else `USER_ID`/`UserId` |
 //! | `source.ip` | `SOURCE_IP`/`SourceIp`, else `CLIENT_IP` (Salesforce writes `Salesforce.com IP` for its own calls: not an address, so not set) |
@@ -65,32 +65,47 @@ pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     })
 }
 
-/// An event log time: ISO 8601 (UTC when it has no zone), or the compact
-/// `YYYYMMDDHHMMSS.sss` of the `TIMESTAMP` column.
+/// An event log time: ISO 8601 (UTC when it has no zone; the API's `+0000` offsets
+/// too), or the compact `YYYYMMDDHHMMSS.sss` of the `TIMESTAMP` column.
 fn event_time(text: &str) -> Option<String> {
-    timestamp(text).or_else(|| {
-        let (digits, fraction) = text.split_once('.').unwrap_or((text, ""));
-        let b = digits.as_bytes();
-        if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let part = |r: std::ops::Range<usize>| digits.get(r).unwrap_or("");
-        let mut iso = format!(
-            "{}-{}-{}T{}:{}:{}",
-            part(0..4),
-            part(4..6),
-            part(6..8),
-            part(8..10),
-            part(10..12),
-            part(12..14)
-        );
-        if !fraction.is_empty() {
-            iso.push('.');
-            iso.push_str(fraction);
-        }
-        iso.push('Z');
-        timestamp(&iso)
-    })
+    timestamp(text)
+        .or_else(|| timestamp(&with_offset_colon(text)?))
+        .or_else(|| compact_time(text))
+}
+
+/// `…+0000` as `…+00:00`: Salesforce's API writes offsets without the colon.
+fn with_offset_colon(text: &str) -> Option<String> {
+    let cut = text.len().checked_sub(5)?;
+    let (time, offset) = (text.get(..cut)?, text.get(cut..)?);
+    let (hours, minutes) = (offset.get(..3)?, offset.get(3..)?);
+    let signed = offset.starts_with(['+', '-']);
+    let digits = offset.bytes().skip(1).all(|b| b.is_ascii_digit());
+    (signed && digits && time.contains('T')).then(|| format!("{time}{hours}:{minutes}"))
+}
+
+/// The compact `YYYYMMDDHHMMSS.sss` (UTC) of the `TIMESTAMP` column.
+fn compact_time(text: &str) -> Option<String> {
+    let (digits, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let b = digits.as_bytes();
+    if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let part = |r: std::ops::Range<usize>| digits.get(r).unwrap_or("");
+    let mut iso = format!(
+        "{}-{}-{}T{}:{}:{}",
+        part(0..4),
+        part(4..6),
+        part(6..8),
+        part(8..10),
+        part(10..12),
+        part(12..14)
+    );
+    if !fraction.is_empty() {
+        iso.push('.');
+        iso.push_str(fraction);
+    }
+    iso.push('Z');
+    timestamp(&iso)
 }
 
 pub(crate) fn build(record: Value, head: Head) -> Value {
