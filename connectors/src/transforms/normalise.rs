@@ -165,6 +165,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_activity_of_several_events_becomes_one_event_each_in_order() {
+        let outcome = run_transform(
+            FACTORY,
+            normalise_plan("google_workspace"),
+            &[
+                r#"{"id":{"time":"2026-01-01T00:00:00Z","uniqueQualifier":"1","applicationName":"drive"},"actor":{"email":"ann@x.example"},"events":[{"name":"edit"},{"name":"download"}]}"#,
+                r#"{"id":{"time":"2026-01-01T00:00:01Z","applicationName":"login"},"events":[{"name":"logout"}]}"#,
+                r#"{"id":{"time":"2026-01-01T00:00:02Z"},"events":[{"name":"a"},{"type":"b"}]}"#,
+            ],
+        )
+        .await;
+        let actions: Vec<bool> = ["edit", "download", "logout"]
+            .iter()
+            .zip(outcome.port(""))
+            .map(|(action, event)| event.contains(&format!(r#""action":"{action}""#)))
+            .collect();
+        assert_eq!(actions, [true, true, true]);
+        assert_eq!(outcome.port("").len(), 3);
+        assert_eq!(outcome.port("errors").len(), 1);
+    }
+
+    #[tokio::test]
     async fn flow_log_lines_with_a_header_and_nodata() {
         let outcome = run_transform(
             FACTORY,
