@@ -204,7 +204,7 @@ fn parameter_text<'a>(params: &'a Value, name: &str) -> Option<&'a str> {
         _ => return None,
     };
     match value {
-        Value::String(s) => Some(s.as_str()).map(str::trim).filter(|s| !s.is_empty()),
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()),
         Value::Array(items) => items.first().and_then(Value::as_str),
         _ => None,
     }
