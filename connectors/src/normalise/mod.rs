@@ -1,15 +1,18 @@
 //! Vendor normalisers: a provider's own record in, an ECS event of docs/schema.md §4 out.
 //!
-//! Each JSON vendor is a pure function `normalise(record) -> event`; VPC flow logs are
-//! text lines whose meaning depends on a header line, so that vendor is a small
-//! stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
+//! Each JSON vendor is a pure function `normalise(record) -> event` (Google Workspace,
+//! whose activities may carry several events, `normalise_all(record) -> events`); VPC
+//! flow logs are text lines whose meaning depends on a header line, so that vendor is
+//! a small stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
 //! UTC, from the record's own time so replays give the same answers), `event.kind`,
 //! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
 //! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)
 //! and the entity arrays of [`pipectl_core::entity`].
 //!
 //! A record without the vendor's time or action is not that vendor's record: it is an
-//! error with the reason, never a guess. Keys of vendor records are matched exactly
+//! error with the reason, never a guess (nor the ingest time: a record replayed next
+//! month would land on another day with another meaning). The SaaS normalisers also
+//! fill `related.user` and `related.ip` from the users and addresses they set. Keys of vendor records are matched exactly
 //! first and then ignoring ASCII case, because some collectors and data lakes hand the
 //! same records over with lowercased keys (`eventname`, `creationtime`).
 //!
