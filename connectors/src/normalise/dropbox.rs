@@ -97,8 +97,9 @@ pub(crate) fn build(record: Value, head: Head) -> Value {
     let actor_email = person.and_then(|p| text(p, "email"));
     let context = field(r, "context").filter(|c| {
         tag(c) == Some("team_member")
-            && text(c, "email").is_some()
-            && !text(c, "email").eq(&actor_email)
+            && text(c, "email").is_some_and(|email| {
+                !actor_email.is_some_and(|actor| actor.eq_ignore_ascii_case(email))
+            })
     });
     let participants = field(r, "participants")
         .and_then(Value::as_array)

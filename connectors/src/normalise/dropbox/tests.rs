@@ -129,6 +129,27 @@ fn api_spelling_failed_login_app_actor_and_the_id() {
 }
 
 #[test]
+fn keys_in_another_case() {
+    let e = normalise(
+        from_str(
+            r#"{"Timestamp":"2026-03-04 10:11:12","Event_Type":{"_TAG":"file_download"},
+            "Actor":{"User":{"Email":"Zed@Acme.Example"}},
+            "Context":{"_tag":"team_member","email":"zed@acme.example"},
+            "Origin":{"Geo_Location":{"Ip_Address":"203.0.113.6"}}}"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s(&e, "@timestamp"), Some("2026-03-04T10:11:12Z"));
+    assert_eq!(s(&e, "event.action"), Some("file_download"));
+    assert_eq!(s(&e, "user.email"), Some("zed@acme.example"));
+    // The context is the actor, in another case: no target.
+    assert_eq!(get(&e, "user.target"), None);
+    assert_eq!(s(&e, "source.ip"), Some("203.0.113.6"));
+    assert_eq!(to_string(get(&e, "event.category").unwrap()), r#"["file"]"#);
+}
+
+#[test]
 fn refusals_say_why() {
     let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
     assert_eq!(
