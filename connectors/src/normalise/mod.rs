@@ -1,27 +1,38 @@
 //! Vendor normalisers: a provider's own record in, an ECS event of docs/schema.md §4 out.
 //!
-//! Each JSON vendor is a pure function `normalise(record) -> event`; VPC flow logs are
-//! text lines whose meaning depends on a header line, so that vendor is a small
-//! stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
+//! Each JSON vendor is a pure function `normalise(record) -> event` (Google Workspace,
+//! whose activities may carry several events, `normalise_all(record) -> events`); VPC
+//! flow logs are text lines whose meaning depends on a header line, so that vendor is
+//! a small stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
 //! UTC, from the record's own time so replays give the same answers), `event.kind`,
 //! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
 //! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)
 //! and the entity arrays of [`pipectl_core::entity`].
 //!
 //! A record without the vendor's time or action is not that vendor's record: it is an
-//! error with the reason, never a guess. Keys of vendor records are matched exactly
+//! error with the reason, never a guess (nor the ingest time: a record replayed next
+//! month would land on another day with another meaning). The SaaS normalisers also
+//! fill `related.user` and `related.ip` from the users and addresses they set. Keys of vendor records are matched exactly
 //! first and then ignoring ASCII case, because some collectors and data lakes hand the
 //! same records over with lowercased keys (`eventname`, `creationtime`).
 //!
-//! [`Normaliser`] wraps the four formats for callers that hold events rather than
-//! records (the `normalise` transform, the CLI's replay): it accepts a parsed record, or
-//! an event whose `message` holds the record's text, and works in place so that a
-//! failed event is still the input, ready for the `errors` output.
+//! [`Normaliser`] wraps the formats for callers that hold events rather than records
+//! (the `normalise` transform, the CLI's replay): it accepts a parsed record, or an
+//! event whose `message` holds the record's text, and works in place so that a failed
+//! event is still the input, ready for the `errors` output. One vendor record may carry
+//! several events (a Google Workspace activity with several `events[]`): each becomes
+//! an event of its own, the first in place and the others through
+//! [`Normaliser::apply_all`], so that rules and models see one action per event.
 
 pub mod aws_cloudtrail;
 pub mod aws_vpcflow;
+pub mod box_events;
+pub mod dropbox;
+pub mod entra_id;
+pub mod google_workspace;
 pub mod o365;
 pub mod okta;
+pub mod salesforce;
 
 use pipectl_core::detect::sigma::hit::document_id;
 use pipectl_core::detect::sigma::time::{format_rfc3339, parse_rfc3339};
@@ -54,15 +65,25 @@ pub enum Format {
     AwsVpcflow,
     O365,
     Okta,
+    EntraId,
+    GoogleWorkspace,
+    Salesforce,
+    Box,
+    Dropbox,
 }
 
 impl Format {
     /// Every format, in the order the transform's documentation lists them.
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 9] = [
         Format::AwsCloudtrail,
         Format::AwsVpcflow,
         Format::O365,
         Format::Okta,
+        Format::EntraId,
+        Format::GoogleWorkspace,
+        Format::Salesforce,
+        Format::Box,
+        Format::Dropbox,
     ];
 
     /// The format of a pipeline's `format = "..."`.
@@ -77,6 +98,11 @@ impl Format {
             Format::AwsVpcflow => "aws_vpcflow",
             Format::O365 => "o365",
             Format::Okta => "okta",
+            Format::EntraId => "entra_id",
+            Format::GoogleWorkspace => "google_workspace",
+            Format::Salesforce => "salesforce",
+            Format::Box => "box",
+            Format::Dropbox => "dropbox",
         }
     }
 }
@@ -86,6 +112,8 @@ impl Format {
 pub enum Normaliser {
     /// A JSON vendor: its check (everything that can fail) and its build.
     Json(Format, JsonVendor),
+    /// A JSON vendor whose records may carry several events: all of them, or an error.
+    Split(Format, fn(&Value) -> Result<Vec<Value>, NormaliseError>),
     /// VPC flow log lines (or their JSON form), with the format the last header set.
     Flow(aws_vpcflow::FlowLogParser),
 }
@@ -124,6 +152,11 @@ impl Normaliser {
             Format::AwsCloudtrail => vendor(aws_cloudtrail::check, aws_cloudtrail::build),
             Format::O365 => vendor(o365::check, o365::build),
             Format::Okta => vendor(okta::check, okta::build),
+            Format::EntraId => vendor(entra_id::check, entra_id::build),
+            Format::Salesforce => vendor(salesforce::check, salesforce::build),
+            Format::Box => vendor(box_events::check, box_events::build),
+            Format::Dropbox => vendor(dropbox::check, dropbox::build),
+            Format::GoogleWorkspace => Normaliser::Split(format, google_workspace::normalise_all),
             Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
         }
     }
@@ -134,28 +167,49 @@ impl Normaliser {
     ///
     /// Input is either the vendor record itself or an event whose `message` is its
     /// text (a JSON document, or a flow log line).
+    ///
+    /// A record that carries several events (Google Workspace) yields only its first
+    /// here; callers that may read such records use [`Normaliser::apply_all`].
     pub fn apply(&mut self, event: &mut Value) -> Result<bool, NormaliseError> {
+        self.apply_all(event, &mut Vec::new())
+    }
+
+    /// [`Normaliser::apply`], appending to `more` the further events of a record that
+    /// carries several (they follow `event` in the record's order).
+    pub fn apply_all(
+        &mut self,
+        event: &mut Value,
+        more: &mut Vec<Value>,
+    ) -> Result<bool, NormaliseError> {
         let message = event
             .as_object()
             .and_then(|m| m.get("message"))
             .and_then(Value::as_str);
         match self {
             Normaliser::Json(format, vendor) => {
-                if let Some(text) = message.filter(|t| t.trim_start().starts_with('{')) {
-                    let mut record = pipectl_core::json::from_str(text).map_err(|e| {
-                        NormaliseError::new(*format, format!("`message` is not JSON: {e}"))
-                    })?;
-                    vendor.apply(&mut record)?;
-                    *event = record;
-                } else if message.is_some() {
-                    return Err(NormaliseError::new(
-                        *format,
-                        "`message` holds text that is not a JSON record",
-                    ));
-                } else {
-                    vendor.apply(event)?;
+                match json_message(*format, message)? {
+                    Some(mut record) => {
+                        vendor.apply(&mut record)?;
+                        *event = record;
+                    }
+                    None => vendor.apply(event)?,
                 }
                 Ok(true)
+            }
+            Normaliser::Split(format, normalise_all) => {
+                let events = match json_message(*format, message)? {
+                    Some(record) => normalise_all(&record)?,
+                    None => normalise_all(event)?,
+                };
+                let mut events = events.into_iter();
+                match events.next() {
+                    Some(first) => {
+                        *event = first;
+                        more.extend(events);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
             }
             Normaliser::Flow(parser) => {
                 let out = match message {
@@ -171,6 +225,42 @@ impl Normaliser {
                 }
             }
         }
+    }
+}
+
+/// The record a JSON vendor reads from an event's `message`: `None` when there is no
+/// `message` (the event is the record), an error when it is not a JSON object's text.
+fn json_message(format: Format, message: Option<&str>) -> Result<Option<Value>, NormaliseError> {
+    match message {
+        Some(text) if text.trim_start().starts_with('{') => pipectl_core::json::from_str(text)
+            .map(Some)
+            .map_err(|e| NormaliseError::new(format, format!("`message` is not JSON: {e}"))),
+        Some(_) => Err(NormaliseError::new(
+            format,
+            "`message` holds text that is not a JSON record",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The value under one key of an object (a key that may itself contain a dot, such
+/// as Dropbox's `.tag`): matched exactly, else ignoring ASCII case.
+pub(crate) fn key<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    let map = value.as_object()?;
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// An identifier at a path, written as text or as a number (Box and Salesforce ids
+/// come either way).
+pub(crate) fn id_text(record: &Value, path: &str) -> Option<String> {
+    match field(record, path)? {
+        Value::String(_) => text(record, path).map(str::to_string),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -255,6 +345,11 @@ fn vendor_name(format: Format) -> &'static str {
         Format::AwsVpcflow => "a VPC flow log",
         Format::O365 => "an Office 365 audit",
         Format::Okta => "an Okta System Log",
+        Format::EntraId => "an Entra ID sign-in or directory audit",
+        Format::GoogleWorkspace => "a Google Workspace activity",
+        Format::Salesforce => "a Salesforce event log",
+        Format::Box => "a Box event",
+        Format::Dropbox => "a Dropbox team log",
     }
 }
 
@@ -350,6 +445,83 @@ impl Doc {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The value at a dotted path of the event built so far.
+    fn get(&self, path: &str) -> Option<&Value> {
+        let (first, rest) = path.split_once('.').unwrap_or((path, ""));
+        let value = self.0.get(first)?;
+        if rest.is_empty() {
+            return Some(value);
+        }
+        rest.split('.')
+            .try_fold(value, |cur, key| cur.as_object()?.get(key))
+    }
+
+    /// `<prefix>.name`, and `<prefix>.email` when it is an address, from a login,
+    /// lowercased: the user names of the SaaS providers are case-insensitive, and the
+    /// entity key must not split one person in two.
+    pub(crate) fn set_login(&mut self, prefix: &str, login: Option<&str>) {
+        if let Some(login) = login {
+            let login = login.to_lowercase();
+            if login.contains('@') {
+                self.set(&format!("{prefix}.email"), login.as_str());
+            }
+            self.set(&format!("{prefix}.name"), login);
+        }
+    }
+
+    /// `source.geo.location` from a latitude and longitude, when both are in range.
+    pub(crate) fn set_location(&mut self, lat: Option<f64>, lon: Option<f64>) {
+        if let (Some(lat), Some(lon)) = (lat, lon) {
+            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
+                let mut location = Map::with_capacity(2);
+                location.push("lat", Value::Float(lat));
+                location.push("lon", Value::Float(lon));
+                self.set("source.geo.location", location);
+            }
+        }
+    }
+
+    /// Adds a value to `related.<kind>` (`ip`, `user`, `hosts`) unless it is there.
+    pub(crate) fn relate(&mut self, kind: &str, value: &str) {
+        let value = value.trim();
+        if value.is_empty() || (kind == "ip" && value.parse::<IpAddr>().is_err()) {
+            return;
+        }
+        let path = format!("related.{kind}");
+        let mut values: Vec<Value> = self
+            .get(&path)
+            .and_then(Value::as_array)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
+        if !values.iter().any(|v| v.as_str() == Some(value)) {
+            values.push(Value::from(value));
+            self.set(&path, values);
+        }
+    }
+
+    /// `related.user` and `related.ip` from the user and address fields set so far
+    /// (actor, target, effective user; source and destination), for pivoting.
+    pub(crate) fn relate_set_fields(&mut self) {
+        const USERS: &[&str] = &[
+            "user.name",
+            "user.email",
+            "user.target.name",
+            "user.target.email",
+            "user.effective.name",
+            "user.effective.email",
+        ];
+        for path in USERS {
+            if let Some(user) = self.get(path).and_then(Value::as_str).map(str::to_string) {
+                self.relate("user", &user);
+            }
+        }
+        for path in ["source.ip", "destination.ip"] {
+            if let Some(ip) = self.get(path).and_then(Value::as_str).map(str::to_string) {
+                self.relate("ip", &ip);
+            }
         }
     }
 

@@ -93,3 +93,110 @@ pub fn refused_lines(
     }
     refused
 }
+
+/// What normalising a whole sample file gave: the events with the line of the record
+/// they came from, and the lines refused.
+pub struct SampleRun {
+    pub events: Vec<(usize, Value)>,
+    pub refused: Vec<usize>,
+}
+
+/// Normalises every record of a sample file (`normalise` may yield several events per
+/// record, `prepare` may first complete a record, e.g. give a cut-down fixture a time)
+/// and checks each event's key fields with [`assert_key_fields`]; each refusal must
+/// name one of `reasons`.
+pub fn run_file(
+    file: &str,
+    prepare: impl Fn(&mut Value),
+    normalise: impl Fn(Value) -> Result<Vec<Value>, NormaliseError>,
+    datasets: &[&str],
+    cloud_provider: &str,
+    reasons: &[&str],
+) -> SampleRun {
+    let mut run = SampleRun {
+        events: Vec::new(),
+        refused: Vec::new(),
+    };
+    for (line, mut record) in records(file) {
+        prepare(&mut record);
+        match normalise(record) {
+            Ok(events) => {
+                assert!(!events.is_empty(), "{file}:{line}: no event");
+                for event in events {
+                    assert_key_fields(file, line, &event, datasets, cloud_provider);
+                    run.events.push((line, event));
+                }
+            }
+            Err(e) => {
+                assert!(
+                    reasons.iter().any(|r| e.reason.contains(r)),
+                    "{file}:{line}: {e}"
+                );
+                run.refused.push(line);
+            }
+        }
+    }
+    run
+}
+
+/// The fields every normalised event carries: an RFC 3339 UTC time, a 32-character
+/// id, `event.kind`, an action, an outcome of the ECS vocabulary, one of `datasets`
+/// with its module, the cloud provider, and the vendor record under the dataset's
+/// path.
+pub fn assert_key_fields(
+    file: &str,
+    line: usize,
+    event: &Value,
+    datasets: &[&str],
+    cloud_provider: &str,
+) {
+    let at = format!("{file}:{line}");
+    let time = s(event, "@timestamp").unwrap_or_default();
+    assert!(time.ends_with('Z') && time.len() >= 20, "{at}: {time}");
+    assert_eq!(s(event, "event.id").map(str::len), Some(32), "{at}");
+    assert_eq!(s(event, "event.kind"), Some("event"), "{at}");
+    assert!(
+        s(event, "event.action").is_some_and(|a| !a.is_empty()),
+        "{at}: no action"
+    );
+    assert!(
+        matches!(
+            s(event, "event.outcome"),
+            Some("success" | "failure" | "unknown")
+        ),
+        "{at}: outcome {:?}",
+        s(event, "event.outcome")
+    );
+    let dataset = s(event, "event.dataset").unwrap_or_default();
+    assert!(datasets.contains(&dataset), "{at}: dataset {dataset}");
+    assert_eq!(
+        s(event, "event.module"),
+        dataset.split('.').next(),
+        "{at}: module"
+    );
+    assert_eq!(s(event, "cloud.provider"), Some(cloud_provider), "{at}");
+    assert!(get(event, dataset).is_some(), "{at}: no vendor record");
+}
+
+/// Sets a dotted path of a record, creating objects on the way (to complete
+/// cut-down fixtures in tests).
+pub fn set_path(record: &mut Value, path: &str, value: Value) {
+    let mut cur = record;
+    let mut keys = path.split('.').peekable();
+    while let Some(key) = keys.next() {
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        if keys.peek().is_none() {
+            map.insert(key, value);
+            return;
+        }
+        if !matches!(map.get(key), Some(Value::Object(_))) {
+            map.insert(key, Value::object());
+        }
+        let Some(next) = map.get_mut(key) else {
+            return;
+        };
+        cur = next;
+    }
+}

@@ -6,7 +6,10 @@
 //! formats, a flow log line for `aws_vpcflow`. A record that is not of the format (no
 //! time, no action, a line that does not fit the header) goes unchanged to `errors`
 //! with the reason; flow log header lines and NODATA/SKIPDATA records are dropped,
-//! since they carry no event.
+//! since they carry no event. A record that carries several events (a Google
+//! Workspace activity with several `events[]`) becomes one event each, in the
+//! record's order; they share the record's metadata, so its source acknowledges it
+//! once all of them are delivered.
 //!
 //! A flow log header applies to the lines after it in the order they arrive, so one
 //! `normalise` reads one stream of flow logs: sources that interleave files of
@@ -18,7 +21,7 @@ use pipectl_core::component::{
     BuildContext, BuildError, Built, Factory, Transform, TransformOutput,
 };
 use pipectl_core::config::Attrs;
-use pipectl_core::event::Batch;
+use pipectl_core::event::{Batch, Event};
 use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 
@@ -26,11 +29,21 @@ use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Transform,
     type_name: "normalise",
-    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta) into ECS events with their entities; records not of the format go to `errors`.",
+    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox) into ECS events with their entities; records not of the format go to `errors`.",
     attrs: &[AttrSpec::required(
         "format",
-        AttrType::Enum(&["aws_cloudtrail", "aws_vpcflow", "o365", "okta"]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`).",
+        AttrType::Enum(&[
+            "aws_cloudtrail",
+            "aws_vpcflow",
+            "o365",
+            "okta",
+            "entra_id",
+            "google_workspace",
+            "salesforce",
+            "box",
+            "dropbox",
+        ]),
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects.",
     )],
     fixed_outputs: &["errors"],
     outputs_from: None,
@@ -46,6 +59,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
     Ok(Built::Transform(Box::new(Normalise {
         normaliser: Normaliser::new(format),
         name: format!("{}.{}", ctx.pipeline, plan.name),
+        more: Vec::new(),
     })))
 }
 
@@ -54,13 +68,26 @@ pub struct Normalise {
     normaliser: Normaliser,
     /// `pipeline.component`, for `pipectl.error.component`.
     name: String,
+    /// The further events of the record being normalised, reused across records.
+    more: Vec<pipectl_core::value::Value>,
 }
 
 impl Transform for Normalise {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         for mut event in batch {
-            match self.normaliser.apply(&mut event.value) {
-                Ok(true) => out.push(event),
+            match self.normaliser.apply_all(&mut event.value, &mut self.more) {
+                Ok(true) => {
+                    let meta = (!self.more.is_empty()).then(|| event.meta.clone());
+                    out.push(event);
+                    if let Some(meta) = meta {
+                        for value in self.more.drain(..) {
+                            out.push(Event {
+                                value,
+                                meta: meta.clone(),
+                            });
+                        }
+                    }
+                }
                 Ok(false) => out.drop_event(event),
                 Err(e) => out.push_error(&self.name, event, &e.to_string()),
             }
@@ -135,6 +162,28 @@ mod tests {
             ]
         );
         assert_eq!(outcome.counters.events_errored, 1);
+    }
+
+    #[tokio::test]
+    async fn an_activity_of_several_events_becomes_one_event_each_in_order() {
+        let outcome = run_transform(
+            FACTORY,
+            normalise_plan("google_workspace"),
+            &[
+                r#"{"id":{"time":"2026-01-01T00:00:00Z","uniqueQualifier":"1","applicationName":"drive"},"actor":{"email":"ann@x.example"},"events":[{"name":"edit"},{"name":"download"}]}"#,
+                r#"{"id":{"time":"2026-01-01T00:00:01Z","applicationName":"login"},"events":[{"name":"logout"}]}"#,
+                r#"{"id":{"time":"2026-01-01T00:00:02Z"},"events":[{"name":"a"},{"type":"b"}]}"#,
+            ],
+        )
+        .await;
+        let actions: Vec<bool> = ["edit", "download", "logout"]
+            .iter()
+            .zip(outcome.port(""))
+            .map(|(action, event)| event.contains(&format!(r#""action":"{action}""#)))
+            .collect();
+        assert_eq!(actions, [true, true, true]);
+        assert_eq!(outcome.port("").len(), 3);
+        assert_eq!(outcome.port("errors").len(), 1);
     }
 
     #[tokio::test]
