@@ -3,7 +3,7 @@
 //! the same data give the same breaches.
 //!
 //! Each file is read line by line through the normaliser of its format (named by the
-//! file name's prefix: `aws_cloudtrail*`, `aws_vpcflow*`, `o365*`, `okta*`); the
+//! file name's prefix: `aws_cloudtrail*`, `o365*`, `google_workspace*`, ...); the
 //! streams are merged by `@timestamp`, ties broken by file order, so the merge is
 //! deterministic. A record that does not normalise is counted, not fatal.
 
@@ -21,12 +21,24 @@ struct Stream {
     format: &'static str,
     lines: std::io::Lines<BufReader<std::fs::File>>,
     normaliser: Normaliser,
+    /// Further events of the last record, when it carried several (Google Workspace).
+    queued: std::collections::VecDeque<Value>,
 }
 
 impl Stream {
     /// The next normalised event with its time, skipping (and counting) what does not
     /// normalise.
     fn next(&mut self, rejected: &mut u64) -> Result<Option<(i64, Value)>, String> {
+        while let Some(event) = self.queued.pop_front() {
+            match event
+                .as_object()
+                .and_then(|m| m.get("@timestamp"))
+                .and_then(millis_of)
+            {
+                Some(at) => return Ok(Some((at, event))),
+                None => *rejected += 1,
+            }
+        }
         for line in self.lines.by_ref() {
             let line = line.map_err(|e| format!("{}: {e}", self.name))?;
             if line.trim().is_empty() {
@@ -37,8 +49,9 @@ impl Stream {
                 m.push("message", Value::from(line.as_str()));
                 m
             });
-            match self.normaliser.apply(&mut event) {
-                Ok(true) => {}
+            let mut more = Vec::new();
+            match self.normaliser.apply_all(&mut event, &mut more) {
+                Ok(true) => self.queued.extend(more),
                 Ok(false) => continue,
                 Err(e) => {
                     *rejected += 1;
@@ -83,8 +96,9 @@ impl Replay {
         }
         if files.is_empty() {
             return Err(format!(
-                "{} holds no vendor files (aws_cloudtrail*, aws_vpcflow*, o365*, okta*); generate them with examples/scenario/generate.py",
-                dir.display()
+                "{} holds no vendor files (named after their format: {}); generate them with examples/scenario/generate.py",
+                dir.display(),
+                Format::ALL.iter().map(|f| format!("{}*", f.name())).collect::<Vec<_>>().join(", ")
             ));
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -103,6 +117,7 @@ impl Replay {
                 format: format.name(),
                 lines: BufReader::with_capacity(1 << 16, file).lines(),
                 normaliser: Normaliser::new(format),
+                queued: std::collections::VecDeque::new(),
             });
             replay.pending.push(None);
         }
