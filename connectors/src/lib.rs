@@ -5,6 +5,7 @@
 //! exporting a `FACTORY`. [`factories`] lists them all for the runtime's registry,
 //! from which the checker's catalogue and the reference documentation are derived.
 
+mod checkpoint;
 pub mod codecs;
 mod io;
 pub mod lines;
@@ -23,6 +24,7 @@ pub fn factories() -> Vec<Factory> {
     vec![
         sources::file::FACTORY,
         sources::http::FACTORY,
+        sources::okta::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
         transforms::enrich::FACTORY,
@@ -86,6 +88,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 14);
+        assert_eq!(seen.len(), 15);
     }
 }

@@ -4,8 +4,10 @@
 //! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
 //! its messages, since their framing is part of the protocol.
 
+pub(crate) mod api;
 pub mod file;
 pub mod http;
+pub mod okta;
 pub mod stdin;
 pub mod syslog;
 
