@@ -23,6 +23,7 @@ use pipectl_core::component::Factory;
 pub fn factories() -> Vec<Factory> {
     vec![
         sources::file::FACTORY,
+        sources::graph::FACTORY,
         sources::http::FACTORY,
         sources::okta::FACTORY,
         sources::stdin::FACTORY,
@@ -88,6 +89,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 15);
+        assert_eq!(seen.len(), 16);
     }
 }

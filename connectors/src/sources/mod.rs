@@ -6,6 +6,7 @@
 
 pub(crate) mod api;
 pub mod file;
+pub mod graph;
 pub mod http;
 pub mod okta;
 pub mod stdin;

@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod emit;
 pub(crate) mod error;
+pub(crate) mod microsoft;
 pub(crate) mod oauth;
 pub(crate) mod pacer;
 pub(crate) mod retry;
@@ -143,6 +144,21 @@ pub(crate) fn followed_link(origin: &Url, link: &str) -> Result<Url, ApiError> {
         )));
     }
     Ok(url)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a space becomes
+/// `%20`, which OData filters need and form bodies accept).
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
 }
 
 /// Why a poll round ended early.

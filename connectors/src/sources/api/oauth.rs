@@ -3,6 +3,7 @@
 //! scope returns an access token valid for `expires_in` seconds. The token is cached
 //! and fetched again shortly before it expires (or once when the API answers `401`).
 
+use super::percent_encode;
 use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
 use reqwest::Url;
@@ -64,31 +65,13 @@ pub(crate) fn parse_token(body: &Value, now: Instant) -> Option<CachedToken> {
     })
 }
 
-/// `application/x-www-form-urlencoded`: unreserved bytes as they are, space as `+`,
-/// everything else percent-encoded.
+/// `application/x-www-form-urlencoded`, every reserved byte percent-encoded.
 fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        encode_into(key, &mut out);
-        out.push('=');
-        encode_into(value, &mut out);
-    }
-    out
-}
-
-fn encode_into(text: &str, out: &mut String) {
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
+    let fields: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
+        .collect();
+    fields.join("&")
 }
 
 #[cfg(test)]
@@ -106,7 +89,7 @@ mod tests {
         };
         assert_eq!(
             creds.form_body(),
-            "grant_type=client_credentials&client_id=app+id&client_secret=a%2Bb%2Fc%3D%26&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+            "grant_type=client_credentials&client_id=app%20id&client_secret=a%2Bb%2Fc%3D%26&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         );
     }
 

@@ -28,6 +28,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub authorization: String,
+    /// `http://<Host header>`, for absolute links in answers.
+    pub base: String,
     pub body: String,
     pub at: Instant,
 }
@@ -118,6 +120,14 @@ impl MockApi {
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or_default()
                                     .to_string(),
+                                base: format!(
+                                    "http://{}",
+                                    parts
+                                        .headers
+                                        .get("host")
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or_default()
+                                ),
                                 body: String::from_utf8_lossy(&body).into_owned(),
                                 at: Instant::now(),
                             };
