@@ -25,6 +25,7 @@ pub fn factories() -> Vec<Factory> {
         sources::file::FACTORY,
         sources::graph::FACTORY,
         sources::http::FACTORY,
+        sources::office365::FACTORY,
         sources::okta::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
@@ -89,6 +90,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 17);
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod api;
 pub mod file;
 pub mod graph;
 pub mod http;
+pub mod office365;
 pub mod okta;
 pub mod stdin;
 pub mod syslog;

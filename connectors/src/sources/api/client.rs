@@ -92,14 +92,6 @@ impl ApiClient {
         })
     }
 
-    /// GETs `url` and decodes the body as JSON (any `2xx`).
-    pub async fn get_json(&mut self, url: &Url) -> Result<(HeaderMap, Value), ApiError> {
-        self.call(Method::GET, url, |reply| {
-            json_body(reply).map(|value| (reply.headers.clone(), value))
-        })
-        .await
-    }
-
     /// Sends `method url` (no body) and hands every response that is not retried to
     /// `decode`; see the module documentation for what is retried.
     pub async fn call<T>(
