@@ -50,7 +50,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::required(
             "api_token",
             AttrType::String,
-            "An API token of an admin with read access to the System Log (a read-only administrator suffices), sent as `Authorization: SSWS <token>`. Use `secret()`.",
+            "An API token of an admin with read access to the System Log (a read-only administrator suffices), sent as `Authorization: SSWS <token>`.",
         )
         .sensitive(),
         AttrSpec::with_default(

@@ -63,7 +63,7 @@ pub(crate) const CLIENT_ID_ATTR: AttrSpec = AttrSpec::required(
 pub(crate) const CLIENT_SECRET_ATTR: AttrSpec = AttrSpec::required(
     "client_secret",
     AttrType::String,
-    "A client secret of the app registration. Use `secret()`.",
+    "A client secret of the app registration.",
 )
 .sensitive();
 
