@@ -27,8 +27,8 @@ use super::api::microsoft::{
     TENANT_ID_ATTR,
 };
 use super::api::{
-    fetch, followed_link, join, percent_encode, poll_interval_attr, run_poller, PollSettings,
-    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    defer, fetch, followed_link, join, percent_encode, poll_interval_attr, round_result,
+    run_poller, PollSettings, Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
@@ -339,6 +339,7 @@ impl Poller for GraphPoller {
         out: &mut Emitter<O>,
     ) -> Result<(), Stop> {
         let lookback = i64::try_from(self.config.initial_lookback.as_millis()).unwrap_or(0);
+        let mut failed = None;
         for endpoint in self.config.endpoints.clone() {
             let mut cursor = match self.cursors.remove(endpoint.name) {
                 Some(cursor) => cursor,
@@ -348,9 +349,9 @@ impl Poller for GraphPoller {
             };
             let result = self.poll_endpoint(endpoint, &mut cursor, client, out).await;
             self.cursors.insert(endpoint.name, cursor);
-            result?;
+            defer(result, &mut failed)?;
         }
-        Ok(())
+        round_result(failed)
     }
 }
 

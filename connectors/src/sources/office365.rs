@@ -27,8 +27,8 @@ use super::api::microsoft::{
     TENANT_ID_ATTR,
 };
 use super::api::{
-    fetch, followed_link, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop,
-    MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    defer, fetch, followed_link, join, poll_interval_attr, round_result, run_poller, PollSettings,
+    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
@@ -351,8 +351,13 @@ impl Poller for Office365Poller {
         out: &mut Emitter<O>,
     ) -> Result<(), Stop> {
         let lookback = i64::try_from(self.config.initial_lookback.as_millis()).unwrap_or(0);
+        let mut failed = None;
         for content_type in self.config.content_types.clone() {
-            self.subscribe(&content_type, client, out).await?;
+            let subscribed = self.subscribe(&content_type, client, out).await;
+            if subscribed.is_err() {
+                defer(subscribed, &mut failed)?;
+                continue;
+            }
             let mut cursor = match self.cursors.remove(&content_type) {
                 Some(cursor) => cursor,
                 None => out
@@ -367,9 +372,9 @@ impl Poller for Office365Poller {
                 .poll_type(&content_type, &mut cursor, client, out)
                 .await;
             self.cursors.insert(content_type, cursor);
-            result?;
+            defer(result, &mut failed)?;
         }
-        Ok(())
+        round_result(failed)
     }
 }
 
@@ -480,6 +485,8 @@ mod tests {
         subscriptions: Mutex<Vec<String>>,
         blobs: Mutex<Vec<Blob>>,
         failures: Mutex<Vec<Answer>>,
+        /// Content types whose listing always fails.
+        broken: Mutex<Vec<String>>,
     }
 
     impl Feed {
@@ -526,6 +533,9 @@ mod tests {
                 return failure;
             }
             if seen.path == format!("{FEED}/subscriptions/content") {
+                if self.broken.lock().unwrap().contains(&content_type) {
+                    return Answer::status(503, "{}");
+                }
                 return self.listing(seen, &content_type);
             }
             if let Some(id) = seen.path.strip_prefix("/blob/") {
@@ -662,6 +672,21 @@ mod tests {
             .filter(|s| s.path.ends_with("/subscriptions/content"))
             .collect();
         assert!(content[1].at.duration_since(content[0].at) >= Duration::from_millis(990));
+    }
+
+    #[tokio::test]
+    async fn a_failing_content_type_does_not_hold_up_the_others() {
+        let feed = Arc::new(Feed::default());
+        feed.broken.lock().unwrap().push("Audit.General".into());
+        feed.add("Audit.General", "g1", 60, &[&record("g1")]);
+        feed.add("Audit.Exchange", "x1", 60, &[&record("e1")]);
+        let api = serve(&feed).await;
+        let dir = TempDir::new("o365-partial");
+        let mut h = start(config(&api, &["Audit.General", "Audit.Exchange"]), &dir);
+        assert_eq!(h.events(1, "Id").await, ["e1"]);
+        h.stop().await.unwrap();
+        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        assert!(stored.contains("Audit.Exchange") && !stored.contains("Audit.General"));
     }
 
     #[test]

@@ -179,6 +179,24 @@ impl From<ApiError> for Stop {
     }
 }
 
+/// Lets the other streams of a round be read after one failed transiently: keeps the
+/// first such failure in `first` (reported when the round ends); a halt or a
+/// permanent failure ends the round at once.
+pub(crate) fn defer(result: Result<(), Stop>, first: &mut Option<ApiError>) -> Result<(), Stop> {
+    match result {
+        Err(Stop::Api(e)) if !e.permanent => {
+            first.get_or_insert(e);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The end of a round whose streams were all tried.
+pub(crate) fn round_result(first: Option<ApiError>) -> Result<(), Stop> {
+    first.map_or(Ok(()), |e| Err(Stop::Api(e)))
+}
+
 /// One API source's reading logic.
 pub(crate) trait Poller: Send {
     /// Reads everything new, emitting page by page through `out`; returns once caught
