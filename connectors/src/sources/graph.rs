@@ -20,7 +20,7 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, ApiClient, Auth, Bad, Reply};
+use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -314,11 +314,24 @@ impl GraphPoller {
             }
         };
         loop {
-            let url = match &cursor.next {
-                Some(next) => followed_link(&self.config.app.api_url, next)?,
-                None => self.window_url(endpoint, cursor, &until),
+            let (records, next) = match &cursor.next {
+                Some(next) => {
+                    let url = followed_link(&self.config.app.api_url, next)?;
+                    let read = unless_gone(read_page);
+                    match fetch(out, client.call(Method::GET, &url, read)).await? {
+                        Some(page) => page,
+                        None => {
+                            tracing::warn!(source = %out.name(), endpoint = endpoint.name, "Graph refused the stored nextLink (expired?); reading the window again from its start, so its pages already read come again");
+                            cursor.next = None;
+                            continue;
+                        }
+                    }
+                }
+                None => {
+                    let url = self.window_url(endpoint, cursor, &until);
+                    fetch(out, client.call(Method::GET, &url, read_page)).await?
+                }
             };
-            let (records, next) = fetch(out, client.call(Method::GET, &url, read_page)).await?;
             let fresh = cursor.take_new(records, endpoint.time_field);
             match next {
                 Some(next) => cursor.next = Some(next),

@@ -20,7 +20,7 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, ApiClient, Auth, Bad, Reply};
+use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -329,7 +329,15 @@ impl Office365Poller {
                     continue;
                 }
                 let uri = followed_link(&self.config.app.api_url, &content.uri)?;
-                let records = fetch(out, client.call(Method::GET, &uri, read_blob)).await?;
+                let read = unless_gone(read_blob);
+                let records = match fetch(out, client.call(Method::GET, &uri, read)).await? {
+                    Some(records) => records,
+                    None => {
+                        tracing::error!(source = %out.name(), content_type, content_id = %content.id, "a listed content blob is gone (expired?); its records cannot be read");
+                        out.count_errored(1);
+                        Vec::new()
+                    }
+                };
                 cursor.done.push(content.id);
                 out.emit(content_type, records, cursor).await?;
             }
@@ -687,6 +695,30 @@ mod tests {
         h.stop().await.unwrap();
         let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
         assert!(stored.contains("Audit.Exchange") && !stored.contains("Audit.General"));
+    }
+
+    #[tokio::test]
+    async fn an_expired_blob_is_counted_and_passed() {
+        let feed = Arc::new(Feed::default());
+        feed.add("Audit.Exchange", "x1", 120, &[&record("e1")]);
+        feed.add("Audit.Exchange", "x2", 60, &[&record("e2")]);
+        // x1 is listed, but gone when fetched.
+        let api = {
+            let feed = Arc::clone(&feed);
+            MockApi::start(move |seen| {
+                if seen.path == "/blob/x1" {
+                    return Answer::status(404, r#"{"error":{"code":"AF20051"}}"#);
+                }
+                feed.answer(seen)
+            })
+            .await
+        };
+        let dir = TempDir::new("o365-gone");
+        let mut h = start(config(&api, &["Audit.Exchange"]), &dir);
+        assert_eq!(h.events(1, "Id").await, ["e2"]);
+        let counters = Arc::clone(&h.counters);
+        h.stop().await.unwrap();
+        assert_eq!(counters.snapshot().events_errored, 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, Auth, Bad};
+use super::api::client::{json_body, unless_gone, Auth, Bad};
 use super::api::emit::Emitter;
 use super::api::{
     base_url, fetch, followed_link, join, poll_interval_attr, run_poller, PollSettings, Poller,
@@ -234,11 +234,24 @@ impl Poller for OktaPoller {
         };
         let result = async {
             loop {
-                let url = match &cursor.next {
-                    Some(next) => followed_link(&self.config.domain, next)?,
-                    None => self.first_url(&cursor),
+                let (records, next) = match &cursor.next {
+                    Some(next) => {
+                        let url = followed_link(&self.config.domain, next)?;
+                        let read = unless_gone(read_page);
+                        match fetch(out, client.call(Method::GET, &url, read)).await? {
+                            Some(page) => page,
+                            None => {
+                                tracing::warn!(source = %out.name(), "Okta refused the stored next link (expired?); resuming from the time of the last record read");
+                                cursor.next = None;
+                                continue;
+                            }
+                        }
+                    }
+                    None => {
+                        let url = self.first_url(&cursor);
+                        fetch(out, client.call(Method::GET, &url, read_page)).await?
+                    }
                 };
-                let (records, next) = fetch(out, client.call(Method::GET, &url, read_page)).await?;
                 let full_page = records.len() >= self.config.limit;
                 let mut fresh = Vec::with_capacity(records.len());
                 for record in records {
@@ -415,6 +428,44 @@ mod tests {
         assert_eq!(h.events(2, "uuid").await, ["u4", "u5"]);
         h.stop().await.unwrap();
         assert_eq!(api.seen()[before].path, "/next/4");
+    }
+
+    #[tokio::test]
+    async fn an_expired_next_link_falls_back_to_the_last_time_read() {
+        // `/next/..` links stop working after the first run; the first page (by
+        // `since`) ignores its time and returns everything, boundary included.
+        let available = Arc::new(AtomicUsize::new(2));
+        let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let api = {
+            let (available, expired) = (Arc::clone(&available), Arc::clone(&expired));
+            MockApi::start(move |seen| {
+                let n = available.load(Ordering::SeqCst);
+                if seen.path.starts_with("/next/") && expired.load(Ordering::SeqCst) {
+                    return Answer::status(400, r#"{"errorCode":"E0000001"}"#);
+                }
+                let start = seen.path.trim_start_matches("/next/").parse().unwrap_or(0);
+                Answer::json(page(start.min(n)..n))
+                    .header("link", format!("<{}/next/{n}>; rel=\"next\"", seen.base))
+            })
+            .await
+        };
+        let dir = TempDir::new("okta-expired");
+        let mut h = start(config(&api.base, 10), &dir);
+        assert_eq!(h.events(2, "uuid").await, ["u0", "u1"]);
+        h.stop().await.unwrap();
+
+        expired.store(true, Ordering::SeqCst);
+        available.store(4, Ordering::SeqCst);
+        let mut h = start(config(&api.base, 10), &dir);
+        assert_eq!(h.events(2, "uuid").await, ["u2", "u3"]);
+        h.stop().await.unwrap();
+        let since = api
+            .seen()
+            .iter()
+            .rev()
+            .find_map(|s| s.param("since"))
+            .unwrap();
+        assert_eq!(since, "2026-11-28T08:00:01.000Z");
     }
 
     #[tokio::test]

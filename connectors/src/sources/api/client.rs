@@ -350,6 +350,18 @@ fn describe(error: reqwest::Error) -> String {
     text
 }
 
+/// Wraps a page reader for a stored link (a checkpointed next page, a listed content
+/// blob) that may have expired: `400`, `404` and `410` give `Ok(None)`, so the caller
+/// can fall back instead of failing for good.
+pub(crate) fn unless_gone<T>(
+    read: impl Fn(&Reply) -> Result<T, Bad>,
+) -> impl Fn(&Reply) -> Result<Option<T>, Bad> {
+    move |reply| match reply.status {
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+        _ => read(reply).map(Some),
+    }
+}
+
 /// A `2xx` body as JSON; other statuses are refused.
 pub(crate) fn json_body(reply: &Reply) -> Result<Value, Bad> {
     if !reply.status.is_success() {

@@ -168,6 +168,11 @@ impl<O: BatchOutput> Emitter<O> {
         &self.run.name
     }
 
+    /// Counts records known to be lost upstream (content the API no longer has).
+    pub fn count_errored(&self, n: u64) {
+        self.run.counters.add_errored(n);
+    }
+
     /// Sends `records` as events; `cursor` becomes the stream's checkpoint once they,
     /// and everything sent before them, are acknowledged. With no records the cursor
     /// still moves, in its turn.
