@@ -369,3 +369,100 @@ pub(crate) fn json_body(reply: &Reply) -> Result<Value, Bad> {
     }
     pipectl_core::json::from_slice(&reply.body).map_err(|e| Bad::Page(format!("not JSON ({e})")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Answer, MockApi};
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn settings(attempts: u32) -> ClientSettings {
+        let mut retry = RetryPolicy::new(attempts);
+        retry.base_backoff = Duration::from_millis(10);
+        ClientSettings {
+            timeout: Duration::from_secs(5),
+            retry,
+            pace: None,
+        }
+    }
+
+    fn oauth(api: &MockApi) -> Auth {
+        Auth::ClientCredentials {
+            credentials: ClientCredentials {
+                token_url: Url::parse(&api.url("/token")).unwrap(),
+                client_id: "c".into(),
+                client_secret: Secret::new("s3cr3t"),
+                scope: "api/.default".into(),
+            },
+            cached: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_and_renewed_before_they_expire() {
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let api = {
+            let tokens = Arc::clone(&tokens);
+            MockApi::start(move |seen| {
+                if seen.path == "/token" {
+                    let n = tokens.fetch_add(1, Ordering::SeqCst);
+                    // One second of life: renewed after half of it.
+                    return Answer::json(format!(r#"{{"access_token":"t{n}","expires_in":1}}"#));
+                }
+                Answer::json(format!(r#"{{"auth":"{}"}}"#, seen.authorization))
+            })
+            .await
+        };
+        let counters = Arc::new(ComponentCounters::default());
+        let mut client = ApiClient::new(&settings(2), oauth(&api), counters).unwrap();
+        let url = Url::parse(&api.url("/data")).unwrap();
+        let auth = |v: Value| pipectl_core::json::to_string(&v);
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t0"}"#
+        );
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t0"}"#
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t1"}"#
+        );
+        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn connection_failures_are_retried_then_reported_plainly() {
+        // A port nothing listens on: bind one, then free it.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let counters = Arc::new(ComponentCounters::default());
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut client = ApiClient::new(&settings(3), auth, counters).unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/api/v1/logs?after=x")).unwrap();
+        let started = Instant::now();
+        let err = client.call(Method::GET, &url, json_body).await.unwrap_err();
+        assert!(!err.permanent);
+        assert!(
+            err.message
+                .starts_with(&format!("GET http://127.0.0.1:{port}/api/v1/logs?…: ")),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.ends_with("(gave up after 3 attempts)"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("after=x"), "{}", err.message);
+        // Two backoffs of at least half their 10 ms and 20 ms steps.
+        assert!(started.elapsed() >= Duration::from_millis(15));
+    }
+}
