@@ -2,7 +2,9 @@
 //!
 //! Line-oriented sources (`file`, `stdin`) emit `{"message": "<line>"}` events and
 //! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
-//! its messages, since their framing is part of the protocol.
+//! its messages, since their framing is part of the protocol. The SaaS API sources
+//! (`okta`, `office365`, `graph`, built on `api`) emit the vendor's records unchanged
+//! and leave mapping them to the schema to the `normalise` transform.
 
 pub(crate) mod api;
 pub mod file;
