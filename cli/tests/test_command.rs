@@ -62,7 +62,10 @@ fn passing_tests_exit_zero_and_say_so() {
     let output = pipectl().arg("test").arg(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(stdout.contains("\"root logins are high severity\""), "{stdout}");
+    assert!(
+        stdout.contains("\"root logins are high severity\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 tests: 2 passed, 0 failed"), "{stdout}");
 }
 
@@ -79,7 +82,10 @@ fn a_failed_expectation_shows_what_was_expected_and_what_came() {
         "{stdout}"
     );
     assert!(stdout.contains("expected 3, got 1"), "{stdout}");
-    assert!(stdout.contains("\"user\":\"alice\""), "the events seen: {stdout}");
+    assert!(
+        stdout.contains("\"user\":\"alice\""),
+        "the events seen: {stdout}"
+    );
     assert!(stdout.contains("2 tests: 1 passed, 1 failed"), "{stdout}");
 
     // --filter runs only the matching test: the passing one here.

@@ -6,6 +6,7 @@
 //! from which the checker's catalogue and the reference documentation are derived.
 
 pub mod aws;
+mod checkpoint;
 pub mod codecs;
 mod io;
 pub mod lines;
@@ -24,7 +25,10 @@ pub fn factories() -> Vec<Factory> {
     vec![
         sources::cloudtrail::FACTORY,
         sources::file::FACTORY,
+        sources::graph::FACTORY,
         sources::http::FACTORY,
+        sources::office365::FACTORY,
+        sources::okta::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
         sources::vpc_flow::FACTORY,
@@ -89,6 +93,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 19);
     }
 }

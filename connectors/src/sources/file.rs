@@ -17,6 +17,7 @@
 //! replaced with U+FFFD (and the number of such lines logged), not dropped.
 
 use super::{Halt, LineBatcher, Run};
+use crate::checkpoint::CheckpointFile;
 use crate::io::{attach_ack, BatchOutput};
 use crate::lines::{LineSplitter, Piece};
 use crate::settings::{choice, positive, size_limit};
@@ -277,8 +278,7 @@ struct Checkpoint {
 
 /// Reads and writes `checkpoint.json` in the component's data directory.
 struct CheckpointStore {
-    file: PathBuf,
-    temp: PathBuf,
+    file: CheckpointFile,
     path_text: String,
     current: Option<(FileId, u64)>,
     dirty: bool,
@@ -288,8 +288,7 @@ struct CheckpointStore {
 impl CheckpointStore {
     fn new(data_dir: &Path, followed: &Path) -> CheckpointStore {
         CheckpointStore {
-            file: data_dir.join("checkpoint.json"),
-            temp: data_dir.join("checkpoint.json.tmp"),
+            file: CheckpointFile::new(data_dir),
             path_text: followed.display().to_string(),
             current: None,
             dirty: false,
@@ -300,25 +299,12 @@ impl CheckpointStore {
     /// The stored checkpoint for the followed path; another path's, or an unreadable
     /// one, is ignored with a warning (reading then starts per `start_at`).
     async fn load(&self) -> Option<Checkpoint> {
-        let bytes = match tokio::fs::read(&self.file).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!(checkpoint = %self.file.display(), error = %e, "cannot read the checkpoint; starting without it");
-                return None;
-            }
-        };
-        match serde_json::from_slice::<Checkpoint>(&bytes) {
-            Ok(cp) if cp.path == self.path_text => Some(cp),
-            Ok(cp) => {
-                tracing::info!(old = %cp.path, new = %self.path_text, "the checkpoint is for another path; starting without it");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(checkpoint = %self.file.display(), error = %e, "the checkpoint is corrupt; starting without it");
-                None
-            }
+        let cp = self.file.load::<Checkpoint>().await?;
+        if cp.path == self.path_text {
+            return Some(cp);
         }
+        tracing::info!(old = %cp.path, new = %self.path_text, "the checkpoint is for another path; starting without it");
+        None
     }
 
     fn commit(&mut self, id: FileId, offset: u64) {
@@ -329,7 +315,7 @@ impl CheckpointStore {
     }
 
     /// Writes the checkpoint if it changed and the last write is old enough (or
-    /// `force`): to a temporary file, synced, then renamed over the old one.
+    /// `force`).
     async fn persist(&mut self, force: bool) -> std::io::Result<()> {
         let due = force
             || self
@@ -343,13 +329,7 @@ impl CheckpointStore {
             id,
             offset,
         };
-        let text = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
-        {
-            let mut temp = File::create(&self.temp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut temp, &text).await?;
-            temp.sync_all().await?;
-        }
-        tokio::fs::rename(&self.temp, &self.file).await?;
+        self.file.save(&checkpoint).await?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
@@ -457,7 +437,10 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
         if let Err(e) = store.persist(true).await {
             let err = ComponentError {
                 component: run.name.to_string(),
-                message: format!("cannot write the checkpoint {}: {e}", store.file.display()),
+                message: format!(
+                    "cannot write the checkpoint {}: {e}",
+                    store.file.path().display()
+                ),
             };
             return Err(err);
         }
@@ -658,7 +641,7 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
         self.store.persist(false).await.map_err(|e| {
             Halt::Failed(self.run.error(format!(
                 "cannot write the checkpoint {}: {e}",
-                self.store.file.display()
+                self.store.file.path().display()
             )))
         })
     }

@@ -4,11 +4,17 @@
 //! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
 //! its messages, since their framing is part of the protocol. `cloudtrail` emits each
 //! CloudTrail record as it is and `vpc_flow` each flow log line as a `message`, both
-//! read from S3 ([`s3_logs`]) and left to the `normalise` transform.
+//! read from S3 ([`s3_logs`]); the SaaS API sources (`okta`, `office365`, `graph`,
+//! built on `api`) emit the vendor's records unchanged. All leave mapping to the schema
+//! to the `normalise` transform.
 
+pub(crate) mod api;
 pub mod cloudtrail;
 pub mod file;
+pub mod graph;
 pub mod http;
+pub mod office365;
+pub mod okta;
 pub mod s3_logs;
 pub mod stdin;
 pub mod syslog;

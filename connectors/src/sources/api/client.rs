@@ -1,0 +1,468 @@
+//! The HTTP client every API source shares: authentication, pacing, rate limits and
+//! retries in one place, so each source only says which URLs to read and how to read
+//! a page.
+//!
+//! Per request: wait out a vendor rate-limit pause and the pacer, attach the
+//! credentials, send with a timeout. Connection failures, timeouts, `408`, `429` and
+//! `5xx` are retried (`Retry-After` honoured, otherwise exponential backoff with
+//! jitter) up to `max_attempts` tries, then fail with the last reason. A page the
+//! caller cannot read (not JSON, unexpected shape) is counted, logged and retried the
+//! same way. `401` fetches a new OAuth token once and retries; a second `401`, a `403`
+//! or another `4xx` is a permanent error that names what to fix.
+
+use super::error::{display_url, excerpt, ApiError};
+use super::oauth::{parse_token, CachedToken, ClientCredentials};
+use super::pacer::Pacer;
+use super::retry::{rate_limit_pause, retry_after, RetryPolicy};
+use bytes::Bytes;
+use pipectl_core::metrics::ComponentCounters;
+use pipectl_core::secrets::Secret;
+use pipectl_core::value::Value;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How requests prove who they are.
+pub(crate) enum Auth {
+    /// A fixed token behind a scheme word: Okta's `Authorization: SSWS <token>`.
+    Token { scheme: &'static str, token: Secret },
+    /// OAuth2 client credentials, the token cached until shortly before it expires.
+    ClientCredentials {
+        credentials: ClientCredentials,
+        cached: Option<CachedToken>,
+    },
+}
+
+/// A response, read whole.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why the caller did not accept a response.
+pub(crate) enum Bad {
+    /// The page cannot be read (not JSON, unexpected shape): retried.
+    Page(String),
+    /// The status is an error the caller does not handle: a permanent failure.
+    Refused,
+}
+
+/// The settings a client is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSettings {
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// `Some((n, window))`: at most `n` requests per `window`.
+    pub pace: Option<(usize, Duration)>,
+}
+
+/// An authenticated, rate-aware HTTP client for one source.
+pub(crate) struct ApiClient {
+    http: reqwest::Client,
+    auth: Auth,
+    policy: RetryPolicy,
+    pacer: Option<Pacer>,
+    /// Set when the vendor said no request is left in its current window.
+    paused_until: Option<Instant>,
+    counters: Arc<ComponentCounters>,
+}
+
+impl ApiClient {
+    pub fn new(
+        settings: &ClientSettings,
+        auth: Auth,
+        counters: Arc<ComponentCounters>,
+    ) -> Result<ApiClient, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("pipectl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::permanent(format!("cannot create the HTTP client: {e}")))?;
+        Ok(ApiClient {
+            http,
+            auth,
+            policy: settings.retry,
+            pacer: settings.pace.map(|(n, window)| Pacer::new(n, window)),
+            paused_until: None,
+            counters,
+        })
+    }
+
+    /// Sends `method url` (no body) and hands every response that is not retried to
+    /// `decode`; see the module documentation for what is retried.
+    pub async fn call<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        mut decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        let target = format!("{method} {}", display_url(url));
+        let mut renewed_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.before_request().await;
+            let authorization = self.authorization().await?;
+            let request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(ACCEPT, "application/json")
+                .header(AUTHORIZATION, authorization);
+            let (failure, wait) = match self.send(request, &target).await {
+                Err(failure) => (failure, None),
+                Ok(reply) => match reply.status {
+                    StatusCode::UNAUTHORIZED if !renewed_token && self.can_renew() => {
+                        tracing::info!(request = %target, "the API refused the access token (401); fetching a new one");
+                        self.forget_token();
+                        renewed_token = true;
+                        attempt -= 1;
+                        continue;
+                    }
+                    StatusCode::UNAUTHORIZED => {
+                        return Err(ApiError::permanent(format!(
+                            "{} — the credentials were refused; check the token or client secret and that it has not expired",
+                            self.status_error(&target, &reply)
+                        )))
+                    }
+                    StatusCode::FORBIDDEN => {
+                        return Err(ApiError::permanent(format!(
+                            "{} — the credentials lack a permission this API needs (see docs/sources.md)",
+                            self.status_error(&target, &reply)
+                        )))
+                    }
+                    status if is_retryable(status) => (
+                        ApiError::transient(self.status_error(&target, &reply)),
+                        retry_after(&reply.headers),
+                    ),
+                    _ => match decode(&reply) {
+                        Ok(value) => return Ok(value),
+                        Err(Bad::Refused) => {
+                            return Err(ApiError::permanent(self.status_error(&target, &reply)))
+                        }
+                        Err(Bad::Page(reason)) => {
+                            self.counters.add_errored(1);
+                            let text = format!(
+                                "{target}: unreadable page: {reason}: {}",
+                                excerpt(&reply.body, &self.secrets())
+                            );
+                            (ApiError::transient(text), None)
+                        }
+                    },
+                },
+            };
+            self.retry_or_give_up(attempt, failure, wait).await?;
+        }
+    }
+
+    /// Sends one request and reads the whole body; notes vendor rate-limit headers.
+    async fn send(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        target: &str,
+    ) -> Result<Reply, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::transient(format!("{target}: {}", describe(e))))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(pause) = rate_limit_pause(&headers) {
+            let pause = self.policy.cap(pause);
+            tracing::info!(request = %target, pause = ?pause, "the API's rate limit is used up; pausing until it resets");
+            self.paused_until = Some(Instant::now() + pause);
+        }
+        let body = response.bytes().await.map_err(|e| {
+            ApiError::transient(format!("{target}: reading the response: {}", describe(e)))
+        })?;
+        self.counters.add_bytes_in(body.len() as u64);
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Waits before the next try, or fails once the tries are used up.
+    async fn retry_or_give_up(
+        &mut self,
+        attempt: u32,
+        failure: ApiError,
+        wait: Option<Duration>,
+    ) -> Result<(), ApiError> {
+        if attempt >= self.policy.max_attempts {
+            return Err(ApiError::transient(format!(
+                "{failure} (gave up after {attempt} attempts)"
+            )));
+        }
+        let delay = match wait {
+            Some(wait) => self.policy.cap(wait),
+            None => self.policy.backoff(attempt),
+        };
+        tracing::warn!(error = %failure, attempt, retry_in = ?delay, "API request failed; retrying");
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// Honours a vendor rate-limit pause, then the pacer.
+    async fn before_request(&mut self) {
+        if let Some(until) = self.paused_until.take() {
+            tokio::time::sleep_until(until).await;
+        }
+        if let Some(pacer) = self.pacer.as_mut() {
+            pacer.ready().await;
+        }
+    }
+
+    fn can_renew(&self) -> bool {
+        matches!(self.auth, Auth::ClientCredentials { .. })
+    }
+
+    fn forget_token(&mut self) {
+        if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
+            *cached = None;
+        }
+    }
+
+    /// Every secret this client holds, for scrubbing error text.
+    fn secrets(&self) -> Vec<&Secret> {
+        match &self.auth {
+            Auth::Token { token, .. } => vec![token],
+            Auth::ClientCredentials {
+                credentials,
+                cached,
+            } => {
+                let mut secrets = vec![&credentials.client_secret];
+                secrets.extend(cached.as_ref().map(|t| &t.value));
+                secrets
+            }
+        }
+    }
+
+    fn status_error(&self, target: &str, reply: &Reply) -> String {
+        format!(
+            "{target}: HTTP {}: {}",
+            reply.status.as_u16(),
+            excerpt(&reply.body, &self.secrets())
+        )
+    }
+
+    /// The `Authorization` header value, fetching an OAuth token when none is fresh.
+    async fn authorization(&mut self) -> Result<HeaderValue, ApiError> {
+        let (scheme, token) = match &self.auth {
+            Auth::Token { scheme, token } => (*scheme, token.clone()),
+            Auth::ClientCredentials {
+                cached: Some(cached),
+                ..
+            } if Instant::now() < cached.refresh_at => ("Bearer", cached.value.clone()),
+            Auth::ClientCredentials { credentials, .. } => {
+                let credentials = credentials.clone();
+                let fresh = self.fetch_token(&credentials).await?;
+                let value = fresh.value.clone();
+                if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
+                    *cached = Some(fresh);
+                }
+                ("Bearer", value)
+            }
+        };
+        let mut header =
+            HeaderValue::from_str(&format!("{scheme} {}", token.expose())).map_err(|_| {
+                ApiError::permanent("the API token holds characters not allowed in an HTTP header")
+            })?;
+        header.set_sensitive(true);
+        Ok(header)
+    }
+
+    /// Exchanges the client credentials for an access token, retrying like any call.
+    async fn fetch_token(
+        &mut self,
+        credentials: &ClientCredentials,
+    ) -> Result<CachedToken, ApiError> {
+        let target = format!("POST {}", display_url(&credentials.token_url));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.before_request().await;
+            let request = self
+                .http
+                .post(credentials.token_url.clone())
+                .header(ACCEPT, "application/json")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(credentials.form_body());
+            let (failure, wait) = match self.send(request, &target).await {
+                Err(failure) => (failure, None),
+                Ok(reply) if is_retryable(reply.status) => (
+                    ApiError::transient(self.status_error(&target, &reply)),
+                    retry_after(&reply.headers),
+                ),
+                Ok(reply) if !reply.status.is_success() => {
+                    return Err(ApiError::permanent(format!(
+                        "token request {} — check tenant, client_id, client_secret and that the secret has not expired",
+                        self.status_error(&target, &reply)
+                    )));
+                }
+                Ok(reply) => {
+                    let token = pipectl_core::json::from_slice(&reply.body)
+                        .ok()
+                        .and_then(|body| parse_token(&body, Instant::now()));
+                    match token {
+                        Some(token) => {
+                            tracing::debug!(request = %target, "fetched an access token");
+                            return Ok(token);
+                        }
+                        None => {
+                            self.counters.add_errored(1);
+                            (
+                                ApiError::transient(format!(
+                                    "{target}: the token response has no access_token and expires_in"
+                                )),
+                                None,
+                            )
+                        }
+                    }
+                }
+            };
+            self.retry_or_give_up(attempt, failure, wait).await?;
+        }
+    }
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// A transport error without its URL (reqwest's text includes the query) but with
+/// its causes, e.g. "error sending request: ... Connection refused".
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Wraps a page reader for a stored link (a checkpointed next page, a listed content
+/// blob) that may have expired: `400`, `404` and `410` give `Ok(None)`, so the caller
+/// can fall back instead of failing for good.
+pub(crate) fn unless_gone<T>(
+    read: impl Fn(&Reply) -> Result<T, Bad>,
+) -> impl Fn(&Reply) -> Result<Option<T>, Bad> {
+    move |reply| match reply.status {
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::GONE => Ok(None),
+        _ => read(reply).map(Some),
+    }
+}
+
+/// A `2xx` body as JSON; other statuses are refused.
+pub(crate) fn json_body(reply: &Reply) -> Result<Value, Bad> {
+    if !reply.status.is_success() {
+        return Err(Bad::Refused);
+    }
+    pipectl_core::json::from_slice(&reply.body).map_err(|e| Bad::Page(format!("not JSON ({e})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{Answer, MockApi};
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn settings(attempts: u32) -> ClientSettings {
+        let mut retry = RetryPolicy::new(attempts);
+        retry.base_backoff = Duration::from_millis(10);
+        ClientSettings {
+            timeout: Duration::from_secs(5),
+            retry,
+            pace: None,
+        }
+    }
+
+    fn oauth(api: &MockApi) -> Auth {
+        Auth::ClientCredentials {
+            credentials: ClientCredentials {
+                token_url: Url::parse(&api.url("/token")).unwrap(),
+                client_id: "c".into(),
+                client_secret: Secret::new("s3cr3t"),
+                scope: "api/.default".into(),
+            },
+            cached: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_and_renewed_before_they_expire() {
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let api = {
+            let tokens = Arc::clone(&tokens);
+            MockApi::start(move |seen| {
+                if seen.path == "/token" {
+                    let n = tokens.fetch_add(1, Ordering::SeqCst);
+                    // One second of life: renewed after half of it.
+                    return Answer::json(format!(r#"{{"access_token":"t{n}","expires_in":1}}"#));
+                }
+                Answer::json(format!(r#"{{"auth":"{}"}}"#, seen.authorization))
+            })
+            .await
+        };
+        let counters = Arc::new(ComponentCounters::default());
+        let mut client = ApiClient::new(&settings(2), oauth(&api), counters).unwrap();
+        let url = Url::parse(&api.url("/data")).unwrap();
+        let auth = |v: Value| pipectl_core::json::to_string(&v);
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t0"}"#
+        );
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t0"}"#
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            auth(client.call(Method::GET, &url, json_body).await.unwrap()),
+            r#"{"auth":"Bearer t1"}"#
+        );
+        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn connection_failures_are_retried_then_reported_plainly() {
+        // A port nothing listens on: bind one, then free it.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let counters = Arc::new(ComponentCounters::default());
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut client = ApiClient::new(&settings(3), auth, counters).unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/api/v1/logs?after=x")).unwrap();
+        let started = Instant::now();
+        let err = client.call(Method::GET, &url, json_body).await.unwrap_err();
+        assert!(!err.permanent);
+        assert!(
+            err.message
+                .starts_with(&format!("GET http://127.0.0.1:{port}/api/v1/logs?…: ")),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.ends_with("(gave up after 3 attempts)"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("after=x"), "{}", err.message);
+        // Two backoffs of at least half their 10 ms and 20 ms steps.
+        assert!(started.elapsed() >= Duration::from_millis(15));
+    }
+}

@@ -1,0 +1,106 @@
+//! OAuth2 client credentials (RFC 6749 §4.4), as Microsoft's identity platform and
+//! most SaaS APIs use for daemon access: a form POST of the client's id, secret and
+//! scope returns an access token valid for `expires_in` seconds. The token is cached
+//! and fetched again shortly before it expires (or once when the API answers `401`).
+
+use super::percent_encode;
+use pipectl_core::secrets::Secret;
+use pipectl_core::value::Value;
+use reqwest::Url;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What to present at the token endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCredentials {
+    pub token_url: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `scope` (v2 endpoints, e.g. `https://graph.microsoft.com/.default`).
+    pub scope: String,
+}
+
+impl ClientCredentials {
+    /// The `application/x-www-form-urlencoded` request body.
+    pub fn form_body(&self) -> String {
+        form_encode(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &self.client_id),
+            ("client_secret", self.client_secret.expose()),
+            ("scope", &self.scope),
+        ])
+    }
+}
+
+/// A cached access token.
+pub(crate) struct CachedToken {
+    pub value: Secret,
+    /// When to fetch a new one: a little before it expires.
+    pub refresh_at: Instant,
+}
+
+/// Margin before expiry at which a token is renewed: requests in flight when it
+/// expires would fail.
+const RENEW_MARGIN: Duration = Duration::from_secs(120);
+
+/// Reads a token response: `access_token` and `expires_in` (a number, or a string as
+/// Azure's v1 endpoint sends it). `None` when the shape is wrong.
+pub(crate) fn parse_token(body: &Value, now: Instant) -> Option<CachedToken> {
+    let map = body.as_object()?;
+    let token = map.get("access_token")?.as_str()?;
+    if token.is_empty() {
+        return None;
+    }
+    let expires_in = match map.get("expires_in") {
+        Some(Value::String(s)) => s.parse::<u64>().ok()?,
+        Some(v) => u64::try_from(v.as_i64()?).ok()?,
+        // Without a lifetime, assume the common hour.
+        None => 3600,
+    };
+    let lifetime = Duration::from_secs(expires_in);
+    let renew_after = lifetime.checked_sub(RENEW_MARGIN).unwrap_or(lifetime / 2);
+    Some(CachedToken {
+        value: Secret::new(token),
+        refresh_at: now + renew_after,
+    })
+}
+
+/// `application/x-www-form-urlencoded`, every reserved byte percent-encoded.
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
+        .collect();
+    fields.join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::value;
+
+    #[test]
+    fn the_form_is_encoded() {
+        let creds = ClientCredentials {
+            token_url: Url::parse("https://login.example/t").unwrap(),
+            client_id: "app id".into(),
+            client_secret: Secret::new("a+b/c=&"),
+            scope: "https://graph.microsoft.com/.default".into(),
+        };
+        assert_eq!(
+            creds.form_body(),
+            "grant_type=client_credentials&client_id=app%20id&client_secret=a%2Bb%2Fc%3D%26&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        );
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        let now = Instant::now();
+        let t = parse_token(&value(r#"{"access_token":"x","expires_in":3600}"#), now).unwrap();
+        assert_eq!(t.refresh_at, now + Duration::from_secs(3480));
+        let t = parse_token(&value(r#"{"access_token":"x","expires_in":"60"}"#), now).unwrap();
+        assert_eq!(t.refresh_at, now + Duration::from_secs(30));
+        assert!(parse_token(&value(r#"{"token":"x"}"#), now).is_none());
+        assert!(parse_token(&value(r#"{"access_token":"x","expires_in":-5}"#), now).is_none());
+    }
+}

@@ -1,0 +1,249 @@
+//! Test helpers for the API sources: a local HTTP server (hyper, 127.0.0.1, a free
+//! port, stopped when dropped) that answers with a test's handler and records every
+//! request, and a harness that runs a source into a channel.
+
+use super::super::Run;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use pipectl_core::component::ComponentError;
+use pipectl_core::event::{Batch, Event};
+use pipectl_core::metrics::ComponentCounters;
+use pipectl_core::shutdown::{shutdown_pair, ShutdownTrigger};
+use reqwest::Url;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub authorization: String,
+    /// `http://<Host header>`, for absolute links in answers.
+    pub base: String,
+    pub body: String,
+    pub at: Instant,
+}
+
+impl Seen {
+    /// A query parameter, decoded.
+    pub fn param(&self, key: &str) -> Option<String> {
+        let url = Url::parse(&format!("http://x/?{}", self.query)).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// A form field of the body, decoded.
+    pub fn form(&self, key: &str) -> Option<String> {
+        let url = Url::parse(&format!("http://x/?{}", self.body)).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// What the server answers.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(body: impl Into<String>) -> Answer {
+        Answer::status(200, body)
+    }
+
+    pub fn status(status: u16, body: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Answer {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&Seen) -> Answer + Send + Sync;
+
+/// A local API server; stops when dropped.
+pub struct MockApi {
+    pub base: Url,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl MockApi {
+    pub async fn start(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> MockApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let log = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = Arc::clone(&handler);
+                let log = Arc::clone(&log);
+                connections.spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let handler = Arc::clone(&handler);
+                        let log = Arc::clone(&log);
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let seen = Seen {
+                                method: parts.method.to_string(),
+                                path: parts.uri.path().to_string(),
+                                query: parts.uri.query().unwrap_or_default().to_string(),
+                                authorization: parts
+                                    .headers
+                                    .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                base: format!(
+                                    "http://{}",
+                                    parts
+                                        .headers
+                                        .get("host")
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or_default()
+                                ),
+                                body: String::from_utf8_lossy(&body).into_owned(),
+                                at: Instant::now(),
+                            };
+                            let answer = handler(&seen);
+                            log.lock().unwrap().push(seen);
+                            let mut response = hyper::Response::builder().status(answer.status);
+                            for (k, v) in &answer.headers {
+                                response = response.header(k.as_str(), v.as_str());
+                            }
+                            Ok::<_, Infallible>(
+                                response.body(Full::new(Bytes::from(answer.body))).unwrap(),
+                            )
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        MockApi { base, seen, task }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// `base` with a path, as text (for links the server returns).
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{}",
+            self.base.as_str().trim_end_matches('/'),
+            path_and_query
+        )
+    }
+}
+
+impl Drop for MockApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A running source and the channel it sends into.
+pub struct Harness {
+    pub rx: mpsc::Receiver<Batch>,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<Result<(), ComponentError>>,
+    pub counters: Arc<ComponentCounters>,
+}
+
+impl Harness {
+    pub fn start<F>(run_source: impl FnOnce(Run<mpsc::Sender<Batch>>) -> F) -> Harness
+    where
+        F: Future<Output = Result<(), ComponentError>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(64);
+        let (trigger, shutdown) = shutdown_pair();
+        let counters = Arc::new(ComponentCounters::default());
+        let run = Run {
+            name: Arc::from("api"),
+            out: tx,
+            shutdown,
+            counters: Arc::clone(&counters),
+        };
+        Harness {
+            rx,
+            trigger,
+            task: tokio::spawn(run_source(run)),
+            counters,
+        }
+    }
+
+    /// The next batch (not yet acknowledged: dropping it acknowledges it).
+    pub async fn batch(&mut self) -> Batch {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+            .await
+            .expect("timed out waiting for a batch")
+            .expect("the source ended")
+    }
+
+    /// Receives `n` events, acknowledging each batch; returns `field` of each.
+    pub async fn events(&mut self, n: usize, field: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let batch = self.batch().await;
+            out.extend(batch.iter().map(|e| text(e, field)));
+        }
+        out
+    }
+
+    /// Requests shutdown and returns the source's result.
+    pub async fn stop(self) -> Result<(), ComponentError> {
+        self.trigger.trigger();
+        let mut rx = self.rx;
+        while rx.recv().await.is_some() {}
+        self.task.await.unwrap()
+    }
+
+    /// The source's result once it stops by itself (a permanent failure).
+    pub async fn ended(self) -> Result<(), ComponentError> {
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the source did not stop")
+            .unwrap()
+    }
+}
+
+/// A string field of an event, or its JSON text when it is not a string.
+pub fn text(event: &Event, field: &str) -> String {
+    match event.value.as_object().and_then(|m| m.get(field)) {
+        Some(v) => v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| pipectl_core::json::to_string(v)),
+        None => String::new(),
+    }
+}
