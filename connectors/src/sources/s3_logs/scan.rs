@@ -19,11 +19,12 @@ use super::{
     ERROR_PAUSE, SHUTDOWN_GRACE,
 };
 use crate::aws::s3::S3;
+use crate::checkpoint::CheckpointFile;
 use crate::io::BatchOutput;
 use crate::sources::{Halt, Run};
 use pipectl_core::component::ComponentError;
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What is listed.
@@ -49,8 +50,7 @@ struct Checkpoint {
 
 /// Reads and writes `checkpoint.json`.
 struct Store {
-    file: PathBuf,
-    temp: PathBuf,
+    file: CheckpointFile,
     bucket: String,
     prefix: String,
     current: Option<String>,
@@ -61,8 +61,7 @@ struct Store {
 impl Store {
     fn new(data_dir: &Path, place: &Place<'_>) -> Store {
         Store {
-            file: data_dir.join("checkpoint.json"),
-            temp: data_dir.join("checkpoint.json.tmp"),
+            file: CheckpointFile::new(data_dir),
             bucket: place.bucket.to_string(),
             prefix: place.prefix.to_string(),
             current: None,
@@ -74,24 +73,13 @@ impl Store {
     /// The stored position for this bucket and prefix; another's, or an unreadable
     /// one, is ignored with a warning (listing then starts at the prefix's first key).
     async fn load(&self) -> Option<String> {
-        let bytes = match tokio::fs::read(&self.file).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!(checkpoint = %self.file.display(), error = %e, "cannot read the checkpoint; starting without it");
-                return None;
-            }
-        };
-        match serde_json::from_slice::<Checkpoint>(&bytes) {
-            Ok(cp) if cp.bucket == self.bucket && cp.prefix == self.prefix => Some(cp.after),
-            Ok(cp) => {
+        match self.file.load::<Checkpoint>().await {
+            Some(cp) if cp.bucket == self.bucket && cp.prefix == self.prefix => Some(cp.after),
+            Some(cp) => {
                 tracing::info!(old_bucket = %cp.bucket, old_prefix = %cp.prefix, "the checkpoint is for another bucket or prefix; starting without it");
                 None
             }
-            Err(e) => {
-                tracing::warn!(checkpoint = %self.file.display(), error = %e, "the checkpoint is corrupt; starting without it");
-                None
-            }
+            None => None,
         }
     }
 
@@ -116,16 +104,10 @@ impl Store {
             prefix: self.prefix.clone(),
             after,
         };
-        let text = serde_json::to_vec(&checkpoint).map_err(std::io::Error::other)?;
-        if let Some(dir) = self.file.parent() {
+        if let Some(dir) = self.file.path().parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        {
-            let mut temp = tokio::fs::File::create(&self.temp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut temp, &text).await?;
-            temp.sync_all().await?;
-        }
-        tokio::fs::rename(&self.temp, &self.file).await?;
+        self.file.save(&checkpoint).await?;
         self.dirty = false;
         self.last_write = Some(Instant::now());
         Ok(())
@@ -311,7 +293,7 @@ impl<F: LogFormat, O: BatchOutput> Scan<'_, F, O> {
         self.store.persist(force).await.map_err(|e| {
             Halt::Failed(self.run.error(format!(
                 "cannot write the checkpoint {}: {e}",
-                self.store.file.display()
+                self.store.file.path().display()
             )))
         })
     }
@@ -350,7 +332,10 @@ impl<F: LogFormat, O: BatchOutput> Scan<'_, F, O> {
         }
         store.persist(true).await.map_err(|e| ComponentError {
             component: name.to_string(),
-            message: format!("cannot write the checkpoint {}: {e}", store.file.display()),
+            message: format!(
+                "cannot write the checkpoint {}: {e}",
+                store.file.path().display()
+            ),
         })?;
         halt.into_result()
     }
