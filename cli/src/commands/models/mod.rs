@@ -116,7 +116,7 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
     let source: Arc<str> = Arc::from("scenario");
     let mut breaches = Vec::new();
     let mut incidents = Vec::new();
-    let mut rule_hits = 0u64;
+    let mut rule_hits: std::collections::BTreeMap<String, u64> = Default::default();
     let mut write_error = None;
     let mut days = EntityDays::default();
     let started = std::time::Instant::now();
@@ -167,13 +167,16 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
                 }
                 incidents.extend(emitted.iter().filter_map(|e| incident_of(&e.value)));
             } else if component.kind == ComponentKind::Detect {
-                rule_hits += emitted
-                    .iter()
-                    .filter(|e| {
-                        get(&e.value, "event.dataset").and_then(Value::as_str)
-                            == Some("pipectl.hit")
-                    })
-                    .count() as u64;
+                for event in emitted {
+                    if get(&event.value, "event.dataset").and_then(Value::as_str)
+                        == Some("pipectl.hit")
+                    {
+                        let rule = get(&event.value, "rule.name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("(unnamed)");
+                        *rule_hits.entry(rule.to_string()).or_default() += 1;
+                    }
+                }
             }
         });
         if let Some(e) = write_error.take() {

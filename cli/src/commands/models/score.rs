@@ -84,8 +84,9 @@ pub struct IncidentReport {
     pub false_by_severity: BTreeMap<String, usize>,
     pub entity_days: u64,
     pub false_incidents_per_1000_entity_days: f64,
-    /// Rule hits the detection stages produced on the way.
+    /// Rule hits the detection stages produced on the way, in all and by rule name.
     pub rule_hits: u64,
+    pub rule_hits_by_rule: BTreeMap<String, u64>,
 }
 
 /// Scores incident documents (every version) against `attacks`: an incident belongs to
@@ -95,7 +96,7 @@ pub fn evaluate_incidents(
     attacks: &[Attack],
     versions: &[IncidentVersion],
     entity_days: u64,
-    rule_hits: u64,
+    rule_hits_by_rule: BTreeMap<String, u64>,
 ) -> IncidentReport {
     let mut merged: BTreeMap<&str, IncidentVersion> = BTreeMap::new();
     for v in versions {
@@ -162,7 +163,8 @@ pub fn evaluate_incidents(
             false_incidents as f64 * 1000.0,
             entity_days as f64,
         ),
-        rule_hits,
+        rule_hits: rule_hits_by_rule.values().sum(),
+        rule_hits_by_rule,
     }
 }
 
@@ -214,7 +216,13 @@ impl std::fmt::Display for IncidentReport {
             } else {
                 by.join(", ")
             }
-        )
+        )?;
+        let mut rules: Vec<(&String, &u64)> = self.rule_hits_by_rule.iter().collect();
+        rules.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (rule, hits) in rules {
+            write!(f, "\n  {hits:>7} hits  {rule}")?;
+        }
+        Ok(())
     }
 }
 
@@ -560,7 +568,12 @@ mod tests {
                 0.91,
             ),
         ];
-        let report = evaluate_incidents(&attacks, &versions, 2000, 7);
+        let report = evaluate_incidents(
+            &attacks,
+            &versions,
+            2000,
+            BTreeMap::from([("a".to_string(), 4), ("b".to_string(), 3)]),
+        );
         assert_eq!(report.incidents, 3);
         assert_eq!((report.true_incidents, report.false_incidents), (1, 2));
         assert_eq!(report.raised_for, 1);
