@@ -16,6 +16,7 @@
 //!   judged at the time of its newest evidence; incidents close once the newest event
 //!   time seen overall is `close_after` past their last evidence.
 
+pub mod persist;
 pub mod stage;
 
 use super::sigma::hit::document_id;
@@ -37,15 +38,35 @@ pub struct ThreatOptions {
     pub max_entities: usize,
 }
 
+/// Where a piece of evidence comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorKind {
+    /// A rule hit (`pipectl.hit`).
+    Hit,
+    /// A model breach (`pipectl.breach`).
+    Breach,
+}
+
+impl IndicatorKind {
+    /// The word the incident's timeline uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorKind::Hit => "hit",
+            IndicatorKind::Breach => "breach",
+        }
+    }
+}
+
 /// One piece of evidence, read from a breach or hit document.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Indicator {
     pub entity_key: String,
     pub entity_kind: String,
     pub entity_id: String,
     /// What makes two pieces of evidence the same indicator.
     pub key: String,
-    pub kind: &'static str,
+    pub kind: IndicatorKind,
     pub id: String,
     pub score: f64,
     pub at_ms: i64,
@@ -89,8 +110,8 @@ impl Indicator {
         let entity_key = text(doc, "entity.key")?;
         let at_ms = get(doc, "@timestamp").and_then(millis_of)?;
         let (kind, prefix) = match dataset.as_str() {
-            "pipectl.hit" => ("hit", "pipectl.hit"),
-            "pipectl.breach" => ("breach", "pipectl.breach"),
+            "pipectl.hit" => (IndicatorKind::Hit, "pipectl.hit"),
+            "pipectl.breach" => (IndicatorKind::Breach, "pipectl.breach"),
             _ => return None,
         };
         let score = get(doc, &format!("{prefix}.score"))
@@ -118,7 +139,7 @@ impl Indicator {
             ]
             .concat(),
         };
-        if kind == "hit" {
+        if kind == IndicatorKind::Hit {
             let rule_id = text(doc, "rule.id")?;
             let name = text(doc, "rule.name").unwrap_or_else(|| rule_id.clone());
             ind.key = format!("rule:{rule_id}");
@@ -169,7 +190,7 @@ fn breach_label(doc: &Value, feature: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Incident {
     first_seen: i64,
     last_seen: i64,
@@ -177,7 +198,7 @@ struct Incident {
     evidence: Vec<Indicator>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct EntityState {
     /// The strongest evidence per indicator key, within the window.
     indicators: HashMap<String, Indicator>,
@@ -192,6 +213,9 @@ pub struct ThreatCorrelator {
     entities: HashMap<String, EntityState>,
     watermark: i64,
     clock: u64,
+    /// Entities changed, and entities forgotten, since the last snapshot.
+    changed: std::collections::HashSet<String>,
+    forgotten: std::collections::HashSet<String>,
 }
 
 /// The most ids an incident lists per kind (schema bounds).
@@ -205,6 +229,8 @@ impl ThreatCorrelator {
             entities: HashMap::new(),
             watermark: i64::MIN,
             clock: 0,
+            changed: Default::default(),
+            forgotten: Default::default(),
         }
     }
 
@@ -245,9 +271,13 @@ impl ThreatCorrelator {
                 .map(|(k, _)| k.clone())
             {
                 self.entities.remove(&k);
+                self.changed.remove(&k);
+                self.forgotten.insert(k);
             }
         }
         let key = ind.entity_key.clone();
+        self.forgotten.remove(&key);
+        self.changed.insert(key.clone());
         let mut state = self.entities.remove(&key).unwrap_or_default();
         // The entity's own clock: its newest evidence (streams of different sources
         // need not be in step with each other).
@@ -296,8 +326,7 @@ impl ThreatCorrelator {
         out
     }
 
-    /// Closes incidents whose entity has been quiet for `close_after` (all of them at
-    /// the end of a finite run: `horizon` = `i64::MAX`).
+    /// Closes incidents whose entity has been quiet for `close_after` before `horizon`.
     pub fn close_quiet(&mut self, horizon: i64, now_ms: i64, out: &mut Vec<Value>) {
         let quiet = self.opts.close_after_ms;
         let keys: Vec<String> = self
@@ -314,6 +343,8 @@ impl ThreatCorrelator {
             let Some(mut state) = self.entities.remove(&k) else {
                 continue;
             };
+            self.changed.remove(&k);
+            self.forgotten.insert(k.clone());
             if let Some(inc) = &mut state.incident {
                 inc.version += 1;
                 let at = inc.last_seen;
@@ -323,13 +354,6 @@ impl ThreatCorrelator {
             state.incident = None;
             state.indicators.clear();
         }
-    }
-
-    /// Closes every open incident (the end of a finite run).
-    pub fn finish(&mut self, now_ms: i64) -> Vec<Value> {
-        let mut out = Vec::new();
-        self.close_quiet(i64::MAX, now_ms, &mut out);
-        out
     }
 
     fn document(&self, state: &EntityState, score: f64, status: &str, now_ms: i64) -> Value {
@@ -365,7 +389,7 @@ impl ThreatCorrelator {
             }
             v
         };
-        let ids_of = |kind: &str, max: usize| -> Vec<String> {
+        let ids_of = |kind: IndicatorKind, max: usize| -> Vec<String> {
             evidence
                 .iter()
                 .filter(|e| e.kind == kind)
@@ -373,8 +397,8 @@ impl ThreatCorrelator {
                 .take(max)
                 .collect()
         };
-        let breach_ids = ids_of("breach", MAX_IDS);
-        let hit_ids = ids_of("hit", MAX_IDS);
+        let breach_ids = ids_of(IndicatorKind::Breach, MAX_IDS);
+        let hit_ids = ids_of(IndicatorKind::Hit, MAX_IDS);
         let event_ids = distinct(&|e| e.event_ids.clone())
             .into_iter()
             .take(MAX_EVENT_IDS)
@@ -406,7 +430,7 @@ impl ThreatCorrelator {
                     "{} at {} ({} {:.2})",
                     e.summary,
                     format_rfc3339(e.at_ms),
-                    e.kind,
+                    e.kind.as_str(),
                     e.score
                 )
             })
@@ -424,7 +448,7 @@ impl ThreatCorrelator {
             .map(|e| {
                 let mut m = Map::with_capacity(5);
                 m.push("at", Value::from(format_rfc3339(e.at_ms)));
-                m.push("kind", Value::from(e.kind));
+                m.push("kind", Value::from(e.kind.as_str()));
                 m.push("id", Value::from(e.id.as_str()));
                 m.push("score", Value::Float(e.score));
                 m.push("summary", Value::from(e.summary.as_str()));

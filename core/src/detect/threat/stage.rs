@@ -1,13 +1,17 @@
 //! `correlate threat`: turns model breaches and rule hits into incidents
-//! (docs/schema.md §7) on its default output; other events are consumed.
+//! (docs/schema.md §7) on its default output; other events are consumed. Its state is
+//! saved in the state store every `checkpoint_interval` and at the end of its input,
+//! and restored at build, so open incidents carry on across restarts.
 
-use super::{Indicator, ThreatCorrelator, ThreatOptions};
+use super::{persist, Indicator, ThreatCorrelator, ThreatOptions};
 use crate::component::{BuildContext, BuildError, Built, Factory, Transform, TransformOutput};
 use crate::config::Attrs;
 use crate::event::{now_ns, Batch, Event, EventMeta};
+use crate::store::Store;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan, PlanValue};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The catalogue entry of `correlate threat`.
 pub static SPEC: ComponentSpec = ComponentSpec {
@@ -35,6 +39,12 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "An incident closes (status `resolved`) after this much event time without new evidence for its entity.",
         ),
         AttrSpec::with_default("max_entities", AttrType::Int, "100000", "Entities tracked at most; the least recently updated is forgotten beyond it."),
+        AttrSpec::with_default(
+            "checkpoint_interval",
+            AttrType::Duration,
+            "60s",
+            "Wall time between snapshots of the correlator's state (evidence and open incidents) in the state store.",
+        ),
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -68,9 +78,22 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         close_after_ms: millis(attrs.duration("close_after")?),
         max_entities: attrs.usize("max_entities")?.max(1),
     };
+    let store = Store::shared(&ctx.data_dir).map_err(|e| attrs.error(e.to_string()))?;
+    let table = persist::table(ctx.pipeline, &plan.name);
+    let mut correlator = ThreatCorrelator::new(opts);
+    let restored = correlator
+        .restore(&store, &table)
+        .map_err(|e| attrs.error(e.to_string()))?;
+    if restored > 0 {
+        tracing::info!(component = %plan.name, entities = restored, "correlator state restored");
+    }
     Ok(Built::Transform(Box::new(ThreatStage {
-        correlator: ThreatCorrelator::new(opts),
+        correlator,
         name: Arc::from(plan.name.as_str()),
+        store,
+        table,
+        checkpoint: attrs.duration("checkpoint_interval")?,
+        last_checkpoint: Instant::now(),
     })))
 }
 
@@ -78,9 +101,22 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
 pub struct ThreatStage {
     correlator: ThreatCorrelator,
     name: Arc<str>,
+    store: Arc<Store>,
+    table: String,
+    checkpoint: std::time::Duration,
+    last_checkpoint: Instant,
 }
 
 impl ThreatStage {
+    /// Saves what changed; a failure is logged and retried at the next checkpoint (the
+    /// state is still in memory, so nothing is lost while the process lives).
+    fn save(&mut self) {
+        if let Err(e) = self.correlator.snapshot(&self.store, &self.table) {
+            tracing::error!(component = %self.name, error = %e, "cannot save the correlator's state");
+        }
+        self.last_checkpoint = Instant::now();
+    }
+
     fn emit(
         &self,
         docs: Vec<crate::value::Value>,
@@ -111,10 +147,14 @@ impl Transform for ThreatStage {
                 None => out.drop_event(event),
             }
         }
+        if self.last_checkpoint.elapsed() >= self.checkpoint {
+            self.save();
+        }
     }
 
-    fn finish(&mut self, out: &mut TransformOutput) {
-        let docs = self.correlator.finish(now_ns() / 1_000_000);
-        self.emit(docs, None, out);
+    /// The end of the input is not the end of the threat: open incidents stay open
+    /// (saved) until event time shows their entity quiet, in this run or the next.
+    fn finish(&mut self, _out: &mut TransformOutput) {
+        self.save();
     }
 }

@@ -253,3 +253,91 @@ fn a_breach_on_little_history_weighs_less_and_titles_are_short_labels() {
         &Value::from("carol: new cloud.region us-west-2")
     );
 }
+
+/// A state directory removed at the end of a test.
+struct StateDir(std::path::PathBuf);
+
+impl StateDir {
+    fn new(name: &str) -> StateDir {
+        let dir = std::env::temp_dir().join(format!(
+            "pipectl-threat-{name}-{}-{}",
+            std::process::id(),
+            crate::event::now_ns()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        StateDir(dir)
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_restarted_correlator_continues_the_open_incident() {
+    let dir = StateDir::new("restart");
+    let table = persist::table("p", "incidents");
+    let id = {
+        let store = crate::store::Store::shared(&dir.0).unwrap();
+        let mut c = ThreatCorrelator::new(opts());
+        feed(&mut c, breach("alice", "novelty(country)", 0.8, 0, "b1"));
+        feed(&mut c, breach("bob", "novelty(country)", 0.5, 0, "b9"));
+        let opened = feed(&mut c, hit("alice", "r1", 0.75, 60_000, "h1"));
+        assert_eq!(opened.len(), 1, "1 - 0.2*0.25 = 0.95");
+        c.snapshot(&store, &table).unwrap();
+        field(&opened[0], "incident.id").clone()
+    };
+    let store = crate::store::Store::shared(&dir.0).unwrap();
+    let mut c = ThreatCorrelator::new(opts());
+    assert_eq!(c.restore(&store, &table).unwrap(), 2);
+    let updated = feed(&mut c, hit("alice", "r2", 0.5, 120_000, "h2"));
+    assert_eq!(updated.len(), 1);
+    assert_eq!(field(&updated[0], "incident.id"), &id, "the same incident");
+    assert_eq!(field(&updated[0], "pipectl.version"), &Value::Int(2));
+    assert_eq!(field(&updated[0], "incident.breach_count"), &Value::Int(1));
+    assert_eq!(field(&updated[0], "incident.hit_count"), &Value::Int(2));
+
+    // Bob's weak evidence was kept too: one more indicator opens his incident.
+    let bob = feed(&mut c, hit("bob", "r1", 0.75, 130_000, "h3"));
+    assert_eq!(bob.len(), 0, "1 - 0.5*0.25 = 0.875");
+    let bob = feed(&mut c, hit("bob", "r3", 0.5, 140_000, "h4"));
+    assert_eq!(bob.len(), 1, "1 - 0.5*0.25*0.5 = 0.94");
+
+    // Quiet entities are forgotten in the store as in memory.
+    feed(&mut c, hit("carol", "r1", 0.1, 200 * HOUR, "h5"));
+    c.snapshot(&store, &table).unwrap();
+    let mut again = ThreatCorrelator::new(opts());
+    assert_eq!(
+        again.restore(&store, &table).unwrap(),
+        1,
+        "only carol is left"
+    );
+}
+
+#[test]
+fn a_row_that_does_not_decode_is_skipped_not_fatal() {
+    let dir = StateDir::new("corrupt");
+    let table = persist::table("p", "incidents");
+    let store = crate::store::Store::shared(&dir.0).unwrap();
+    store
+        .write(
+            &table,
+            vec![
+                ("e:user:x".into(), Some(b"{not json".to_vec())),
+                ("clock".into(), Some(b"[]".to_vec())),
+            ],
+        )
+        .unwrap();
+    let mut c = ThreatCorrelator::new(opts());
+    assert_eq!(c.restore(&store, &table).unwrap(), 0);
+    assert!(feed(&mut c, hit("x", "r1", 0.95, 0, "h1")).len() == 1);
+    c.snapshot(&store, &table).unwrap();
+    let mut again = ThreatCorrelator::new(opts());
+    assert_eq!(
+        again.restore(&store, &table).unwrap(),
+        1,
+        "the bad row was replaced"
+    );
+}
