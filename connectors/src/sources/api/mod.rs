@@ -24,7 +24,7 @@ pub(crate) mod testing;
 use super::{Halt, Run};
 use crate::io::BatchOutput;
 use crate::settings::positive;
-use client::{ApiClient, Auth, ClientSettings};
+use client::{ApiClient, Auth, ClientSettings, Forbidden, Reply};
 use emit::Emitter;
 use error::ApiError;
 use pipectl_core::component::{BuildError, ComponentError};
@@ -206,6 +206,12 @@ pub(crate) trait Poller: Send {
         client: &mut ApiClient,
         out: &mut Emitter<O>,
     ) -> impl Future<Output = Result<(), Stop>> + Send;
+
+    /// What a `403` from this API means: by default a missing permission; APIs that
+    /// also signal rate limits with it say which answers those are.
+    fn forbidden(reply: &Reply) -> Forbidden {
+        client::denied(reply)
+    }
 }
 
 /// Calls the API unless shutdown comes first.
@@ -227,6 +233,7 @@ pub(crate) async fn run_poller<O: BatchOutput, P: Poller>(
 ) -> Result<(), ComponentError> {
     let mut client = ApiClient::new(&settings.client, auth, run.counters.clone())
         .map_err(|e| run.error(e.message))?;
+    client.set_forbidden(P::forbidden);
     let mut out = Emitter::open(run, data_dir).await;
     let halt = loop {
         match poller.poll(&mut client, &mut out).await {
