@@ -23,6 +23,7 @@ use pipectl_core::component::Factory;
 pub fn factories() -> Vec<Factory> {
     vec![
         sources::file::FACTORY,
+        sources::google_workspace::FACTORY,
         sources::graph::FACTORY,
         sources::http::FACTORY,
         sources::office365::FACTORY,
@@ -90,6 +91,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), 18);
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod api;
 pub mod file;
+pub mod google_workspace;
 pub mod graph;
 pub mod http;
 pub mod office365;

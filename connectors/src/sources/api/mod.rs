@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod emit;
 pub(crate) mod error;
+pub(crate) mod google;
 pub(crate) mod microsoft;
 pub(crate) mod oauth;
 pub(crate) mod pacer;
