@@ -28,6 +28,7 @@ pub fn factories() -> Vec<Factory> {
         sources::http::FACTORY,
         sources::office365::FACTORY,
         sources::okta::FACTORY,
+        sources::salesforce::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
         transforms::enrich::FACTORY,
@@ -91,6 +92,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 18);
+        assert_eq!(seen.len(), 19);
     }
 }

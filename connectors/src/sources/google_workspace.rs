@@ -609,7 +609,8 @@ mod tests {
             let (Some(start), Some(end), Some(max)) = (
                 seen.param("startTime").and_then(|t| parse_rfc3339(&t)),
                 seen.param("endTime").and_then(|t| parse_rfc3339(&t)),
-                seen.param("maxResults").and_then(|n| n.parse::<usize>().ok()),
+                seen.param("maxResults")
+                    .and_then(|n| n.parse::<usize>().ok()),
             ) else {
                 return Answer::status(400, r#"{"error":{"code":400,"message":"Bad Request"}}"#);
             };
@@ -759,8 +760,11 @@ mod tests {
                 403,
                 r#"{"error":{"code":403,"message":"Quota exceeded","errors":[{"reason":"rateLimitExceeded","domain":"usageLimits"}]}}"#,
             ),
-            Answer::status(429, r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#)
-                .header("retry-after", "1"),
+            Answer::status(
+                429,
+                r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#,
+            )
+            .header("retry-after", "1"),
         ];
         let api = serve(&domain).await;
         let dir = TempDir::new("gws-errors");
@@ -895,7 +899,9 @@ mod tests {
         assert_eq!(cursor.seen.len(), 1);
         assert_eq!(cursor.since, 99_000);
         cursor.until = Some(200_000);
-        assert!(cursor.take_new(vec![activity("a", 99_000)], 10_000).is_empty());
+        assert!(cursor
+            .take_new(vec![activity("a", 99_000)], 10_000)
+            .is_empty());
     }
 
     #[test]
@@ -919,7 +925,10 @@ mod tests {
         let mut attrs = base();
         attrs[0] = ("credentials", string(r#"{"client_email":"a@b.c"}"#));
         let err = build_error(&FACTORY, &plan(&SPEC, "g", attrs));
-        assert!(err.contains("attribute `credentials` has no `private_key`"), "{err}");
+        assert!(
+            err.contains("attribute `credentials` has no `private_key`"),
+            "{err}"
+        );
         let mut attrs = base();
         attrs.push(("max_results", pipectl_dsl::plan::PlanValue::Int(5000)));
         assert!(build_error(&FACTORY, &plan(&SPEC, "g", attrs)).contains("at most 1000"));

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod http;
 pub mod office365;
 pub mod okta;
+pub mod salesforce;
 pub mod stdin;
 pub mod syslog;
 

@@ -9,6 +9,7 @@
 //! name the field that is wrong, not its content.
 
 use super::error::ApiError;
+use super::is_safe_url;
 use super::oauth::{form_encode, TokenGrant};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
@@ -177,15 +178,6 @@ impl TokenGrant for ServiceAccountGrant {
     }
 }
 
-/// An https:// URL, or http:// to this machine (tests, local proxies).
-fn is_safe_url(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => true,
-        "http" => matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
-        _ => false,
-    }
-}
-
 /// The bytes of the PEM block labelled `label`.
 fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     let begin = format!("-----BEGIN {label}-----");
@@ -277,10 +269,7 @@ mod tests {
                 .unwrap();
         let assertion = grant.assertion(1_800_000_000).unwrap();
         let claims = verified_claims(&assertion, &key.public_key).unwrap();
-        assert_eq!(
-            claims["iss"],
-            "reader@pipectl-test.iam.gserviceaccount.com"
-        );
+        assert_eq!(claims["iss"], "reader@pipectl-test.iam.gserviceaccount.com");
         assert_eq!(claims["sub"], "admin@acme.test");
         assert_eq!(claims["scope"], SCOPE);
         assert_eq!(claims["aud"], "https://oauth2.googleapis.com/token");

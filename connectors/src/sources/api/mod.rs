@@ -122,6 +122,17 @@ pub(crate) fn base_url(attrs: &Attrs<'_>, key: &str) -> Result<Url, BuildError> 
     Ok(url)
 }
 
+/// Whether credentials may be sent to `url`: `https://`, or `http://` only to this
+/// machine. For URLs that come from elsewhere than an attribute (a key file's token
+/// endpoint, the API host a token response names).
+pub(crate) fn is_safe_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
+        _ => false,
+    }
+}
+
 /// `base` with `path` appended (`path` starts with `/`).
 pub(crate) fn join(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
