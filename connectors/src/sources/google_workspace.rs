@@ -74,7 +74,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "initial_lookback",
             AttrType::Duration,
             "1h",
-            "How far back the first run starts (no checkpoint yet); Google keeps 6 months.",
+            "How far back the first run starts (no checkpoint yet); Google keeps 6 months (at most 180d).",
         ),
         AttrSpec::with_default(
             "lag",
@@ -111,6 +111,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
 pub const FACTORY: Factory = Factory { spec: &SPEC, build };
 
 const DEFAULT_API_URL: &str = "https://admin.googleapis.com";
+
+/// How far back the Reports API reads (its retention).
+const MAX_LOOKBACK: Duration = Duration::from_secs(180 * 86_400);
 
 /// The checked settings of one `source google_workspace`.
 #[derive(Clone)]
@@ -163,6 +166,12 @@ impl GoogleWorkspaceConfig {
                 "attribute `max_results` must be at most 1000 (Google's maximum), not {max_results}"
             )));
         }
+        let initial_lookback = attrs.duration("initial_lookback")?;
+        if initial_lookback > MAX_LOOKBACK {
+            return Err(attrs.error(
+                "attribute `initial_lookback` must be at most 180d: Google refuses older start times",
+            ));
+        }
         let api_url = match attrs.raw("api_url") {
             Some(_) => base_url(attrs, "api_url")?,
             None => Url::parse(DEFAULT_API_URL)
@@ -172,7 +181,7 @@ impl GoogleWorkspaceConfig {
             grant: Arc::new(grant),
             applications,
             api_url,
-            initial_lookback: attrs.duration("initial_lookback")?,
+            initial_lookback,
             lag: attrs.duration("lag")?,
             max_results,
             max_remembered: positive(attrs, "max_remembered")?,
@@ -929,6 +938,12 @@ mod tests {
             err.contains("attribute `credentials` has no `private_key`"),
             "{err}"
         );
+        let mut attrs = base();
+        attrs.push((
+            "initial_lookback",
+            pipectl_dsl::plan::PlanValue::Duration(200 * 86_400_000),
+        ));
+        assert!(build_error(&FACTORY, &plan(&SPEC, "g", attrs)).contains("at most 180d"));
         let mut attrs = base();
         attrs.push(("max_results", pipectl_dsl::plan::PlanValue::Int(5000)));
         assert!(build_error(&FACTORY, &plan(&SPEC, "g", attrs)).contains("at most 1000"));
