@@ -25,10 +25,12 @@ pub fn factories() -> Vec<Factory> {
     vec![
         sources::cloudtrail::FACTORY,
         sources::file::FACTORY,
+        sources::google_workspace::FACTORY,
         sources::graph::FACTORY,
         sources::http::FACTORY,
         sources::office365::FACTORY,
         sources::okta::FACTORY,
+        sources::salesforce::FACTORY,
         sources::stdin::FACTORY,
         sources::syslog::FACTORY,
         sources::vpc_flow::FACTORY,
@@ -93,6 +95,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 19);
+        assert_eq!(seen.len(), 21);
     }
 }

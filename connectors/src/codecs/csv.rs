@@ -35,7 +35,8 @@ pub fn decode(text: &str, columns: &[String]) -> Result<Map, CodecError> {
     Ok(map)
 }
 
-fn split_record(text: &str) -> Result<Vec<String>, CodecError> {
+/// The fields of one record (no line break at its end), unnamed: for a header row.
+pub(crate) fn split_record(text: &str) -> Result<Vec<String>, CodecError> {
     let mut fields = Vec::new();
     let mut pos = 0;
     loop {

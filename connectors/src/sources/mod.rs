@@ -5,17 +5,19 @@
 //! its messages, since their framing is part of the protocol. `cloudtrail` emits each
 //! CloudTrail record as it is and `vpc_flow` each flow log line as a `message`, both
 //! read from S3 ([`s3_logs`]); the SaaS API sources (`okta`, `office365`, `graph`,
-//! built on `api`) emit the vendor's records unchanged. All leave mapping to the schema
-//! to the `normalise` transform.
+//! `google_workspace`, `salesforce`, built on `api`) emit the vendor's records
+//! unchanged. All leave mapping to the schema to the `normalise` transform.
 
 pub(crate) mod api;
 pub mod cloudtrail;
 pub mod file;
+pub mod google_workspace;
 pub mod graph;
 pub mod http;
 pub mod office365;
 pub mod okta;
 pub mod s3_logs;
+pub mod salesforce;
 pub mod stdin;
 pub mod syslog;
 pub mod vpc_flow;

@@ -8,10 +8,11 @@
 //! jitter) up to `max_attempts` tries, then fail with the last reason. A page the
 //! caller cannot read (not JSON, unexpected shape) is counted, logged and retried the
 //! same way. `401` fetches a new OAuth token once and retries; a second `401`, a `403`
-//! or another `4xx` is a permanent error that names what to fix.
+//! or another `4xx` is a permanent error that names what to fix — except a `403` the
+//! source recognises as a rate limit ([`Forbidden::Throttled`]), retried like a `429`.
 
 use super::error::{display_url, excerpt, ApiError};
-use super::oauth::{parse_token, CachedToken, ClientCredentials};
+use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
 use super::pacer::Pacer;
 use super::retry::{rate_limit_pause, retry_after, RetryPolicy};
 use bytes::Bytes;
@@ -33,7 +34,34 @@ pub(crate) enum Auth {
         credentials: ClientCredentials,
         cached: Option<CachedToken>,
     },
+    /// Another token request the source shapes itself (a signed JWT assertion, a
+    /// vendor's own client credentials), its token cached the same way.
+    Grant {
+        grant: Arc<dyn TokenGrant>,
+        cached: Option<CachedToken>,
+    },
 }
+
+/// What a `403` means: some APIs also use it for their rate limits and say so only in
+/// the body.
+pub(crate) enum Forbidden {
+    /// A rate limit or quota (Google's `rateLimitExceeded`, Salesforce's
+    /// `REQUEST_LIMIT_EXCEEDED`): retried like a `429`.
+    Throttled,
+    /// A missing permission: the source stops, the error ending with this hint.
+    Denied(String),
+}
+
+/// The default reading of a `403`: a missing permission.
+pub(crate) fn denied(_reply: &Reply) -> Forbidden {
+    Forbidden::Denied(
+        "the credentials lack a permission this API needs (see docs/sources.md)".into(),
+    )
+}
+
+/// The hint of a refused client-credentials token request.
+const CLIENT_CREDENTIALS_HINT: &str =
+    "check tenant, client_id, client_secret and that the secret has not expired";
 
 /// A response, read whole.
 pub(crate) struct Reply {
@@ -68,6 +96,8 @@ pub(crate) struct ApiClient {
     /// Set when the vendor said no request is left in its current window.
     paused_until: Option<Instant>,
     counters: Arc<ComponentCounters>,
+    /// Reads a `403` ([`denied`] unless the source says otherwise).
+    forbidden: fn(&Reply) -> Forbidden,
 }
 
 impl ApiClient {
@@ -89,15 +119,44 @@ impl ApiClient {
             pacer: settings.pace.map(|(n, window)| Pacer::new(n, window)),
             paused_until: None,
             counters,
+            forbidden: denied,
         })
     }
 
-    /// Sends `method url` (no body) and hands every response that is not retried to
-    /// `decode`; see the module documentation for what is retried.
+    /// How this API's `403`s are read.
+    pub fn set_forbidden(&mut self, forbidden: fn(&Reply) -> Forbidden) {
+        self.forbidden = forbidden;
+    }
+
+    /// The API host named with the current token (Salesforce's `instance_url`),
+    /// fetching a token first if none is fresh; `None` when the token came without
+    /// one or the credentials are not OAuth.
+    pub async fn token_instance_url(&mut self) -> Result<Option<String>, ApiError> {
+        self.authorization().await?;
+        Ok(self
+            .cached_token()
+            .and_then(|slot| slot.as_ref())
+            .and_then(|token| token.instance_url.clone()))
+    }
+
+    /// Sends `method url` (no body) asking for JSON and hands every response that is
+    /// not retried to `decode`; see the module documentation for what is retried.
     pub async fn call<T>(
         &mut self,
         method: Method,
         url: &Url,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        self.call_accepting(method, url, "application/json", decode)
+            .await
+    }
+
+    /// [`ApiClient::call`] with another `Accept` (a CSV download).
+    pub async fn call_accepting<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        accept: &'static str,
         mut decode: impl FnMut(&Reply) -> Result<T, Bad>,
     ) -> Result<T, ApiError> {
         let target = format!("{method} {}", display_url(url));
@@ -110,7 +169,7 @@ impl ApiClient {
             let request = self
                 .http
                 .request(method.clone(), url.clone())
-                .header(ACCEPT, "application/json")
+                .header(ACCEPT, accept)
                 .header(AUTHORIZATION, authorization);
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
@@ -128,12 +187,18 @@ impl ApiClient {
                             self.status_error(&target, &reply)
                         )))
                     }
-                    StatusCode::FORBIDDEN => {
-                        return Err(ApiError::permanent(format!(
-                            "{} — the credentials lack a permission this API needs (see docs/sources.md)",
-                            self.status_error(&target, &reply)
-                        )))
-                    }
+                    StatusCode::FORBIDDEN => match (self.forbidden)(&reply) {
+                        Forbidden::Throttled => (
+                            ApiError::transient(self.status_error(&target, &reply)),
+                            retry_after(&reply.headers),
+                        ),
+                        Forbidden::Denied(hint) => {
+                            return Err(ApiError::permanent(format!(
+                                "{} — {hint}",
+                                self.status_error(&target, &reply)
+                            )))
+                        }
+                    },
                     status if is_retryable(status) => (
                         ApiError::transient(self.status_error(&target, &reply)),
                         retry_after(&reply.headers),
@@ -218,11 +283,22 @@ impl ApiClient {
     }
 
     fn can_renew(&self) -> bool {
-        matches!(self.auth, Auth::ClientCredentials { .. })
+        matches!(
+            self.auth,
+            Auth::ClientCredentials { .. } | Auth::Grant { .. }
+        )
+    }
+
+    /// Where the OAuth token is kept (`None` for a fixed token).
+    fn cached_token(&mut self) -> Option<&mut Option<CachedToken>> {
+        match &mut self.auth {
+            Auth::Token { .. } => None,
+            Auth::ClientCredentials { cached, .. } | Auth::Grant { cached, .. } => Some(cached),
+        }
     }
 
     fn forget_token(&mut self) {
-        if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
+        if let Some(cached) = self.cached_token() {
             *cached = None;
         }
     }
@@ -236,6 +312,11 @@ impl ApiClient {
                 cached,
             } => {
                 let mut secrets = vec![&credentials.client_secret];
+                secrets.extend(cached.as_ref().map(|t| &t.value));
+                secrets
+            }
+            Auth::Grant { grant, cached } => {
+                let mut secrets = grant.secrets();
                 secrets.extend(cached.as_ref().map(|t| &t.value));
                 secrets
             }
@@ -257,15 +338,26 @@ impl ApiClient {
             Auth::ClientCredentials {
                 cached: Some(cached),
                 ..
+            }
+            | Auth::Grant {
+                cached: Some(cached),
+                ..
             } if Instant::now() < cached.refresh_at => ("Bearer", cached.value.clone()),
             Auth::ClientCredentials { credentials, .. } => {
                 let credentials = credentials.clone();
-                let fresh = self.fetch_token(&credentials).await?;
-                let value = fresh.value.clone();
-                if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
-                    *cached = Some(fresh);
-                }
-                ("Bearer", value)
+                let body = credentials.form_body();
+                let hint = |_: &[u8]| CLIENT_CREDENTIALS_HINT.to_string();
+                let fresh = self
+                    .fetch_token(&credentials.token_url, body, &hint)
+                    .await?;
+                ("Bearer", self.keep_token(fresh))
+            }
+            Auth::Grant { grant, .. } => {
+                let grant = Arc::clone(grant);
+                let body = grant.form_body()?;
+                let hint = |body: &[u8]| grant.refusal_hint(body);
+                let fresh = self.fetch_token(grant.token_url(), body, &hint).await?;
+                ("Bearer", self.keep_token(fresh))
             }
         };
         let mut header =
@@ -276,22 +368,34 @@ impl ApiClient {
         Ok(header)
     }
 
-    /// Exchanges the client credentials for an access token, retrying like any call.
+    /// Caches a fetched token; returns its value.
+    fn keep_token(&mut self, fresh: CachedToken) -> Secret {
+        let value = fresh.value.clone();
+        if let Some(cached) = self.cached_token() {
+            *cached = Some(fresh);
+        }
+        value
+    }
+
+    /// Posts the token request `body` to `token_url`, retrying like any call; a refusal
+    /// is permanent and ends with what `hint` makes of the answer.
     async fn fetch_token(
         &mut self,
-        credentials: &ClientCredentials,
+        token_url: &Url,
+        body: String,
+        hint: &(dyn Fn(&[u8]) -> String + Sync),
     ) -> Result<CachedToken, ApiError> {
-        let target = format!("POST {}", display_url(&credentials.token_url));
+        let target = format!("POST {}", display_url(token_url));
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.before_request().await;
             let request = self
                 .http
-                .post(credentials.token_url.clone())
+                .post(token_url.clone())
                 .header(ACCEPT, "application/json")
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(credentials.form_body());
+                .body(body.clone());
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
                 Ok(reply) if is_retryable(reply.status) => (
@@ -300,8 +404,9 @@ impl ApiClient {
                 ),
                 Ok(reply) if !reply.status.is_success() => {
                     return Err(ApiError::permanent(format!(
-                        "token request {} — check tenant, client_id, client_secret and that the secret has not expired",
-                        self.status_error(&target, &reply)
+                        "token request {} — {}",
+                        self.status_error(&target, &reply),
+                        hint(&reply.body)
                     )));
                 }
                 Ok(reply) => {

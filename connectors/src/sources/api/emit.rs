@@ -217,23 +217,27 @@ impl<O: BatchOutput> Emitter<O> {
         let value = match record {
             object @ Value::Object(_) => object,
             other => {
-                self.run.counters.add_errored(1);
                 let reason = format!("the API returned {}, not an object", other.type_name());
-                let mut error = Map::with_capacity(2);
-                error.push("component", Value::from(self.run.name.as_ref()));
-                error.push("message", Value::from(reason.as_str()));
-                let mut pipectl = Map::with_capacity(1);
-                pipectl.push("error", Value::Object(error));
-                let mut wrapper = Map::with_capacity(2);
-                wrapper.push(
-                    "message",
-                    Value::from(pipectl_core::json::to_string(&other).as_str()),
-                );
-                wrapper.push("pipectl", Value::Object(pipectl));
-                Value::Object(wrapper)
+                self.error_record(&pipectl_core::json::to_string(&other), &reason)
             }
         };
         Event::new(value, Arc::clone(&self.run.name))
+    }
+
+    /// A record that could not be read (a ragged CSV row), in the shape of the `errors`
+    /// outputs: `message` holds its text and `pipectl.error` says why. Counted as
+    /// errored; emitted rather than dropped.
+    pub fn error_record(&self, text: &str, reason: &str) -> Value {
+        self.run.counters.add_errored(1);
+        let mut error = Map::with_capacity(2);
+        error.push("component", Value::from(self.run.name.as_ref()));
+        error.push("message", Value::from(reason));
+        let mut pipectl = Map::with_capacity(1);
+        pipectl.push("error", Value::Object(error));
+        let mut wrapper = Map::with_capacity(2);
+        wrapper.push("message", Value::from(text));
+        wrapper.push("pipectl", Value::Object(pipectl));
+        Value::Object(wrapper)
     }
 
     async fn send(

@@ -14,6 +14,7 @@
 pub(crate) mod client;
 pub(crate) mod emit;
 pub(crate) mod error;
+pub(crate) mod google;
 pub(crate) mod microsoft;
 pub(crate) mod oauth;
 pub(crate) mod pacer;
@@ -24,7 +25,7 @@ pub(crate) mod testing;
 use super::{Halt, Run};
 use crate::io::BatchOutput;
 use crate::settings::positive;
-use client::{ApiClient, Auth, ClientSettings};
+use client::{ApiClient, Auth, ClientSettings, Forbidden, Reply};
 use emit::Emitter;
 use error::ApiError;
 use pipectl_core::component::{BuildError, ComponentError};
@@ -121,6 +122,17 @@ pub(crate) fn base_url(attrs: &Attrs<'_>, key: &str) -> Result<Url, BuildError> 
     Ok(url)
 }
 
+/// Whether credentials may be sent to `url`: `https://`, or `http://` only to this
+/// machine. For URLs that come from elsewhere than an attribute (a key file's token
+/// endpoint, the API host a token response names).
+pub(crate) fn is_safe_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
+        _ => false,
+    }
+}
+
 /// `base` with `path` appended (`path` starts with `/`).
 pub(crate) fn join(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
@@ -206,6 +218,12 @@ pub(crate) trait Poller: Send {
         client: &mut ApiClient,
         out: &mut Emitter<O>,
     ) -> impl Future<Output = Result<(), Stop>> + Send;
+
+    /// What a `403` from this API means: by default a missing permission; APIs that
+    /// also signal rate limits with it say which answers those are.
+    fn forbidden(reply: &Reply) -> Forbidden {
+        client::denied(reply)
+    }
 }
 
 /// Calls the API unless shutdown comes first.
@@ -227,6 +245,7 @@ pub(crate) async fn run_poller<O: BatchOutput, P: Poller>(
 ) -> Result<(), ComponentError> {
     let mut client = ApiClient::new(&settings.client, auth, run.counters.clone())
         .map_err(|e| run.error(e.message))?;
+    client.set_forbidden(P::forbidden);
     let mut out = Emitter::open(run, data_dir).await;
     let halt = loop {
         match poller.poll(&mut client, &mut out).await {

@@ -3,6 +3,7 @@
 //! scope returns an access token valid for `expires_in` seconds. The token is cached
 //! and fetched again shortly before it expires (or once when the API answers `401`).
 
+use super::error::ApiError;
 use super::percent_encode;
 use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
@@ -32,11 +33,27 @@ impl ClientCredentials {
     }
 }
 
+/// A token request a source shapes itself (Google's service-account JWT assertion,
+/// Salesforce's client credentials), for [`super::client::Auth::Grant`].
+pub(crate) trait TokenGrant: Send + Sync {
+    /// Where the request is posted.
+    fn token_url(&self) -> &Url;
+    /// The `application/x-www-form-urlencoded` body of one request, made afresh each
+    /// time (a signed assertion carries its issue time).
+    fn form_body(&self) -> Result<String, ApiError>;
+    /// What to fix when the token endpoint refuses, given its answer's body.
+    fn refusal_hint(&self, body: &[u8]) -> String;
+    /// The secrets the grant holds, scrubbed from error text.
+    fn secrets(&self) -> Vec<&Secret>;
+}
+
 /// A cached access token.
 pub(crate) struct CachedToken {
     pub value: Secret,
     /// When to fetch a new one: a little before it expires.
     pub refresh_at: Instant,
+    /// The API host the token endpoint named with it (Salesforce's `instance_url`).
+    pub instance_url: Option<String>,
 }
 
 /// Margin before expiry at which a token is renewed: requests in flight when it
@@ -62,11 +79,15 @@ pub(crate) fn parse_token(body: &Value, now: Instant) -> Option<CachedToken> {
     Some(CachedToken {
         value: Secret::new(token),
         refresh_at: now + renew_after,
+        instance_url: map
+            .get("instance_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
 /// `application/x-www-form-urlencoded`, every reserved byte percent-encoded.
-fn form_encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
     let fields: Vec<String> = pairs
         .iter()
         .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
