@@ -22,6 +22,8 @@ use pipectl_core::component::Factory;
 /// Every component type this crate provides.
 pub fn factories() -> Vec<Factory> {
     vec![
+        sources::box_events::FACTORY,
+        sources::dropbox::FACTORY,
         sources::file::FACTORY,
         sources::graph::FACTORY,
         sources::http::FACTORY,
@@ -90,6 +92,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), 19);
     }
 }

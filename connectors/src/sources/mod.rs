@@ -5,6 +5,8 @@
 //! its messages, since their framing is part of the protocol.
 
 pub(crate) mod api;
+pub mod box_events;
+pub mod dropbox;
 pub mod file;
 pub mod graph;
 pub mod http;

@@ -8,10 +8,12 @@
 //! jitter) up to `max_attempts` tries, then fail with the last reason. A page the
 //! caller cannot read (not JSON, unexpected shape) is counted, logged and retried the
 //! same way. `401` fetches a new OAuth token once and retries; a second `401`, a `403`
-//! or another `4xx` is a permanent error that names what to fix.
+//! or another `4xx` the caller does not handle is a permanent error that names what to
+//! fix. Requests carry no body, or a JSON one (Dropbox's RPC endpoints take their
+//! arguments so).
 
 use super::error::{display_url, excerpt, ApiError};
-use super::oauth::{parse_token, CachedToken, ClientCredentials};
+use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
 use super::pacer::Pacer;
 use super::retry::{rate_limit_pause, retry_after, RetryPolicy};
 use bytes::Bytes;
@@ -31,6 +33,11 @@ pub(crate) enum Auth {
     /// OAuth2 client credentials, the token cached until shortly before it expires.
     ClientCredentials {
         credentials: ClientCredentials,
+        cached: Option<CachedToken>,
+    },
+    /// A vendor's own token request (Box, Dropbox), the token cached likewise.
+    Grant {
+        grant: TokenGrant,
         cached: Option<CachedToken>,
     },
 }
@@ -98,6 +105,28 @@ impl ApiClient {
         &mut self,
         method: Method,
         url: &Url,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        self.request(method, url, None, decode).await
+    }
+
+    /// [`ApiClient::call`] with `body` sent as JSON.
+    pub async fn call_json<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        body: &serde_json::Value,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        let body = Bytes::from(body.to_string());
+        self.request(method, url, Some(body), decode).await
+    }
+
+    async fn request<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        body: Option<Bytes>,
         mut decode: impl FnMut(&Reply) -> Result<T, Bad>,
     ) -> Result<T, ApiError> {
         let target = format!("{method} {}", display_url(url));
@@ -107,11 +136,16 @@ impl ApiClient {
             attempt += 1;
             self.before_request().await;
             let authorization = self.authorization().await?;
-            let request = self
+            let mut request = self
                 .http
                 .request(method.clone(), url.clone())
                 .header(ACCEPT, "application/json")
                 .header(AUTHORIZATION, authorization);
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
                 Ok(reply) => match reply.status {
@@ -124,14 +158,16 @@ impl ApiClient {
                     }
                     StatusCode::UNAUTHORIZED => {
                         return Err(ApiError::permanent(format!(
-                            "{} — the credentials were refused; check the token or client secret and that it has not expired",
-                            self.status_error(&target, &reply)
+                            "{} — {}",
+                            self.status_error(&target, &reply),
+                            self.api_help().unwrap_or("the credentials were refused; check the token or client secret and that it has not expired")
                         )))
                     }
                     StatusCode::FORBIDDEN => {
                         return Err(ApiError::permanent(format!(
-                            "{} — the credentials lack a permission this API needs (see docs/sources.md)",
-                            self.status_error(&target, &reply)
+                            "{} — {}",
+                            self.status_error(&target, &reply),
+                            self.api_help().unwrap_or("the credentials lack a permission this API needs (see docs/sources.md)")
                         )))
                     }
                     status if is_retryable(status) => (
@@ -218,12 +254,24 @@ impl ApiClient {
     }
 
     fn can_renew(&self) -> bool {
-        matches!(self.auth, Auth::ClientCredentials { .. })
+        matches!(
+            self.auth,
+            Auth::ClientCredentials { .. } | Auth::Grant { .. }
+        )
     }
 
     fn forget_token(&mut self) {
-        if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
-            *cached = None;
+        match &mut self.auth {
+            Auth::ClientCredentials { cached, .. } | Auth::Grant { cached, .. } => *cached = None,
+            Auth::Token { .. } => {}
+        }
+    }
+
+    /// The vendor's own advice when its API refuses the credentials.
+    fn api_help(&self) -> Option<&'static str> {
+        match &self.auth {
+            Auth::Grant { grant, .. } => Some(grant.api_help),
+            _ => None,
         }
     }
 
@@ -236,6 +284,11 @@ impl ApiClient {
                 cached,
             } => {
                 let mut secrets = vec![&credentials.client_secret];
+                secrets.extend(cached.as_ref().map(|t| &t.value));
+                secrets
+            }
+            Auth::Grant { grant, cached } => {
+                let mut secrets: Vec<&Secret> = grant.secrets.iter().map(|(_, s)| s).collect();
                 secrets.extend(cached.as_ref().map(|t| &t.value));
                 secrets
             }
@@ -260,9 +313,30 @@ impl ApiClient {
             } if Instant::now() < cached.refresh_at => ("Bearer", cached.value.clone()),
             Auth::ClientCredentials { credentials, .. } => {
                 let credentials = credentials.clone();
-                let fresh = self.fetch_token(&credentials).await?;
+                let fresh = self
+                    .fetch_token(
+                        &credentials.token_url,
+                        credentials.form_body(),
+                        "check tenant, client_id, client_secret and that the secret has not expired",
+                    )
+                    .await?;
                 let value = fresh.value.clone();
                 if let Auth::ClientCredentials { cached, .. } = &mut self.auth {
+                    *cached = Some(fresh);
+                }
+                ("Bearer", value)
+            }
+            Auth::Grant {
+                cached: Some(cached),
+                ..
+            } if Instant::now() < cached.refresh_at => ("Bearer", cached.value.clone()),
+            Auth::Grant { grant, .. } => {
+                let grant = grant.clone();
+                let fresh = self
+                    .fetch_token(&grant.token_url, grant.form_body(), grant.token_help)
+                    .await?;
+                let value = fresh.value.clone();
+                if let Auth::Grant { cached, .. } = &mut self.auth {
                     *cached = Some(fresh);
                 }
                 ("Bearer", value)
@@ -276,22 +350,25 @@ impl ApiClient {
         Ok(header)
     }
 
-    /// Exchanges the client credentials for an access token, retrying like any call.
+    /// Exchanges credentials (the form `body`) for an access token, retrying like any
+    /// call; `help` says what to check when the token endpoint refuses them.
     async fn fetch_token(
         &mut self,
-        credentials: &ClientCredentials,
+        token_url: &Url,
+        body: String,
+        help: &str,
     ) -> Result<CachedToken, ApiError> {
-        let target = format!("POST {}", display_url(&credentials.token_url));
+        let target = format!("POST {}", display_url(token_url));
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.before_request().await;
             let request = self
                 .http
-                .post(credentials.token_url.clone())
+                .post(token_url.clone())
                 .header(ACCEPT, "application/json")
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(credentials.form_body());
+                .body(body.clone());
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
                 Ok(reply) if is_retryable(reply.status) => (
@@ -300,7 +377,7 @@ impl ApiClient {
                 ),
                 Ok(reply) if !reply.status.is_success() => {
                     return Err(ApiError::permanent(format!(
-                        "token request {} — check tenant, client_id, client_secret and that the secret has not expired",
+                        "token request {} — {help}",
                         self.status_error(&target, &reply)
                     )));
                 }

@@ -17,6 +17,7 @@ pub(crate) mod error;
 pub(crate) mod microsoft;
 pub(crate) mod oauth;
 pub(crate) mod pacer;
+pub(crate) mod recent;
 pub(crate) mod retry;
 #[cfg(test)]
 pub(crate) mod testing;
