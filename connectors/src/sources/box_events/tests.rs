@@ -161,7 +161,9 @@ async fn admin_logs_are_paged_from_the_lookback_and_resumed_after_restart() {
     enterprise.events.store(5, Ordering::SeqCst);
     let api = serve(&enterprise).await;
     let dir = TempDir::new("box-admin-logs");
-    let mut h = start(config(&api, StreamType::AdminLogs), &dir);
+    let mut settings = config(&api, StreamType::AdminLogs);
+    settings.event_types = vec!["LOGIN".into(), "DOWNLOAD".into()];
+    let mut h = start(settings, &dir);
     assert_eq!(
         h.events(5, "event_id").await,
         ["e0", "e1", "e2", "e3", "e4"]
@@ -177,6 +179,7 @@ async fn admin_logs_are_paged_from_the_lookback_and_resumed_after_restart() {
     assert_eq!(first.param("stream_type").as_deref(), Some("admin_logs"));
     assert_eq!(first.param("limit").as_deref(), Some("2"));
     assert_eq!(first.param("stream_position"), None);
+    assert_eq!(first.param("event_type").as_deref(), Some("LOGIN,DOWNLOAD"));
     let created_after = first.param("created_after").unwrap();
     assert!(created_after.ends_with("+00:00"), "{created_after}");
     let second = &event_requests(&api)[1];

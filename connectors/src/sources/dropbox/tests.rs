@@ -351,7 +351,9 @@ async fn throttling_server_errors_and_a_bad_page_lose_nothing() {
     ];
     let api = serve(&team).await;
     let dir = TempDir::new("dropbox-errors");
-    let mut h = start(config(&api, Duration::from_millis(50)), &dir);
+    let mut settings = config(&api, Duration::from_millis(50));
+    settings.category = Some("logins".into());
+    let mut h = start(settings, &dir);
     assert_eq!(numbers(&mut h, 3).await, [0, 1, 2]);
     let counters = Arc::clone(&h.counters);
     h.stop().await.unwrap();
@@ -361,9 +363,34 @@ async fn throttling_server_errors_and_a_bad_page_lose_nothing() {
     assert!(requests[1].at.duration_since(requests[0].at) >= Duration::from_millis(990));
     assert!(requests[..4]
         .iter()
-        .all(|r| r.path == "/2/team_log/get_events"));
+        .all(|r| r.path == "/2/team_log/get_events" && body(r)["category"] == "logins"));
     // The unreadable page was counted, then read again.
     assert_eq!(counters.snapshot().events_errored, 1);
+}
+
+#[tokio::test]
+async fn a_cursor_reset_again_at_once_waits_for_the_next_round() {
+    let api = MockApi::start(|seen| match seen.path.as_str() {
+        "/oauth2/token" => Answer::json(r#"{"access_token":"sl.t","expires_in":14400}"#),
+        "/2/team_log/get_events" => Answer::json(format!(
+            r#"{{"events":[{}],"cursor":"c","has_more":true}}"#,
+            team_event(0, 1_790_000_000_000, false)
+        )),
+        _ => Answer::status(
+            409,
+            r#"{"error_summary":"bad_cursor/","error":{".tag":"bad_cursor"}}"#,
+        ),
+    })
+    .await;
+    let dir = TempDir::new("dropbox-reset-loop");
+    let mut h = start(config(&api, Duration::from_millis(400)), &dir);
+    assert_eq!(numbers(&mut h, 1).await, [0]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One recovery per round, then the round fails and waits: no hot loop, and the
+    // event read again with the new cursor is not emitted twice.
+    assert_eq!(log_requests(&api).len(), 4);
+    assert!(h.rx.try_recv().is_err());
+    h.stop().await.unwrap();
 }
 
 #[tokio::test]
