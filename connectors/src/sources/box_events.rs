@@ -352,17 +352,22 @@ impl Poller for BoxPoller {
         out: &mut Emitter<O>,
     ) -> Result<(), Stop> {
         let stream = self.config.stream_type.name();
-        let mut cursor = match self.cursor.take() {
-            Some(cursor) => cursor,
+        let (mut cursor, first_run) = match self.cursor.take() {
+            Some(cursor) => (cursor, false),
             None => match out.cursor::<Cursor>(stream) {
                 Some(mut stored) => {
                     stored.recent = stored.recent.limited(self.config.dedup_capacity);
-                    stored
+                    (stored, false)
                 }
-                None => self.first_cursor(),
+                None => (self.first_cursor(), true),
             },
         };
         let result = async {
+            if first_run {
+                // Kept at once: a restart before the first event must not move
+                // `created_after` later and skip what arrives late.
+                out.emit(stream, Vec::new(), &cursor).await?;
+            }
             loop {
                 let url = self.events_url(&cursor);
                 let page = fetch(out, client.call(Method::GET, &url, read_page)).await?;

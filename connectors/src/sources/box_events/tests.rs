@@ -205,6 +205,33 @@ async fn admin_logs_are_paged_from_the_lookback_and_resumed_after_restart() {
 }
 
 #[tokio::test]
+async fn the_first_start_is_kept_before_any_event() {
+    let enterprise = Arc::new(Enterprise::default());
+    let api = serve(&enterprise).await;
+    let dir = TempDir::new("box-first-start");
+    let h = start(config(&api, StreamType::AdminLogs), &dir);
+    requests_reach(&api, 1).await;
+    h.stop().await.unwrap();
+    let created_after = event_requests(&api)[0].param("created_after").unwrap();
+    let stored = checkpoint(&dir);
+    assert_eq!(
+        stored["streams"]["admin_logs"]["created_after"],
+        serde_json::json!(created_after)
+    );
+    // Box's empty answer (position `0`) was not taken as a position.
+    assert!(stored["streams"]["admin_logs"]["position"].is_null());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let h = start(config(&api, StreamType::AdminLogs), &dir);
+    let before = event_requests(&api).len();
+    requests_reach(&api, before + 1).await;
+    h.stop().await.unwrap();
+    assert_eq!(
+        event_requests(&api)[before].param("created_after"),
+        Some(created_after)
+    );
+}
+
+#[tokio::test]
 async fn streaming_starts_now_and_drops_repeats_across_a_restart() {
     let enterprise = Arc::new(Enterprise::default());
     enterprise.events.store(3, Ordering::SeqCst);
@@ -362,7 +389,7 @@ async fn the_position_moves_only_after_acknowledgement() {
     let batch = h.batch().await;
     // Held, not acknowledged: the checkpoint does not move past it.
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert!(checkpoint(&dir)["streams"]["admin_logs"].is_null());
+    assert!(checkpoint(&dir)["streams"]["admin_logs"]["position"].is_null());
     batch.iter().for_each(|e| e.fail_delivery());
     drop(batch);
     h.stop().await.unwrap();
