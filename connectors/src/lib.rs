@@ -23,7 +23,9 @@ use pipectl_core::component::Factory;
 /// Every component type this crate provides.
 pub fn factories() -> Vec<Factory> {
     vec![
+        sources::box_events::FACTORY,
         sources::cloudtrail::FACTORY,
+        sources::dropbox::FACTORY,
         sources::file::FACTORY,
         sources::google_workspace::FACTORY,
         sources::graph::FACTORY,
@@ -95,6 +97,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 21);
+        assert_eq!(seen.len(), 23);
     }
 }

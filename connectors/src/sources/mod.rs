@@ -5,11 +5,14 @@
 //! its messages, since their framing is part of the protocol. `cloudtrail` emits each
 //! CloudTrail record as it is and `vpc_flow` each flow log line as a `message`, both
 //! read from S3 ([`s3_logs`]); the SaaS API sources (`okta`, `office365`, `graph`,
-//! `google_workspace`, `salesforce`, built on `api`) emit the vendor's records
-//! unchanged. All leave mapping to the schema to the `normalise` transform.
+//! `google_workspace`, `salesforce`, `box`, `dropbox`, built on `api`) emit the
+//! vendor's records unchanged. All leave mapping to the schema to the `normalise`
+//! transform.
 
 pub(crate) mod api;
+pub mod box_events;
 pub mod cloudtrail;
+pub mod dropbox;
 pub mod file;
 pub mod google_workspace;
 pub mod graph;

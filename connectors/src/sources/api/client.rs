@@ -10,6 +10,8 @@
 //! same way. `401` fetches a new OAuth token once and retries; a second `401`, a `403`
 //! or another `4xx` is a permanent error that names what to fix — except a `403` the
 //! source recognises as a rate limit ([`Forbidden::Throttled`]), retried like a `429`.
+//! Requests carry no body, or a JSON one (Dropbox's RPC endpoints take their arguments
+//! so).
 
 use super::error::{display_url, excerpt, ApiError};
 use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
@@ -147,7 +149,7 @@ impl ApiClient {
         url: &Url,
         decode: impl FnMut(&Reply) -> Result<T, Bad>,
     ) -> Result<T, ApiError> {
-        self.call_accepting(method, url, "application/json", decode)
+        self.request(method, url, "application/json", None, decode)
             .await
     }
 
@@ -157,6 +159,30 @@ impl ApiClient {
         method: Method,
         url: &Url,
         accept: &'static str,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        self.request(method, url, accept, None, decode).await
+    }
+
+    /// [`ApiClient::call`] with `body` sent as JSON.
+    pub async fn call_json<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        body: &serde_json::Value,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ApiError> {
+        let body = Bytes::from(body.to_string());
+        self.request(method, url, "application/json", Some(body), decode)
+            .await
+    }
+
+    async fn request<T>(
+        &mut self,
+        method: Method,
+        url: &Url,
+        accept: &'static str,
+        body: Option<Bytes>,
         mut decode: impl FnMut(&Reply) -> Result<T, Bad>,
     ) -> Result<T, ApiError> {
         let target = format!("{method} {}", display_url(url));
@@ -166,11 +192,16 @@ impl ApiClient {
             attempt += 1;
             self.before_request().await;
             let authorization = self.authorization().await?;
-            let request = self
+            let mut request = self
                 .http
                 .request(method.clone(), url.clone())
                 .header(ACCEPT, accept)
                 .header(AUTHORIZATION, authorization);
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
                 Ok(reply) => match reply.status {
@@ -183,8 +214,9 @@ impl ApiClient {
                     }
                     StatusCode::UNAUTHORIZED => {
                         return Err(ApiError::permanent(format!(
-                            "{} — the credentials were refused; check the token or client secret and that it has not expired",
-                            self.status_error(&target, &reply)
+                            "{} — {}",
+                            self.status_error(&target, &reply),
+                            self.api_help().unwrap_or("the credentials were refused; check the token or client secret and that it has not expired")
                         )))
                     }
                     StatusCode::FORBIDDEN => match (self.forbidden)(&reply) {
@@ -193,10 +225,11 @@ impl ApiClient {
                             retry_after(&reply.headers),
                         ),
                         Forbidden::Denied(hint) => {
+                            let hint = self.api_help().map(str::to_string).unwrap_or(hint);
                             return Err(ApiError::permanent(format!(
                                 "{} — {hint}",
                                 self.status_error(&target, &reply)
-                            )))
+                            )));
                         }
                     },
                     status if is_retryable(status) => (
@@ -300,6 +333,14 @@ impl ApiClient {
     fn forget_token(&mut self) {
         if let Some(cached) = self.cached_token() {
             *cached = None;
+        }
+    }
+
+    /// The vendor's own advice when its API refuses the credentials or a permission.
+    fn api_help(&self) -> Option<&'static str> {
+        match &self.auth {
+            Auth::Grant { grant, .. } => grant.api_help(),
+            _ => None,
         }
     }
 

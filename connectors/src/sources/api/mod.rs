@@ -1,6 +1,6 @@
-//! The foundation of the SaaS audit-log sources (`okta`, `office365`, `graph`): an
-//! HTTP client that authenticates, paces, honours rate limits and retries
-//! ([`client`]), and a polling loop whose per-stream cursors are checkpointed only
+//! The foundation of the SaaS audit-log sources (`okta`, `office365`, `graph`,
+//! `google_workspace`, `salesforce`, `box`, `dropbox`): an HTTP client that
+//! authenticates, paces, honours rate limits and retries ([`client`]), and a polling loop whose per-stream cursors are checkpointed only
 //! once what was read is acknowledged downstream ([`emit`]).
 //!
 //! Each source implements [`Poller`]: one round reads everything new from the API and
@@ -18,6 +18,7 @@ pub(crate) mod google;
 pub(crate) mod microsoft;
 pub(crate) mod oauth;
 pub(crate) mod pacer;
+pub(crate) mod recent;
 pub(crate) mod retry;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -45,6 +45,53 @@ pub(crate) trait TokenGrant: Send + Sync {
     fn refusal_hint(&self, body: &[u8]) -> String;
     /// The secrets the grant holds, scrubbed from error text.
     fn secrets(&self) -> Vec<&Secret>;
+    /// What to fix when the API refuses a fresh token (`401` again) or a permission
+    /// (`403`), in the vendor's own terms; `None` keeps the generic advice.
+    fn api_help(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A token request whose form the vendor defines beyond the standard client
+/// credentials: Box's client credentials name the enterprise they act for
+/// (`box_subject_type`, `box_subject_id`), Dropbox exchanges a long-lived refresh
+/// token. The help texts let errors say what to fix in the vendor's own terms.
+#[derive(Debug, Clone)]
+pub(crate) struct FormGrant {
+    pub token_url: Url,
+    /// Form fields that are not secret (`grant_type`, `client_id`, ...), in order.
+    pub fields: Vec<(&'static str, String)>,
+    /// Form fields that are: sent after the others, and scrubbed from every error.
+    pub secrets: Vec<(&'static str, Secret)>,
+    /// What to check when the token endpoint refuses the grant.
+    pub token_help: &'static str,
+    /// What to check when the API refuses a fresh token (`401` again, or `403`).
+    pub api_help: &'static str,
+}
+
+impl TokenGrant for FormGrant {
+    fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    fn form_body(&self) -> Result<String, ApiError> {
+        let mut pairs: Vec<(&str, &str)> =
+            self.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pairs.extend(self.secrets.iter().map(|(k, v)| (*k, v.expose())));
+        Ok(form_encode(&pairs))
+    }
+
+    fn refusal_hint(&self, _body: &[u8]) -> String {
+        self.token_help.to_string()
+    }
+
+    fn secrets(&self) -> Vec<&Secret> {
+        self.secrets.iter().map(|(_, s)| s).collect()
+    }
+
+    fn api_help(&self) -> Option<&'static str> {
+        Some(self.api_help)
+    }
 }
 
 /// A cached access token.
@@ -112,6 +159,25 @@ mod tests {
             creds.form_body(),
             "grant_type=client_credentials&client_id=app%20id&client_secret=a%2Bb%2Fc%3D%26&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         );
+    }
+
+    #[test]
+    fn a_vendor_grant_sends_its_fields_then_its_secrets() {
+        let grant = FormGrant {
+            token_url: Url::parse("https://api.box.com/oauth2/token").unwrap(),
+            fields: vec![
+                ("grant_type", "client_credentials".into()),
+                ("box_subject_id", "42".into()),
+            ],
+            secrets: vec![("client_secret", Secret::new("s&t"))],
+            token_help: "",
+            api_help: "",
+        };
+        assert_eq!(
+            grant.form_body().unwrap(),
+            "grant_type=client_credentials&box_subject_id=42&client_secret=s%26t"
+        );
+        assert!(!format!("{grant:?}").contains("s&t"));
     }
 
     #[test]
