@@ -17,7 +17,6 @@
 //! replaced with U+FFFD (and the number of such lines logged), not dropped.
 
 use super::{Halt, LineBatcher, Run};
-use crate::checkpoint::CheckpointFile;
 use crate::io::{attach_ack, BatchOutput};
 use crate::lines::{LineSplitter, Piece};
 use crate::settings::{choice, positive, size_limit};
@@ -141,7 +140,7 @@ impl FileSource {
         match self.config.mode {
             Mode::ReadOnce => read_once(&self.config, run).await,
             Mode::Follow => {
-                let store = CheckpointStore::new(&self.data_dir, &self.config.path);
+                let store = PositionStore::new(&self.data_dir, &self.config.path);
                 Tail::new(&self.config, run, store).run().await
             }
         }
@@ -276,19 +275,19 @@ struct Checkpoint {
     offset: u64,
 }
 
-/// Reads and writes `checkpoint.json` in the component's data directory.
-struct CheckpointStore {
-    file: CheckpointFile,
+/// Reads and writes the position in the component's data directory.
+struct PositionStore {
+    file: crate::checkpoint::CheckpointStore,
     path_text: String,
     current: Option<(FileId, u64)>,
     dirty: bool,
     last_write: Option<Instant>,
 }
 
-impl CheckpointStore {
-    fn new(data_dir: &Path, followed: &Path) -> CheckpointStore {
-        CheckpointStore {
-            file: CheckpointFile::new(data_dir),
+impl PositionStore {
+    fn new(data_dir: &Path, followed: &Path) -> PositionStore {
+        PositionStore {
+            file: crate::checkpoint::CheckpointStore::new(data_dir),
             path_text: followed.display().to_string(),
             current: None,
             dirty: false,
@@ -366,7 +365,7 @@ struct Current {
 struct Tail<'a, O> {
     cfg: &'a FileConfig,
     run: Run<O>,
-    store: CheckpointStore,
+    store: PositionStore,
     current: Option<Current>,
     splitter: LineSplitter,
     lines: LineBatcher,
@@ -380,7 +379,7 @@ struct Tail<'a, O> {
 }
 
 impl<'a, O: BatchOutput> Tail<'a, O> {
-    fn new(cfg: &'a FileConfig, run: Run<O>, store: CheckpointStore) -> Tail<'a, O> {
+    fn new(cfg: &'a FileConfig, run: Run<O>, store: PositionStore) -> Tail<'a, O> {
         let lines = LineBatcher::new(run.name.clone(), cfg.batch_size);
         Tail {
             cfg,
@@ -861,7 +860,7 @@ mod tests {
     }
 
     fn checkpoint_offset(data_dir: &Path) -> u64 {
-        let text = std::fs::read_to_string(data_dir.join("checkpoint.json")).unwrap();
+        let text = crate::checkpoint::stored_text(data_dir).unwrap();
         let cp: Checkpoint = serde_json::from_str(&text).unwrap();
         cp.offset
     }
@@ -895,7 +894,7 @@ mod tests {
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.events_errored, 1);
         assert_eq!(snapshot.bytes_in, 38);
-        assert!(!dir.path().join("checkpoint.json").exists());
+        assert_eq!(crate::checkpoint::stored_text(dir.path()), None);
     }
 
     #[tokio::test]

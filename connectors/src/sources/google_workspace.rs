@@ -851,8 +851,7 @@ mod tests {
         let mut h = start(config(&api, &domain), &dir);
         let batch = h.batch().await;
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        let stored =
-            std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap_or_default();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap_or_default();
         assert!(!stored.contains("\"login\""), "{stored}");
         batch.iter().for_each(|e| e.fail_delivery());
         drop(batch);
@@ -860,7 +859,7 @@ mod tests {
         let mut h = start(config(&api, &domain), &dir);
         assert_eq!(qualifiers(&mut h, 1).await, ["a"]);
         h.stop().await.unwrap();
-        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap();
         assert!(stored.contains("\"login\""), "{stored}");
     }
 

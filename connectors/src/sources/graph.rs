@@ -679,8 +679,7 @@ mod tests {
         let batch = h.batch().await;
         // Held, not acknowledged: the checkpoint does not move past it.
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        let stored =
-            std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap_or_default();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap_or_default();
         assert!(!stored.contains("signIns"), "{stored}");
         batch.iter().for_each(|e| e.fail_delivery());
         drop(batch);
@@ -689,7 +688,7 @@ mod tests {
         let mut h = start(config(&api, None), &dir);
         assert_eq!(h.events(1, "id").await, ["a"]);
         h.stop().await.unwrap();
-        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap();
         assert!(stored.contains("signIns"), "{stored}");
     }
 

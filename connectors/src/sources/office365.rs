@@ -637,7 +637,7 @@ mod tests {
         h.stop().await.unwrap();
         // Both subscriptions are on (the first already was: AF20024 is not an error).
         assert_eq!(*feed.subscriptions.lock().unwrap(), types);
-        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap();
         assert!(stored.contains("Audit.Exchange") && stored.contains("Audit.SharePoint"));
 
         // New content after a restart: only it is read.
@@ -693,7 +693,7 @@ mod tests {
         let mut h = start(config(&api, &["Audit.General", "Audit.Exchange"]), &dir);
         assert_eq!(h.events(1, "Id").await, ["e1"]);
         h.stop().await.unwrap();
-        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap();
         assert!(stored.contains("Audit.Exchange") && !stored.contains("Audit.General"));
     }
 

@@ -1060,8 +1060,7 @@ mod tests {
         let batch = h.batch().await;
         assert_eq!(batch.len(), 2);
         tokio::time::sleep(Duration::from_millis(1300)).await;
-        let stored =
-            std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap_or_default();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap_or_default();
         assert!(!stored.contains("0AT000000000001"), "{stored}");
         batch.iter().for_each(|e| e.fail_delivery());
         drop(batch);
@@ -1072,7 +1071,7 @@ mod tests {
             ["ann@acme.test", "bob@acme.test"]
         );
         h.stop().await.unwrap();
-        let stored = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap();
+        let stored = crate::checkpoint::stored_text(dir.path()).unwrap();
         assert!(stored.contains("0AT000000000001"), "{stored}");
     }
 

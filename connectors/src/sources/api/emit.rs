@@ -11,7 +11,7 @@
 //! `pipectl.error` says why, the shape the `errors` outputs use; they count as errored.
 
 use super::super::{Halt, Run};
-use crate::checkpoint::CheckpointFile;
+use crate::checkpoint::CheckpointStore;
 use crate::io::{attach_ack, BatchOutput};
 use pipectl_core::ack::{AckReceiver, BatchStatus};
 use pipectl_core::component::ComponentError;
@@ -53,7 +53,7 @@ struct Pending {
 /// The acknowledgement bookkeeping: what was sent, what is committed, what is on disk.
 struct Ledger {
     name: Arc<str>,
-    file: CheckpointFile,
+    file: CheckpointStore,
     cursors: Cursors,
     pending: VecDeque<Pending>,
     /// Streams with a failed batch: their checkpoints stay before it.
@@ -132,7 +132,7 @@ impl<O: BatchOutput> Emitter<O> {
     /// Opens the checkpoint in `data_dir` (none yet, or unreadable: every stream starts
     /// fresh).
     pub async fn open(run: Run<O>, data_dir: &Path) -> Emitter<O> {
-        let file = CheckpointFile::new(data_dir);
+        let file = CheckpointStore::new(data_dir);
         let cursors = file.load::<Cursors>().await.unwrap_or_default();
         let ledger = Ledger {
             name: Arc::clone(&run.name),

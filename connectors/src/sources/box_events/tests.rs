@@ -151,7 +151,7 @@ async fn requests_reach(api: &MockApi, n: usize) {
 }
 
 fn checkpoint(dir: &TempDir) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap_or_default();
+    let text = crate::checkpoint::stored_text(dir.path()).unwrap_or_default();
     serde_json::from_str(&text).unwrap_or_default()
 }
 

@@ -214,7 +214,7 @@ async fn numbers(h: &mut Harness, n: usize) -> Vec<i64> {
 }
 
 fn checkpoint(dir: &TempDir) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap_or_default();
+    let text = crate::checkpoint::stored_text(dir.path()).unwrap_or_default();
     serde_json::from_str(&text).unwrap_or_default()
 }
 

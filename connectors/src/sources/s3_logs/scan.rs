@@ -3,7 +3,7 @@
 //!
 //! The position is the last key whose events every sink acknowledged, committed in key
 //! order (a later object's acknowledgement waits for the earlier ones) and written to
-//! `checkpoint.json` in the component's data directory (temporary file, then rename).
+//! the checkpoint in the component's data directory's state store.
 //! A restart lists after it: nothing acknowledged is read twice, nothing
 //! unacknowledged is lost. After a failed batch the position stays before it for the
 //! rest of the run, so the object is read again after a restart.
@@ -19,7 +19,7 @@ use super::{
     ERROR_PAUSE, SHUTDOWN_GRACE,
 };
 use crate::aws::s3::S3;
-use crate::checkpoint::CheckpointFile;
+use crate::checkpoint::CheckpointStore;
 use crate::io::BatchOutput;
 use crate::sources::{Halt, Run};
 use pipectl_core::component::ComponentError;
@@ -48,9 +48,9 @@ struct Checkpoint {
     after: String,
 }
 
-/// Reads and writes `checkpoint.json`.
+/// Reads and writes the scan's checkpoint.
 struct Store {
-    file: CheckpointFile,
+    file: CheckpointStore,
     bucket: String,
     prefix: String,
     current: Option<String>,
@@ -61,7 +61,7 @@ struct Store {
 impl Store {
     fn new(data_dir: &Path, place: &Place<'_>) -> Store {
         Store {
-            file: CheckpointFile::new(data_dir),
+            file: CheckpointStore::new(data_dir),
             bucket: place.bucket.to_string(),
             prefix: place.prefix.to_string(),
             current: None,

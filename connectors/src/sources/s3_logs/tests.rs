@@ -340,7 +340,7 @@ async fn bad_objects_are_errors_that_lose_nothing_else() {
 }
 
 fn checkpoint_after(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("checkpoint.json")).expect("a checkpoint");
+    let text = crate::checkpoint::stored_text(dir).expect("a checkpoint");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["bucket"], "trail");
     json["after"].as_str().unwrap_or_default().to_string()
