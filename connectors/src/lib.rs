@@ -10,6 +10,7 @@ pub mod codecs;
 mod io;
 pub mod lines;
 pub mod normalise;
+pub mod respond;
 mod settings;
 pub mod sinks;
 pub mod sources;
@@ -38,6 +39,7 @@ pub fn factories() -> Vec<Factory> {
         sinks::console::FACTORY,
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
+        respond::aws::FACTORY,
     ]
 }
 
