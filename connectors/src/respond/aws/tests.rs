@@ -1,1 +1,1 @@
-
+//! AWS actions against moto.
