@@ -17,7 +17,7 @@ pub mod query;
 pub mod s3;
 mod sigv4;
 pub mod sqs;
-mod xml;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod moto;
