@@ -161,7 +161,12 @@ impl Ec2 {
             .map(|i| format!("SecurityGroupId.{i}"))
             .collect();
         let mut params: Vec<(&str, &str)> = vec![("NetworkInterfaceId", interface)];
-        params.extend(names.iter().map(String::as_str).zip(groups.iter().map(String::as_str)));
+        params.extend(
+            names
+                .iter()
+                .map(String::as_str)
+                .zip(groups.iter().map(String::as_str)),
+        );
         self.call(
             "ModifyNetworkInterfaceAttribute",
             &params,

@@ -149,7 +149,10 @@ impl Iam {
             "UpdateLoginProfile",
             &[
                 ("UserName", user),
-                ("PasswordResetRequired", if required { "true" } else { "false" }),
+                (
+                    "PasswordResetRequired",
+                    if required { "true" } else { "false" },
+                ),
             ],
             &format!("user {user}"),
         )

@@ -193,7 +193,13 @@ impl S3 {
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
         let operation = "GetPublicAccessBlock";
         match self
-            .bucket_config(Method::GET, bucket, "publicAccessBlock", Vec::new(), operation)
+            .bucket_config(
+                Method::GET,
+                bucket,
+                "publicAccessBlock",
+                Vec::new(),
+                operation,
+            )
             .await
         {
             Ok(body) => {
@@ -263,9 +269,15 @@ impl S3 {
     }
 
     pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<(), AwsError> {
-        self.bucket_config(Method::DELETE, bucket, "policy", Vec::new(), "DeleteBucketPolicy")
-            .await
-            .map(|_| ())
+        self.bucket_config(
+            Method::DELETE,
+            bucket,
+            "policy",
+            Vec::new(),
+            "DeleteBucketPolicy",
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Test helpers: what the tests need to set up buckets.
@@ -297,8 +309,7 @@ impl S3 {
 
 /// Standard base64 with padding (the checksum header's encoding).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [

@@ -76,9 +76,17 @@ pub fn document_json(record: &ActionRecord) -> serde_json::Value {
     if let Some(at) = record.revert.at {
         put(&mut revert, "at", time(at));
     }
-    put(&mut revert, "state", record.revert.state.clone().unwrap_or_default());
+    put(
+        &mut revert,
+        "state",
+        record.revert.state.clone().unwrap_or_default(),
+    );
     action.insert("revert".into(), serde_json::Value::Object(revert));
-    put(&mut action, "provider_request_id", json!(record.provider_request_id));
+    put(
+        &mut action,
+        "provider_request_id",
+        json!(record.provider_request_id),
+    );
     put(&mut action, "error", json!(record.error));
     let history: Vec<serde_json::Value> = record
         .history

@@ -190,8 +190,8 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
             policy.action
         )));
     }
-    let responder = Responder::open(policy, provider, &ctx.data_dir, clock)
-        .map_err(|e| attrs.error(e))?;
+    let responder =
+        Responder::open(policy, provider, &ctx.data_dir, clock).map_err(|e| attrs.error(e))?;
     Ok(stage::built(responder, poll))
 }
 
@@ -226,8 +226,7 @@ fn done(reply: QueryReply) -> Done {
 /// `arn:aws:iam::123:role/name`, an STS `assumed-role/name/session`).
 fn principal_of_arn(arn: &str) -> Result<(Principal, String, Option<String>), String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let (Some(&"arn"), Some(account), Some(resource)) =
-        (parts.first(), parts.get(4), parts.get(5))
+    let (Some(&"arn"), Some(account), Some(resource)) = (parts.first(), parts.get(4), parts.get(5))
     else {
         return Err(format!("`{arn}` is not an ARN"));
     };
@@ -309,11 +308,7 @@ impl AwsActions {
         deny_policy_name: String,
     ) -> Result<AwsActions, String> {
         let client = AwsClient::new(settings)?;
-        Ok(AwsActions::with_client(
-            &client,
-            quarantine_group,
-            deny_policy_name,
-        )?)
+        AwsActions::with_client(&client, quarantine_group, deny_policy_name)
     }
 
     /// Over an existing client (tests shorten its retries).
@@ -753,9 +748,9 @@ impl Actions for AwsActions {
                 })?;
                 let valid = bucket.len() >= 3
                     && bucket.len() <= 63
-                    && bucket
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
+                    && bucket.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')
+                    });
                 if !valid {
                     return Err(format!("`{bucket}` is not an S3 bucket name"));
                 }

@@ -9,9 +9,7 @@
 //! provider.
 
 use super::audit;
-use super::journal::{
-    ActionRecord, Approval, Decision, EntityRef, Journal, JournalError, Revert,
-};
+use super::journal::{ActionRecord, Approval, Decision, EntityRef, Journal, JournalError, Revert};
 use super::policy::{Clock, Glob, Mode, HOUR_MS};
 use super::provider::{ActionInfo, Actions, Target};
 use pipectl_core::detect::sigma::hit::document_id;
@@ -138,8 +136,7 @@ impl<P: Actions> Responder<P> {
         if !self.policy.when.as_ref().is_none_or(|w| w.matches(doc)) {
             return Ok(out);
         }
-        let Some(incident_id) = text(doc, "incident.id").or_else(|| text(doc, "event.id"))
-        else {
+        let Some(incident_id) = text(doc, "incident.id").or_else(|| text(doc, "event.id")) else {
             tracing::warn!(responder = %self.policy.responder, "an incident without an id is ignored");
             return Ok(out);
         };
@@ -433,7 +430,9 @@ impl<P: Actions> Responder<P> {
                     now,
                     "expired",
                     &by,
-                    Some(format!("not approved within expire ({limit}s); nothing was done")),
+                    Some(format!(
+                        "not approved within expire ({limit}s); nothing was done"
+                    )),
                 );
                 self.save(record, &mut out)?;
             } else {

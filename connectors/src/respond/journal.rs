@@ -117,9 +117,7 @@ impl ActionRecord {
 
     /// The time of the latest transition.
     pub fn updated_at(&self) -> i64 {
-        self.history
-            .last()
-            .map_or(self.requested_at, |t| t.at)
+        self.history.last().map_or(self.requested_at, |t| t.at)
     }
 }
 

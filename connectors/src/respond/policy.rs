@@ -76,7 +76,8 @@ impl Glob {
                 },
             }
         }
-        p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+        p.get(pi..)
+            .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
     }
 }
 

@@ -79,8 +79,7 @@ fn millis(d: Duration) -> i64 {
 pub fn policy(attrs: &Attrs<'_>, pipeline: &str) -> Result<(Policy, Clock), BuildError> {
     let plan = attrs.plan();
     let mode = attrs.string("mode")?;
-    let mode =
-        Mode::parse(&mode).ok_or_else(|| attrs.error(format!("unknown mode `{mode}`")))?;
+    let mode = Mode::parse(&mode).ok_or_else(|| attrs.error(format!("unknown mode `{mode}`")))?;
     let max_per_hour = attrs.int("max_per_hour")?;
     if max_per_hour < 0 {
         return Err(attrs.error("`max_per_hour` cannot be negative"));
@@ -98,7 +97,11 @@ pub fn policy(attrs: &Attrs<'_>, pipeline: &str) -> Result<(Policy, Clock), Buil
             when: Some(attrs.expr("when")?),
             target: attrs.opt_expr("target")?,
             expire_ms: attrs.opt_duration("expire")?.map(millis),
-            protected: attrs.strings("protected")?.into_iter().map(Glob::new).collect(),
+            protected: attrs
+                .strings("protected")?
+                .into_iter()
+                .map(Glob::new)
+                .collect(),
             max_per_hour: usize::try_from(max_per_hour).unwrap_or(usize::MAX),
             dry_run: attrs.bool("dry_run")?,
             allow_irreversible: attrs.bool("allow_irreversible")?,

@@ -186,35 +186,75 @@ async fn autonomous_acts_once_per_incident_across_updates_and_restarts() {
     let dir = Scratch::new("idem");
     let fake = Fake::default();
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    let docs = r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
     let statuses: Vec<String> = docs.iter().map(status_of).collect();
     assert_eq!(statuses, ["executing", "succeeded"]);
     assert_eq!(fake.calls(), ["capture:alice", "execute:alice"]);
     // The audit document: schema §9 fields, id = event.id, version = transitions.
     let last = docs.last().unwrap();
-    assert_eq!(get(last, "event.dataset").and_then(Value::as_str), Some("pipectl.action"));
-    assert_eq!(get(last, "event.outcome").and_then(Value::as_str), Some("success"));
+    assert_eq!(
+        get(last, "event.dataset").and_then(Value::as_str),
+        Some("pipectl.action")
+    );
+    assert_eq!(
+        get(last, "event.outcome").and_then(Value::as_str),
+        Some("success")
+    );
     assert_eq!(get(last, "event.id"), get(last, "pipectl.action.id"));
-    assert_eq!(get(last, "pipectl.version").and_then(Value::as_i64), Some(2));
-    assert_eq!(get(last, "pipectl.action.incident_id").and_then(Value::as_str), Some("inc1"));
-    assert_eq!(get(last, "pipectl.action.decision").and_then(Value::as_str), Some("act"));
-    assert_eq!(get(last, "pipectl.action.revert.status").and_then(Value::as_str), Some("scheduled"));
-    assert_eq!(get(last, "pipectl.action.revert.state.was").and_then(Value::as_str), Some("unlocked"));
-    assert_eq!(get(last, "pipectl.action.provider_request_id").and_then(Value::as_str), Some("req-1"));
+    assert_eq!(
+        get(last, "pipectl.version").and_then(Value::as_i64),
+        Some(2)
+    );
+    assert_eq!(
+        get(last, "pipectl.action.incident_id").and_then(Value::as_str),
+        Some("inc1")
+    );
+    assert_eq!(
+        get(last, "pipectl.action.decision").and_then(Value::as_str),
+        Some("act")
+    );
+    assert_eq!(
+        get(last, "pipectl.action.revert.status").and_then(Value::as_str),
+        Some("scheduled")
+    );
+    assert_eq!(
+        get(last, "pipectl.action.revert.state.was").and_then(Value::as_str),
+        Some("unlocked")
+    );
+    assert_eq!(
+        get(last, "pipectl.action.provider_request_id").and_then(Value::as_str),
+        Some("req-1")
+    );
     assert!(get(last, "pipectl.action.reason")
         .and_then(Value::as_str)
         .is_some_and(|r| r.contains("alice: unusual")));
 
     // A later version of the same incident: nothing more.
-    assert!(r.incident(&incident("inc1", "user", "alice", 0.99, 2)).await.unwrap().is_empty());
+    assert!(r
+        .incident(&incident("inc1", "user", "alice", 0.99, 2))
+        .await
+        .unwrap()
+        .is_empty());
     // Not matching `when`, or not an incident: nothing.
-    assert!(r.incident(&incident("inc2", "user", "bob", 0.5, 1)).await.unwrap().is_empty());
-    let other = pipectl_core::json::from_serde(serde_json::json!({"event": {"dataset": "pipectl.hit"}}));
+    assert!(r
+        .incident(&incident("inc2", "user", "bob", 0.5, 1))
+        .await
+        .unwrap()
+        .is_empty());
+    let other =
+        pipectl_core::json::from_serde(serde_json::json!({"event": {"dataset": "pipectl.hit"}}));
     assert!(r.incident(&other).await.unwrap().is_empty());
     drop(r);
     // After a restart the journal still knows.
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    assert!(r.incident(&incident("inc1", "user", "alice", 0.99, 3)).await.unwrap().is_empty());
+    assert!(r
+        .incident(&incident("inc1", "user", "alice", 0.99, 3))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(fake.calls().len(), 2);
 }
 
@@ -223,7 +263,10 @@ async fn observe_and_dry_run_never_call_the_provider() {
     let dir = Scratch::new("observe");
     let fake = Fake::default();
     let (mut r, _) = open(&dir, policy("lock", Mode::Observe), &fake);
-    let docs = r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
     assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["observed"]);
     assert!(get(&docs[0], "pipectl.action.reason")
         .and_then(Value::as_str)
@@ -232,7 +275,10 @@ async fn observe_and_dry_run_never_call_the_provider() {
     let mut dry = policy("lock", Mode::Autonomous);
     dry.dry_run = true;
     let (mut r2, _) = open(&dir2, dry, &fake);
-    let docs = r2.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
+    let docs = r2
+        .incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
     assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["observed"]);
     assert!(r.tick().await.unwrap().is_empty());
     assert!(fake.calls().is_empty());
@@ -243,15 +289,27 @@ async fn protected_entities_and_irreversible_autonomy_are_refused() {
     let dir = Scratch::new("guard");
     let fake = Fake::default();
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    let docs = r.incident(&incident("inc1", "user", "break-glass-admin", 0.99, 1)).await.unwrap();
-    assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["suppressed"]);
+    let docs = r
+        .incident(&incident("inc1", "user", "break-glass-admin", 0.99, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["suppressed"]
+    );
     assert!(get(&docs[0], "pipectl.action.reason")
         .and_then(Value::as_str)
         .is_some_and(|r| r.starts_with("protected entity (pattern `break-glass*`)")));
     let dir2 = Scratch::new("irrev");
     let (mut d, _) = open(&dir2, policy("destroy", Mode::Autonomous), &fake);
-    let docs = d.incident(&incident("inc2", "user", "bob", 0.99, 1)).await.unwrap();
-    assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["suppressed"]);
+    let docs = d
+        .incident(&incident("inc2", "user", "bob", 0.99, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["suppressed"]
+    );
     assert!(get(&docs[0], "pipectl.action.reason")
         .and_then(Value::as_str)
         .is_some_and(|r| r.contains("cannot be undone")));
@@ -268,13 +326,23 @@ async fn the_hourly_limit_holds_under_a_burst_of_a_thousand_incidents() {
     let mut suppressed = 0;
     for i in 0..1000 {
         let docs = r
-            .incident(&incident(&format!("inc{i}"), "user", &format!("user{i}"), 0.95, 1))
+            .incident(&incident(
+                &format!("inc{i}"),
+                "user",
+                &format!("user{i}"),
+                0.95,
+                1,
+            ))
             .await
             .unwrap();
         suppressed += docs.iter().filter(|d| status_of(d) == "suppressed").count();
     }
     assert_eq!(suppressed, 995);
-    let executed = fake.calls().iter().filter(|c| c.starts_with("execute:")).count();
+    let executed = fake
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("execute:"))
+        .count();
     assert_eq!(executed, 5);
     assert!(r
         .records()
@@ -282,7 +350,10 @@ async fn the_hourly_limit_holds_under_a_burst_of_a_thousand_incidents() {
         .all(|r| r.reason.starts_with("rate limit 5/h reached")));
     // The window slides: an hour later there is room again.
     clock.store(T0 + HOUR_MS + 1, Ordering::SeqCst);
-    let docs = r.incident(&incident("late", "user", "late", 0.95, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("late", "user", "late", 0.95, 1))
+        .await
+        .unwrap();
     assert_eq!(docs.last().map(status_of).as_deref(), Some("succeeded"));
 }
 
@@ -291,12 +362,28 @@ async fn confirm_mode_waits_for_a_person_then_acts_or_not() {
     let dir = Scratch::new("confirm");
     let fake = Fake::default();
     let (mut r, clock) = open(&dir, policy("lock", Mode::Confirm), &fake);
-    let docs = r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
-    assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["pending_approval"]);
-    r.incident(&incident("inc2", "user", "bob", 0.95, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["pending_approval"]
+    );
+    r.incident(&incident("inc2", "user", "bob", 0.95, 1))
+        .await
+        .unwrap();
     assert!(fake.calls().is_empty());
-    let ids: Vec<(String, String)> = r.records().map(|r| (r.target.id.clone(), r.id.clone())).collect();
-    let id_of = |who: &str| ids.iter().find(|(t, _)| t == who).map(|(_, id)| id.clone()).unwrap();
+    let ids: Vec<(String, String)> = r
+        .records()
+        .map(|r| (r.target.id.clone(), r.id.clone()))
+        .collect();
+    let id_of = |who: &str| {
+        ids.iter()
+            .find(|(t, _)| t == who)
+            .map(|(_, id)| id.clone())
+            .unwrap()
+    };
     // Decisions arrive through files, as `pipectl actions` leaves them.
     let journal = Journal::open(dir.path()).unwrap();
     for (who, verb) in [("alice", "approve"), ("bob", "deny")] {
@@ -316,7 +403,10 @@ async fn confirm_mode_waits_for_a_person_then_acts_or_not() {
     assert_eq!(statuses, ["approved", "executing", "succeeded", "denied"]);
     assert_eq!(fake.calls(), ["capture:alice", "execute:alice"]);
     let alice = r.records().find(|r| r.target.id == "alice").unwrap();
-    assert_eq!(alice.approval.as_ref().map(|a| a.by.as_str()), Some("soc.analyst"));
+    assert_eq!(
+        alice.approval.as_ref().map(|a| a.by.as_str()),
+        Some("soc.analyst")
+    );
     assert_eq!(alice.expires_at, Some(T0 + 5000 + 4 * HOUR_MS));
     // Decisions are consumed.
     assert!(journal.pending_decisions().unwrap().is_empty());
@@ -328,9 +418,18 @@ async fn expiry_reverts_on_time_unless_kept() {
     let dir = Scratch::new("expire");
     let fake = Fake::default();
     let (mut r, clock) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
-    r.incident(&incident("inc2", "user", "bob", 0.95, 1)).await.unwrap();
-    let bob = r.records().find(|r| r.target.id == "bob").unwrap().id.clone();
+    r.incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
+    r.incident(&incident("inc2", "user", "bob", 0.95, 1))
+        .await
+        .unwrap();
+    let bob = r
+        .records()
+        .find(|r| r.target.id == "bob")
+        .unwrap()
+        .id
+        .clone();
     Journal::open(dir.path())
         .unwrap()
         .submit(&Decision {
@@ -343,7 +442,10 @@ async fn expiry_reverts_on_time_unless_kept() {
         .unwrap();
     clock.store(T0 + 4 * HOUR_MS - 1, Ordering::SeqCst);
     let docs = r.tick().await.unwrap();
-    assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["succeeded"]);
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["succeeded"]
+    );
     assert!(!fake.calls().iter().any(|c| c.starts_with("revert")));
     clock.store(T0 + 4 * HOUR_MS, Ordering::SeqCst);
     let docs = r.tick().await.unwrap();
@@ -351,7 +453,10 @@ async fn expiry_reverts_on_time_unless_kept() {
         docs.iter().map(status_of).collect::<Vec<_>>(),
         ["expired", "reverting", "reverted"]
     );
-    assert_eq!(fake.calls().last().map(String::as_str), Some("revert:alice"));
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some("revert:alice")
+    );
     let alice = r.records().find(|r| r.target.id == "alice").unwrap();
     assert_eq!(alice.revert.status, "reverted");
     let bob = r.records().find(|r| r.target.id == "bob").unwrap();
@@ -368,13 +473,19 @@ async fn a_failed_capture_is_a_failed_action_and_nothing_is_done() {
         ..Fake::default()
     };
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    let docs = r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
     assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["failed"]);
     assert_eq!(
         get(&docs[0], "pipectl.action.error").and_then(Value::as_str),
         Some("missing permission fake:Read")
     );
-    assert_eq!(get(&docs[0], "event.outcome").and_then(Value::as_str), Some("failure"));
+    assert_eq!(
+        get(&docs[0], "event.outcome").and_then(Value::as_str),
+        Some("failure")
+    );
     assert_eq!(fake.calls(), ["capture:alice"]);
 }
 
@@ -383,7 +494,9 @@ async fn a_crash_between_recording_and_acting_resumes_with_the_stored_state() {
     let dir = Scratch::new("crash");
     let fake = Fake::default();
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
-    r.incident(&incident("inc1", "user", "alice", 0.95, 1)).await.unwrap();
+    r.incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
     // Make the journal look as if the process died after writing `executing`.
     let journal = Journal::open(dir.path()).unwrap();
     let mut record = journal.load_all().unwrap().remove(0);
@@ -395,7 +508,10 @@ async fn a_crash_between_recording_and_acting_resumes_with_the_stored_state() {
     let fresh = Fake::default();
     let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fresh);
     let docs = r.tick().await.unwrap();
-    assert_eq!(docs.iter().map(status_of).collect::<Vec<_>>(), ["succeeded"]);
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["succeeded"]
+    );
     // Acted again with the state stored before the crash, not a new capture.
     assert_eq!(fresh.calls(), ["execute:alice"]);
 }

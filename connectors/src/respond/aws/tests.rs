@@ -23,8 +23,12 @@ fn user_arn(name: &str) -> String {
 }
 
 fn aws_actions(client: &AwsClient) -> AwsActions {
-    AwsActions::with_client(client, "pipectl-quarantine".into(), "pipectl-deny-all".into())
-        .unwrap()
+    AwsActions::with_client(
+        client,
+        "pipectl-quarantine".into(),
+        "pipectl-deny-all".into(),
+    )
+    .unwrap()
 }
 
 /// A responder of `action` in `mode` over `client`, on a clock the test moves.
@@ -71,7 +75,9 @@ async fn create_user_with_keys(iam: &Iam, user: &str) -> (String, String) {
         keys.push(crate::aws::xml::text(&xml, "AccessKeyId").unwrap().unwrap());
     }
     // The second key was already inactive before the incident.
-    iam.update_access_key(user, &keys[1], "Inactive").await.unwrap();
+    iam.update_access_key(user, &keys[1], "Inactive")
+        .await
+        .unwrap();
     (keys[0].clone(), keys[1].clone())
 }
 
@@ -97,10 +103,19 @@ async fn iam_user_actions_act_and_revert_exactly() {
     let (active, inactive) = create_user_with_keys(&iam, "alice").await;
     let before = key_statuses(&iam, "alice").await;
     let dir = TempDir::new("aws-keys");
-    let (mut r, clock) =
-        responder_for(&client, &dir, policy("disable_access_keys", Mode::Autonomous));
+    let (mut r, clock) = responder_for(
+        &client,
+        &dir,
+        policy("disable_access_keys", Mode::Autonomous),
+    );
     let docs = r
-        .incident(&incident("inc-keys", "aws_user", &user_arn("alice"), 0.97, 1))
+        .incident(&incident(
+            "inc-keys",
+            "aws_user",
+            &user_arn("alice"),
+            0.97,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
@@ -128,7 +143,13 @@ async fn iam_user_actions_act_and_revert_exactly() {
     let (_, _) = create_user_with_keys(&iam, "break-glass").await;
     let guarded = key_statuses(&iam, "break-glass").await;
     let docs = r
-        .incident(&incident("inc-bg", "aws_user", &user_arn("break-glass"), 0.99, 1))
+        .incident(&incident(
+            "inc-bg",
+            "aws_user",
+            &user_arn("break-glass"),
+            0.99,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(statuses(&docs), ["suppressed"]);
@@ -148,7 +169,13 @@ async fn iam_user_actions_act_and_revert_exactly() {
     p.allow_irreversible = true;
     let (mut r, _) = responder_for(&client, &dir, p);
     let docs = r
-        .incident(&incident("inc-console", "aws_user", &user_arn("bob"), 0.97, 1))
+        .incident(&incident(
+            "inc-console",
+            "aws_user",
+            &user_arn("bob"),
+            0.97,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
@@ -157,7 +184,10 @@ async fn iam_user_actions_act_and_revert_exactly() {
     assert!(!record.revert.reversible);
     assert_eq!(record.expires_at, None);
     submit(&dir, &record.id, "revert").await;
-    assert!(r.tick().await.unwrap().is_empty(), "a revert of it is refused");
+    assert!(
+        r.tick().await.unwrap().is_empty(),
+        "a revert of it is refused"
+    );
 
     // attach_deny_all on a user and on a role, detached by revert.
     for (kind_arn, name) in [
@@ -168,7 +198,13 @@ async fn iam_user_actions_act_and_revert_exactly() {
             iam_call(
                 &iam,
                 "CreateRole",
-                &[("RoleName", name), ("AssumeRolePolicyDocument", r#"{"Version":"2012-10-17","Statement":[]}"#)],
+                &[
+                    ("RoleName", name),
+                    (
+                        "AssumeRolePolicyDocument",
+                        r#"{"Version":"2012-10-17","Statement":[]}"#,
+                    ),
+                ],
             )
             .await;
             Principal::Role
@@ -179,7 +215,13 @@ async fn iam_user_actions_act_and_revert_exactly() {
         let dir = TempDir::new("aws-deny");
         let (mut r, _) = responder_for(&client, &dir, policy("attach_deny_all", Mode::Autonomous));
         let docs = r
-            .incident(&incident(&format!("inc-deny-{name}"), "aws_user", &kind_arn, 0.97, 1))
+            .incident(&incident(
+                &format!("inc-deny-{name}"),
+                "aws_user",
+                &kind_arn,
+                0.97,
+                1,
+            ))
             .await
             .unwrap();
         assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
@@ -195,7 +237,9 @@ async fn iam_user_actions_act_and_revert_exactly() {
         submit(&dir, &id, "revert").await;
         assert_eq!(last_status(&r.tick().await.unwrap()), "reverted");
         assert_eq!(
-            iam.get_inline_policy(principal, name, "pipectl-deny-all").await.unwrap(),
+            iam.get_inline_policy(principal, name, "pipectl-deny-all")
+                .await
+                .unwrap(),
             None
         );
     }
@@ -264,7 +308,9 @@ async fn bucket_actions_restore_the_exact_previous_configuration() {
         block_public_policy: false,
         restrict_public_buckets: true,
     };
-    s3.put_public_access_block("half-open", partial).await.unwrap();
+    s3.put_public_access_block("half-open", partial)
+        .await
+        .unwrap();
     let dir = TempDir::new("aws-pab2");
     let (doc, mut p) = bucket_policy("inc-pab2", "half-open");
     p.target = Some(target_labels_bucket());
@@ -277,7 +323,10 @@ async fn bucket_actions_restore_the_exact_previous_configuration() {
     let id = r.records().next().unwrap().id.clone();
     submit(&dir, &id, "revert").await;
     assert_eq!(last_status(&r.tick().await.unwrap()), "reverted");
-    assert_eq!(s3.get_public_access_block("half-open").await.unwrap(), Some(partial));
+    assert_eq!(
+        s3.get_public_access_block("half-open").await.unwrap(),
+        Some(partial)
+    );
 
     // A public statement removed from the policy, the rest kept; revert puts it back.
     moto.create_bucket("shared").await;
@@ -288,7 +337,9 @@ async fn bucket_actions_restore_the_exact_previous_configuration() {
             {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared/*"}
         ]
     });
-    s3.put_bucket_policy("shared", &original.to_string()).await.unwrap();
+    s3.put_bucket_policy("shared", &original.to_string())
+        .await
+        .unwrap();
     let dir = TempDir::new("aws-policy");
     let (doc, mut p) = bucket_policy("inc-policy", "shared");
     p.action = "remove_public_bucket_policy_statement".into();
@@ -340,7 +391,10 @@ async fn instance_actions_stop_isolate_and_terminate() {
     let id = run_instance(&ec2).await;
     let dir = TempDir::new("aws-stop");
     let (mut r, _) = responder_for(&client, &dir, policy("stop_instance", Mode::Autonomous));
-    let docs = r.incident(&incident("inc-stop", "host", &id, 0.97, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc-stop", "host", &id, 0.97, 1))
+        .await
+        .unwrap();
     assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
     assert_eq!(ec2.describe_instance(&id).await.unwrap().state, "stopped");
     let action = r.records().next().unwrap().id.clone();
@@ -353,7 +407,10 @@ async fn instance_actions_stop_isolate_and_terminate() {
     assert!(!before.interfaces.is_empty());
     let dir = TempDir::new("aws-isolate");
     let (mut r, _) = responder_for(&client, &dir, policy("isolate_instance", Mode::Autonomous));
-    let docs = r.incident(&incident("inc-iso", "host", &id, 0.97, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc-iso", "host", &id, 0.97, 1))
+        .await
+        .unwrap();
     assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
     let vpc = before.vpc_id.clone().unwrap();
     let quarantine = ec2
@@ -363,38 +420,65 @@ async fn instance_actions_stop_isolate_and_terminate() {
         .expect("the quarantine group was created");
     let isolated = ec2.describe_instance(&id).await.unwrap();
     for interface in &isolated.interfaces {
-        assert_eq!(interface.groups, [quarantine.clone()]);
+        assert_eq!(interface.groups, std::slice::from_ref(&quarantine));
     }
     let rules = ec2
-        .call("DescribeSecurityGroups", &[("GroupId.1", &quarantine)], "test")
+        .call(
+            "DescribeSecurityGroups",
+            &[("GroupId.1", &quarantine)],
+            "test",
+        )
         .await
         .unwrap()
         .xml;
-    let group = crate::aws::xml::block(&rules, "securityGroupInfo").unwrap().unwrap();
+    let group = crate::aws::xml::block(&rules, "securityGroupInfo")
+        .unwrap()
+        .unwrap();
     for set in ["ipPermissions", "ipPermissionsEgress"] {
-        let rules = crate::aws::xml::block(group, set).unwrap().unwrap_or_default();
-        assert!(!rules.contains("<item>"), "{set} of the quarantine group: {rules}");
+        let rules = crate::aws::xml::block(group, set)
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            !rules.contains("<item>"),
+            "{set} of the quarantine group: {rules}"
+        );
     }
     let action = r.records().next().unwrap().id.clone();
     submit(&dir, &action, "revert").await;
     assert_eq!(last_status(&r.tick().await.unwrap()), "reverted");
-    assert_eq!(ec2.describe_instance(&id).await.unwrap().interfaces, before.interfaces);
+    assert_eq!(
+        ec2.describe_instance(&id).await.unwrap().interfaces,
+        before.interfaces
+    );
 
     // terminate_instance: refused when autonomous, done once a person approves.
     let dir = TempDir::new("aws-term");
-    let (mut r, _) = responder_for(&client, &dir, policy("terminate_instance", Mode::Autonomous));
-    let docs = r.incident(&incident("inc-term", "host", &id, 0.99, 1)).await.unwrap();
+    let (mut r, _) = responder_for(
+        &client,
+        &dir,
+        policy("terminate_instance", Mode::Autonomous),
+    );
+    let docs = r
+        .incident(&incident("inc-term", "host", &id, 0.99, 1))
+        .await
+        .unwrap();
     assert_eq!(statuses(&docs), ["suppressed"]);
     assert_eq!(ec2.describe_instance(&id).await.unwrap().state, "running");
     let dir = TempDir::new("aws-term2");
     let (mut r, _) = responder_for(&client, &dir, policy("terminate_instance", Mode::Confirm));
-    let docs = r.incident(&incident("inc-term", "host", &id, 0.99, 1)).await.unwrap();
+    let docs = r
+        .incident(&incident("inc-term", "host", &id, 0.99, 1))
+        .await
+        .unwrap();
     assert_eq!(statuses(&docs), ["pending_approval"]);
     let action = r.records().next().unwrap().id.clone();
     submit(&dir, &action, "approve").await;
     assert_eq!(last_status(&r.tick().await.unwrap()), "succeeded");
     let state = ec2.describe_instance(&id).await.unwrap().state;
-    assert!(matches!(state.as_str(), "terminated" | "shutting-down"), "{state}");
+    assert!(
+        matches!(state.as_str(), "terminated" | "shutting-down"),
+        "{state}"
+    );
 }
 
 /// A local server answering each request with `reply(request)` (an HTTP response
@@ -413,7 +497,9 @@ async fn answering(
             let mut buf = [0u8; 4096];
             // The head, then as many body bytes as content-length says.
             let request = loop {
-                let Ok(n) = socket.read(&mut buf).await else { break None };
+                let Ok(n) = socket.read(&mut buf).await else {
+                    break None;
+                };
                 if n == 0 {
                     break None;
                 }
@@ -424,7 +510,8 @@ async fn answering(
                         .lines()
                         .find_map(|l| {
                             let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
                         })
                         .unwrap_or(0);
                     if data.len() >= end + 4 + length {
@@ -479,9 +566,19 @@ async fn a_refusal_is_a_failed_action_naming_the_permission_never_retried() {
     .await;
     let client = local_client(endpoint);
     let dir = TempDir::new("aws-403");
-    let (mut r, _) = responder_for(&client, &dir, policy("disable_access_keys", Mode::Autonomous));
+    let (mut r, _) = responder_for(
+        &client,
+        &dir,
+        policy("disable_access_keys", Mode::Autonomous),
+    );
     let docs = r
-        .incident(&incident("inc-403", "aws_user", &user_arn("alice"), 0.97, 1))
+        .incident(&incident(
+            "inc-403",
+            "aws_user",
+            &user_arn("alice"),
+            0.97,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(statuses(&docs), ["failed"]);
@@ -509,9 +606,19 @@ async fn force_password_reset_sends_the_documented_calls_and_reverts() {
     .await;
     let client = local_client(endpoint);
     let dir = TempDir::new("aws-reset");
-    let (mut r, _) = responder_for(&client, &dir, policy("force_password_reset", Mode::Autonomous));
+    let (mut r, _) = responder_for(
+        &client,
+        &dir,
+        policy("force_password_reset", Mode::Autonomous),
+    );
     let docs = r
-        .incident(&incident("inc-reset", "aws_user", &user_arn("bob"), 0.97, 1))
+        .incident(&incident(
+            "inc-reset",
+            "aws_user",
+            &user_arn("bob"),
+            0.97,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(last_status(&docs), "succeeded", "{docs:?}");
@@ -548,7 +655,13 @@ async fn observe_mode_and_dry_run_make_no_call_at_all() {
     let dir = TempDir::new("aws-observe");
     let (mut r, _) = responder_for(&client, &dir, policy("disable_access_keys", Mode::Observe));
     let docs = r
-        .incident(&incident("inc-obs", "aws_user", &user_arn("alice"), 0.97, 1))
+        .incident(&incident(
+            "inc-obs",
+            "aws_user",
+            &user_arn("alice"),
+            0.97,
+            1,
+        ))
         .await
         .unwrap();
     assert_eq!(statuses(&docs), ["observed"]);
@@ -564,28 +677,61 @@ async fn observe_mode_and_dry_run_make_no_call_at_all() {
     r.tick().await.unwrap();
     r2.tick().await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(seen.lock().unwrap().is_empty(), "observe mode called the provider");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "observe mode called the provider"
+    );
 }
 
 #[test]
 fn targets_come_from_the_incident_or_the_target_expression() {
-    let actions = aws_actions(&local_client(reqwest::Url::parse("http://127.0.0.1:9").unwrap()));
-    let doc = incident("i", "aws_user", "arn:aws:iam::123456789012:user/ops/alice", 0.9, 1);
+    let actions = aws_actions(&local_client(
+        reqwest::Url::parse("http://127.0.0.1:9").unwrap(),
+    ));
+    let doc = incident(
+        "i",
+        "aws_user",
+        "arn:aws:iam::123456789012:user/ops/alice",
+        0.9,
+        1,
+    );
     let t = actions.target("disable_access_keys", &doc, None).unwrap();
     assert_eq!((t.kind.as_str(), t.id.as_str()), ("aws_iam_user", "alice"));
-    let role = incident("i", "aws_user", "arn:aws:iam::123456789012:role/deploy", 0.9, 1);
+    let role = incident(
+        "i",
+        "aws_user",
+        "arn:aws:iam::123456789012:role/deploy",
+        0.9,
+        1,
+    );
     assert!(actions.target("disable_access_keys", &role, None).is_err());
     let t = actions.target("attach_deny_all", &role, None).unwrap();
     assert_eq!((t.kind.as_str(), t.id.as_str()), ("aws_iam_role", "deploy"));
     let root = incident("i", "aws_user", "arn:aws:iam::123456789012:root", 0.9, 1);
-    assert!(actions.target("attach_deny_all", &root, None).unwrap_err().contains("root"));
+    assert!(actions
+        .target("attach_deny_all", &root, None)
+        .unwrap_err()
+        .contains("root"));
     let host = incident("i", "host", "i-0abc234", 0.9, 1);
-    assert_eq!(actions.target("stop_instance", &host, None).unwrap().id, "i-0abc234");
+    assert_eq!(
+        actions.target("stop_instance", &host, None).unwrap().id,
+        "i-0abc234"
+    );
     assert!(actions.target("stop_instance", &doc, None).is_err());
-    assert!(actions.target("stop_instance", &host, Some("web-1")).is_err());
+    assert!(actions
+        .target("stop_instance", &host, Some("web-1"))
+        .is_err());
     assert!(actions.target("block_public_bucket", &doc, None).is_err());
-    assert_eq!(actions.target("block_public_bucket", &doc, Some("acme-data")).unwrap().id, "acme-data");
-    assert!(actions.target("block_public_bucket", &doc, Some("Bad_Bucket")).is_err());
+    assert_eq!(
+        actions
+            .target("block_public_bucket", &doc, Some("acme-data"))
+            .unwrap()
+            .id,
+        "acme-data"
+    );
+    assert!(actions
+        .target("block_public_bucket", &doc, Some("Bad_Bucket"))
+        .is_err());
 }
 
 #[test]
@@ -593,6 +739,12 @@ fn public_statements_are_found_in_every_principal_form() {
     let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*"},{"Effect":"Allow","Principal":{"AWS":["arn:x","*"]}},{"Effect":"Deny","Principal":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:x"}}]}"#;
     let kept = without_public_statements(policy).unwrap().unwrap();
     assert_eq!(kept["Statement"].as_array().unwrap().len(), 2);
-    assert_eq!(without_public_statements(r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:x"}}}"#).unwrap(), None);
+    assert_eq!(
+        without_public_statements(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:x"}}}"#
+        )
+        .unwrap(),
+        None
+    );
     assert!(without_public_statements("not json").is_err());
 }
