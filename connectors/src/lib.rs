@@ -91,6 +91,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 17);
     }
 }

@@ -141,13 +141,13 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::with_default(
             "quarantine_group",
             AttrType::String,
-            "pipectl-quarantine",
+            "\"pipectl-quarantine\"",
             "Name of the security group `isolate_instance` moves interfaces into (created without rules in the instance's VPC when missing).",
         ),
         AttrSpec::with_default(
             "deny_policy_name",
             AttrType::String,
-            "pipectl-deny-all",
+            "\"pipectl-deny-all\"",
             "Name of the inline policy `attach_deny_all` puts on the user or role.",
         ),
         AttrSpec::optional(

@@ -21,7 +21,7 @@ pub const WHEN: AttrSpec = AttrSpec::required(
 pub const MODE: AttrSpec = AttrSpec::with_default(
     "mode",
     AttrType::Enum(&["observe", "confirm", "autonomous"]),
-    "observe",
+    "\"observe\"",
     "`observe` writes an audit record of what would be done and calls nothing; `confirm` queues the action for `pipectl actions approve|deny`; `autonomous` acts at once.",
 );
 pub const EXPIRE: AttrSpec = AttrSpec::optional(
@@ -61,7 +61,7 @@ pub const TARGET: AttrSpec = AttrSpec::optional(
 pub const CLOCK: AttrSpec = AttrSpec::with_default(
     "clock",
     AttrType::Enum(&["wall", "event"]),
-    "wall",
+    "\"wall\"",
     "What expiry counts in: `wall` (live) or `event` (the newest incident's `@timestamp`, for replays).",
 );
 pub const POLL_INTERVAL: AttrSpec = AttrSpec::with_default(
