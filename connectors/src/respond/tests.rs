@@ -515,3 +515,86 @@ async fn a_crash_between_recording_and_acting_resumes_with_the_stored_state() {
     // Acted again with the state stored before the crash, not a new capture.
     assert_eq!(fresh.calls(), ["execute:alice"]);
 }
+
+/// Whether `path` is a field of the index template mappings (every leaf must be: the
+/// actions index is `dynamic: strict`, an unknown field would dead-letter the record).
+fn mapped(mappings: &[serde_json::Value], path: &[&str]) -> bool {
+    mappings.iter().any(|m| {
+        let mut node = m;
+        for (i, key) in path.iter().enumerate() {
+            match node.get("properties").and_then(|p| p.get(*key)) {
+                Some(next) => node = next,
+                None => return false,
+            }
+            // A stored-only object takes anything below it.
+            if node.get("enabled") == Some(&serde_json::json!(false)) {
+                return true;
+            }
+            if node.get("type").is_some() && node.get("properties").is_none() {
+                return i + 1 == path.len();
+            }
+        }
+        node.get("type").is_some()
+    })
+}
+
+fn leaves(value: &serde_json::Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value.as_object() {
+        Some(map) if !map.is_empty() => {
+            for (k, v) in map {
+                prefix.push(k.clone());
+                leaves(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
+}
+
+#[tokio::test]
+async fn audit_documents_use_only_fields_of_the_actions_template() {
+    let templates = [
+        include_str!("../../../dashboards/templates/pipectl-actions.json"),
+        include_str!("../../../dashboards/templates/components/pipectl-base.json"),
+        include_str!("../../../dashboards/templates/components/pipectl-ecs.json"),
+    ];
+    let mappings: Vec<serde_json::Value> = templates
+        .iter()
+        .map(|t| {
+            serde_json::from_str::<serde_json::Value>(t).unwrap()["template"]["mappings"].clone()
+        })
+        .collect();
+    let dir = Scratch::new("template");
+    let fake = Fake::default();
+    let (mut r, clock) = open(&dir, policy("lock", Mode::Confirm), &fake);
+    r.incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
+    let id = r.records().next().unwrap().id.clone();
+    Journal::open(dir.path())
+        .unwrap()
+        .submit(&Decision {
+            action_id: id,
+            verb: "approve".into(),
+            by: "soc".into(),
+            at: T0,
+            comment: Some("ok".into()),
+        })
+        .unwrap();
+    r.tick().await.unwrap();
+    clock.store(T0 + 5 * HOUR_MS, Ordering::SeqCst);
+    let docs = r.tick().await.unwrap();
+    let last = pipectl_core::json::to_serde(docs.last().unwrap());
+    assert_eq!(last["pipectl"]["action"]["status"], "reverted");
+    assert!(!mapped(&mappings, &["pipectl", "action", "bogus"]));
+    let mut paths = Vec::new();
+    leaves(&last, &mut Vec::new(), &mut paths);
+    for path in paths {
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        assert!(
+            mapped(&mappings, &parts),
+            "`{}` is not in the actions template",
+            parts.join(".")
+        );
+    }
+}

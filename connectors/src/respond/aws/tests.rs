@@ -592,6 +592,36 @@ async fn a_refusal_is_a_failed_action_naming_the_permission_never_retried() {
     assert_eq!(seen.lock().unwrap().len(), 1, "a refusal is never retried");
 }
 
+#[tokio::test]
+async fn throttling_is_retried_a_bounded_number_of_times_then_fails() {
+    let (endpoint, seen) = answering(|_| {
+        http(
+            "400 Bad Request",
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r-9</RequestID></Response>",
+        )
+    })
+    .await;
+    let client = local_client(endpoint);
+    let dir = TempDir::new("aws-throttle");
+    let (mut r, _) = responder_for(&client, &dir, policy("stop_instance", Mode::Autonomous));
+    let docs = r
+        .incident(&incident("inc-thr", "host", "i-0abc234", 0.97, 1))
+        .await
+        .unwrap();
+    assert_eq!(statuses(&docs), ["failed"]);
+    let error = r
+        .records()
+        .next()
+        .unwrap()
+        .error
+        .clone()
+        .unwrap_or_default();
+    assert!(error.contains("RequestLimitExceeded"), "{error}");
+    assert!(!error.contains("missing permission"), "{error}");
+    // local_client allows 3 attempts.
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
 /// moto's UpdateLoginProfile erases the password when none is given (AWS keeps it), so
 /// the reset is checked on the wire: the documented form, no password sent.
 #[tokio::test]
