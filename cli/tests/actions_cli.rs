@@ -133,6 +133,41 @@ fn find<'a>(docs: &'a [Value], target: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no action on {target} in {docs:?}"))
 }
 
+/// The test pipeline: incidents from a file (read once, or followed so the run keeps
+/// going), a confirm-mode responder on moto, its audit documents to a file.
+fn pipeline(file_mode: &str) -> String {
+    format!(
+        r#"pipeline "estate" {{
+  source file "incidents" {{
+    path = env("INCIDENTS")
+    mode = "{file_mode}"
+  }}
+
+  transform parse "decoded" {{
+    inputs = [incidents]
+    codec  = "json"
+  }}
+
+  respond aws "contain" {{
+    inputs        = [decoded]
+    when          = incident.score >= 0.95 && entity.kind == "aws_user"
+    action        = "disable_access_keys"
+    mode          = "confirm"
+    expire        = 4h
+    region        = "us-east-1"
+    endpoint      = env("MOTO_ENDPOINT")
+    poll_interval = 50ms
+  }}
+
+  sink file "audit" {{
+    inputs = [contain]
+    path   = env("AUDIT")
+  }}
+}}
+"#
+    )
+}
+
 #[test]
 fn operators_approve_deny_and_revert_through_the_data_directory() {
     let moto = start_moto();
@@ -146,37 +181,8 @@ fn operators_approve_deny_and_revert_through_the_data_directory() {
         user_with_key(&iam, "alice").await;
         user_with_key(&iam, "bob").await;
     });
-    std::fs::write(
-        dir.path().join("respond.pipe"),
-        r#"pipeline "estate" {
-  source file "incidents" {
-    path = env("INCIDENTS")
-  }
-
-  transform parse "decoded" {
-    inputs = [incidents]
-    codec  = "json"
-  }
-
-  respond aws "contain" {
-    inputs        = [decoded]
-    when          = incident.score >= 0.95 && entity.kind == "aws_user"
-    action        = "disable_access_keys"
-    mode          = "confirm"
-    expire        = 4h
-    region        = "us-east-1"
-    endpoint      = env("MOTO_ENDPOINT")
-    poll_interval = 50ms
-  }
-
-  sink file "audit" {
-    inputs = [contain]
-    path   = env("AUDIT")
-  }
-}
-"#,
-    )
-    .expect("pipeline written");
+    std::fs::write(dir.path().join("respond.pipe"), pipeline("read_once"))
+        .expect("pipeline written");
     let lines: Vec<String> = [incident("inc-a", "alice"), incident("inc-b", "bob")]
         .iter()
         .map(Value::to_string)
@@ -289,5 +295,88 @@ fn operators_approve_deny_and_revert_through_the_data_directory() {
             "reverting",
             "reverted"
         ]
+    );
+}
+
+/// Polls `check` every 100 ms for up to 30 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_running_pipeline_applies_an_approval_within_its_poll_interval() {
+    let moto = start_moto();
+    let dir = TempDir::new("actions-live");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let iam = iam(&moto.endpoint);
+    runtime.block_on(user_with_key(&iam, "carol"));
+    std::fs::write(dir.path().join("respond.pipe"), pipeline("follow")).expect("pipeline");
+    std::fs::write(
+        dir.path().join("incidents.jsonl"),
+        incident("inc-c", "carol").to_string() + "\n",
+    )
+    .expect("incidents");
+    let mut child = pipectl()
+        .args(["--log", "warn", "run", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(dir.path().join("respond.pipe"))
+        .env("MOTO_ENDPOINT", &moto.endpoint)
+        .env("INCIDENTS", dir.path().join("incidents.jsonl"))
+        .env("AUDIT", dir.path().join("audit.jsonl"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pipectl runs");
+    let mut id = String::new();
+    eventually("the action is queued", || {
+        let docs = listed(dir.path());
+        match docs.first() {
+            Some(d) if d["pipectl"]["action"]["status"] == json!("pending_approval") => {
+                id = d["pipectl"]["action"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                true
+            }
+            _ => false,
+        }
+    });
+    let out = actions(dir.path(), &["approve", &id, "--by", "on.call"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    eventually("the running responder acts", || {
+        runtime.block_on(key_status(&iam, "carol")) == "Inactive"
+    });
+    eventually("the journal says so", || {
+        listed(dir.path())
+            .first()
+            .is_some_and(|d| d["pipectl"]["action"]["status"] == json!("succeeded"))
+    });
+    // Stop it as an operator would (SIGTERM): it drains and exits 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("pipectl exits");
+    assert!(out.status.success(), "{}", describe(&out));
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit file");
+    let last: Value = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .last()
+        .expect("audit documents");
+    assert_eq!(last["pipectl"]["action"]["status"], json!("succeeded"));
+    assert_eq!(
+        last["pipectl"]["action"]["approval"]["by"],
+        json!("on.call")
     );
 }
