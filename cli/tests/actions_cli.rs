@@ -323,7 +323,7 @@ fn a_running_pipeline_applies_an_approval_within_its_poll_interval() {
         incident("inc-c", "carol").to_string() + "\n",
     )
     .expect("incidents");
-    let mut child = pipectl()
+    let child = pipectl()
         .args(["--log", "warn", "run", "--data-dir"])
         .arg(dir.path().join("data"))
         .arg(dir.path().join("respond.pipe"))
@@ -372,7 +372,7 @@ fn a_running_pipeline_applies_an_approval_within_its_poll_interval() {
     let last: Value = audit
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .last()
+        .next_back()
         .expect("audit documents");
     assert_eq!(last["pipectl"]["action"]["status"], json!("succeeded"));
     assert_eq!(
