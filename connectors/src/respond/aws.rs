@@ -32,21 +32,18 @@ pub static ACTIONS: &[ActionInfo] = &[
         target_kind: "aws_iam_user",
         revert: Some("enable_access_keys"),
         permissions: &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
-        summary: "Sets every active access key of the user Inactive; the revert reactivates exactly those that were active.",
     },
     ActionInfo {
         name: "remove_console_access",
         target_kind: "aws_iam_user",
         revert: None,
         permissions: &["iam:GetLoginProfile", "iam:DeleteLoginProfile"],
-        summary: "Deletes the user's console password (login profile). Irreversible: AWS never reveals a password, so it cannot be put back; an administrator must set a new one.",
     },
     ActionInfo {
         name: "force_password_reset",
         target_kind: "aws_iam_user",
         revert: Some("clear_password_reset"),
         permissions: &["iam:GetLoginProfile", "iam:UpdateLoginProfile"],
-        summary: "Requires a new console password at the next sign-in; the revert clears the requirement if it was not set before.",
     },
     ActionInfo {
         name: "attach_deny_all",
@@ -60,28 +57,35 @@ pub static ACTIONS: &[ActionInfo] = &[
             "iam:PutRolePolicy",
             "iam:DeleteRolePolicy",
         ],
-        summary: "Adds an inline policy denying every action to the user or role; the revert deletes it (or restores a policy of the same name that was there before).",
     },
     ActionInfo {
         name: "block_public_bucket",
         target_kind: "s3_bucket",
         revert: Some("restore_public_access_block"),
-        permissions: &["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"],
-        summary: "Turns on all four S3 Block Public Access settings of the bucket; the revert restores the exact previous configuration (or deletes it if there was none).",
+        permissions: &[
+            "s3:GetBucketPublicAccessBlock",
+            "s3:PutBucketPublicAccessBlock",
+        ],
     },
     ActionInfo {
         name: "remove_public_bucket_policy_statement",
         target_kind: "s3_bucket",
         revert: Some("restore_bucket_policy"),
-        permissions: &["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"],
-        summary: "Removes the bucket policy's Allow statements whose principal is everyone (`*`); the revert puts the original policy back.",
+        permissions: &[
+            "s3:GetBucketPolicy",
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+        ],
     },
     ActionInfo {
         name: "stop_instance",
         target_kind: "ec2_instance",
         revert: Some("start_instance"),
-        permissions: &["ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances"],
-        summary: "Stops the instance; the revert starts it again if it was running.",
+        permissions: &[
+            "ec2:DescribeInstances",
+            "ec2:StopInstances",
+            "ec2:StartInstances",
+        ],
     },
     ActionInfo {
         name: "isolate_instance",
@@ -94,14 +98,12 @@ pub static ACTIONS: &[ActionInfo] = &[
             "ec2:RevokeSecurityGroupEgress",
             "ec2:ModifyNetworkInterfaceAttribute",
         ],
-        summary: "Swaps the security groups of each of the instance's network interfaces for a quarantine group with no rules (created in its VPC if missing); the revert puts each interface's groups back.",
     },
     ActionInfo {
         name: "terminate_instance",
         target_kind: "ec2_instance",
         revert: None,
         permissions: &["ec2:DescribeInstances", "ec2:TerminateInstances"],
-        summary: "Terminates the instance. Irreversible: the instance and its instance-store data are gone; refused in autonomous mode unless allow_irreversible = true.",
     },
 ];
 

@@ -103,13 +103,9 @@ impl<P: Actions> Responder<P> {
         })
     }
 
-    /// The journal (for tests and the stage).
+    /// The actions known, by id (the journal's content).
     pub fn records(&self) -> impl Iterator<Item = &ActionRecord> {
         self.records.values()
-    }
-
-    pub fn journal(&self) -> &Journal {
-        &self.journal
     }
 
     fn save(&mut self, record: ActionRecord, out: &mut Vec<Value>) -> Result<(), JournalError> {

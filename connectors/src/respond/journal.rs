@@ -195,10 +195,6 @@ impl Journal {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn record_path(&self, id: &str) -> PathBuf {
         self.dir.join(ACTIONS_DIR).join(format!("{id}.json"))
     }
@@ -208,21 +204,6 @@ impl Journal {
         let path = self.record_path(&record.id);
         let bytes = serde_json::to_vec_pretty(record).map_err(|e| io_error(&path, e))?;
         write_atomically(&path, &bytes)
-    }
-
-    /// One record, if there is one with that id.
-    pub fn get(&self, id: &str) -> Result<Option<ActionRecord>, JournalError> {
-        if !valid_id(id) {
-            return Ok(None);
-        }
-        let path = self.record_path(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| io_error(&path, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(&path, e)),
-        }
     }
 
     /// Every record, oldest request first. A file that does not parse is an error

@@ -18,10 +18,9 @@ pub struct ActionInfo {
     /// The undo action (`enable_access_keys`); `None` when the provider offers no way
     /// back (a deleted password, a terminated instance).
     pub revert: Option<&'static str>,
-    /// The provider permissions the action and its revert need, for errors and docs.
+    /// The provider permissions the action and its revert need (docs/response.md
+    /// lists them; a test keeps the two in step).
     pub permissions: &'static [&'static str],
-    /// One line for the reference: what it does and how it is undone.
-    pub summary: &'static str,
 }
 
 impl ActionInfo {

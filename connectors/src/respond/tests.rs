@@ -17,14 +17,12 @@ static FAKE_ACTIONS: &[ActionInfo] = &[
         target_kind: "user",
         revert: Some("unlock"),
         permissions: &["fake:Lock"],
-        summary: "locks a user",
     },
     ActionInfo {
         name: "destroy",
         target_kind: "user",
         revert: None,
         permissions: &["fake:Destroy"],
-        summary: "cannot be undone",
     },
 ];
 

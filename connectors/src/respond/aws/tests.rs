@@ -778,3 +778,30 @@ fn public_statements_are_found_in_every_principal_form() {
     );
     assert!(without_public_statements("not json").is_err());
 }
+
+#[test]
+fn docs_response_md_describes_every_action_and_its_permissions() {
+    let doc = include_str!("../../../../docs/response.md");
+    for action in ACTIONS {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", action.name)))
+            .unwrap_or_else(|| panic!("docs/response.md has no row for {}", action.name));
+        for permission in action.permissions {
+            let service = permission.split(':').next().unwrap_or_default();
+            // `iam:*RolePolicy` stands for the role variants of the user calls.
+            let named = row.contains(permission)
+                || (permission.contains("RolePolicy")
+                    && row.contains(&format!("{service}:*RolePolicy")));
+            assert!(named, "{}: {permission} missing from its row", action.name);
+        }
+        match action.revert {
+            Some(revert) => assert!(row.contains(revert), "{}: revert {revert}", action.name),
+            None => assert!(
+                row.contains("**none**"),
+                "{}: say it cannot be undone",
+                action.name
+            ),
+        }
+    }
+}
