@@ -596,3 +596,42 @@ async fn audit_documents_use_only_fields_of_the_actions_template() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_the_event_clock_expiry_follows_the_incidents_time() {
+    let dir = Scratch::new("event-clock");
+    let fake = Fake::default();
+    let mut r = Responder::open(
+        policy("lock", Mode::Autonomous),
+        fake.clone(),
+        dir.path(),
+        Clock::event(),
+    )
+    .unwrap();
+    // The incident of 2026-10-03T23:02:17Z: expires at 2026-10-04T03:02:17Z.
+    r.incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
+    let expires = r.records().next().and_then(|r| r.expires_at).unwrap();
+    assert_eq!(
+        pipectl_core::detect::sigma::time::format_rfc3339(expires),
+        "2026-10-04T03:02:17Z"
+    );
+    assert!(r.tick().await.unwrap().is_empty());
+    // Event time moves on with a later incident (about someone else, under `when`
+    // or not): the first action's expiry comes due.
+    let mut later = incident("inc2", "user", "bob", 0.1, 1);
+    if let Some(map) = later.as_object_mut() {
+        map.insert("@timestamp", Value::from("2026-10-04T03:02:17Z"));
+    }
+    assert!(r.incident(&later).await.unwrap().is_empty());
+    let docs = r.tick().await.unwrap();
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["expired", "reverting", "reverted"]
+    );
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some("revert:alice")
+    );
+}
