@@ -206,9 +206,15 @@ fn decide(
     };
     let fits = match verb {
         "approve" | "deny" => record.status == "pending_approval",
+        // A failed action may have changed part of the state: with the state
+        // captured before it, it can be put back too.
         "revert" => {
             record.revert.reversible
-                && matches!(record.status.as_str(), "succeeded" | "revert_failed")
+                && record.revert.state.is_some()
+                && matches!(
+                    record.status.as_str(),
+                    "succeeded" | "failed" | "revert_failed"
+                )
         }
         _ => record.revert.reversible && record.status == "succeeded" && !record.permanent,
     };

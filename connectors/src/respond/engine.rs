@@ -481,7 +481,11 @@ impl<P: Actions> Responder<P> {
                 record.transition(now, "denied", &decision.by, decision.comment.clone());
                 self.save(record, out)?;
             }
-            ("revert", "succeeded" | "revert_failed") if record.revert.reversible => {
+            // A failed action may have changed part of the state (one key of two):
+            // with the state captured before, it can be put back too.
+            ("revert", "succeeded" | "failed" | "revert_failed")
+                if record.revert.reversible && record.revert.state.is_some() =>
+            {
                 self.undo(record, &decision.by, out).await?;
             }
             ("keep", "succeeded") => {

@@ -635,3 +635,38 @@ async fn with_the_event_clock_expiry_follows_the_incidents_time() {
         Some("revert:alice")
     );
 }
+
+#[tokio::test]
+async fn a_failed_action_with_captured_state_can_be_reverted_by_hand() {
+    let dir = Scratch::new("partial");
+    let fake = Fake::default();
+    let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
+    r.incident(&incident("inc1", "user", "alice", 0.95, 1))
+        .await
+        .unwrap();
+    // As if the provider had failed half way after the state was captured.
+    let journal = Journal::open(dir.path()).unwrap();
+    let mut record = journal.load_all().unwrap().remove(0);
+    record.status = "failed".into();
+    journal.save(&record).unwrap();
+    drop(r);
+    let (mut r, _) = open(&dir, policy("lock", Mode::Autonomous), &fake);
+    journal
+        .submit(&Decision {
+            action_id: record.id.clone(),
+            verb: "revert".into(),
+            by: "soc".into(),
+            at: T0,
+            comment: None,
+        })
+        .unwrap();
+    let docs = r.tick().await.unwrap();
+    assert_eq!(
+        docs.iter().map(status_of).collect::<Vec<_>>(),
+        ["reverting", "reverted"]
+    );
+    assert_eq!(
+        fake.calls().last().map(String::as_str),
+        Some("revert:alice")
+    );
+}
