@@ -66,6 +66,9 @@ enum Command {
     /// Check Sigma rules: `rules check PATHS` reports loaded and refused rules (exit 1
     /// when some are refused, 78 when the paths hold none).
     Rules(commands::rules::Args),
+    /// Response actions: `actions list`, `approve ID`, `deny ID`, `revert ID`, `keep ID`
+    /// (through the responders' files under the data directory).
+    Actions(commands::actions::Args),
     /// Evaluate model stages: `models evaluate --data DIR` scores a pipeline's model on
     /// a generated scenario with labelled attacks (exit 1 when one goes undetected).
     Models(commands::models::Args),
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
                 Command::Search(args) => commands::search::run(args),
                 Command::Rules(args) => commands::rules::run(args),
                 Command::Models(args) => commands::models::run(args),
+                Command::Actions(args) => commands::actions::run(args, &settings),
             }
         });
     match result {

@@ -11,6 +11,7 @@ pub mod codecs;
 mod io;
 pub mod lines;
 pub mod normalise;
+pub mod respond;
 mod settings;
 pub mod sinks;
 pub mod sources;
@@ -46,6 +47,7 @@ pub fn factories() -> Vec<Factory> {
         sinks::console::FACTORY,
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
+        respond::aws::FACTORY,
     ]
 }
 
@@ -97,6 +99,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 23);
+        assert_eq!(seen.len(), 24);
     }
 }

@@ -58,6 +58,8 @@ pub enum Built {
     Source(Box<dyn Source>),
     Transform(Box<dyn Transform>),
     Sink(Box<dyn Sink>),
+    /// A consumer that also produces, with its own async loop (see [`AsyncStage`]).
+    Stage(Box<dyn AsyncStage>),
 }
 
 /// A component type: its catalogue entry and how to build it.
@@ -187,6 +189,23 @@ impl TransformOutput {
         self.errored += 1;
         self.push_to("errors", event);
     }
+}
+
+/// A step that reads events and writes events with its own async loop, for components
+/// that call out or keep time (responders: provider API calls, expiry timers, an
+/// operator's approvals arriving between batches) and so cannot be a synchronous
+/// [`Transform`]. It runs until its input is closed; it offers only its default output.
+pub trait AsyncStage: Send {
+    fn run(self: Box<Self>, ctx: StageContext) -> BoxFuture<'static, Result<(), ComponentError>>;
+}
+
+/// Everything a running [`AsyncStage`] uses: its input like a sink's, its output like a
+/// source's (sending waits while a consumer is full).
+pub struct StageContext {
+    pub name: Arc<str>,
+    pub input: SinkInput,
+    pub out: SourceOutput,
+    pub counters: Arc<ComponentCounters>,
 }
 
 /// A consumer of events. It runs until its input is closed (every upstream is done) and

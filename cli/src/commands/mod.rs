@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the compile step they share.
 
+pub mod actions;
 pub mod dashboards;
 pub mod fmt;
 pub mod graph;

@@ -1,6 +1,9 @@
-//! A small AWS client for the sources that read logs from S3: credentials, SigV4
-//! signing ([`sigv4`]), and the four calls they need — S3 `GetObject` and
-//! `ListObjectsV2` ([`s3`]), SQS `ReceiveMessage` and `DeleteMessage` ([`sqs`]).
+//! A small AWS client for the sources that read logs from S3 and for the AWS responder:
+//! credentials, SigV4 signing ([`sigv4`]), and the calls they need — S3 objects,
+//! listings, public access blocks and bucket policies ([`s3`]), SQS `ReceiveMessage`
+//! and `DeleteMessage` ([`sqs`]), and the Query-protocol calls ([`query`]) of IAM
+//! ([`iam`]: access keys, login profiles, inline policies) and EC2 ([`ec2`]: instance
+//! state, security groups).
 //!
 //! The AWS SDK would bring hundreds of crates to build for four calls; this module
 //! signs requests itself and sends them with the `reqwest` client already in the build.
@@ -8,10 +11,13 @@
 //! `ThrottlingException`...) are retried with exponential backoff and jitter; errors
 //! name the operation and the bucket, key or queue, never a credential.
 
+pub mod ec2;
+pub mod iam;
+pub mod query;
 pub mod s3;
 mod sigv4;
 pub mod sqs;
-mod xml;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod moto;
@@ -180,6 +186,29 @@ pub enum AwsError {
 }
 
 impl AwsError {
+    /// The service's error code (`AccessDenied`, `NoSuchEntity`...), when it answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller lacks a permission: HTTP 403 or one of the codes the services
+    /// use for it. Never worth retrying.
+    pub fn is_access_denied(&self) -> bool {
+        match self {
+            AwsError::Service { status, code, .. } => {
+                *status == 403
+                    || matches!(
+                        code.as_str(),
+                        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// Whether trying again later may succeed (as opposed to bad credentials, missing
     /// permissions, a missing bucket or queue).
     pub fn is_transient(&self) -> bool {
@@ -285,6 +314,18 @@ impl AwsClient {
 
     pub fn settings(&self) -> &AwsSettings {
         &self.settings
+    }
+
+    /// The same client signing for another region (IAM is global and signs for
+    /// `us-east-1` whatever region the rest of the configuration names).
+    pub fn for_region(&self, region: &str) -> AwsClient {
+        let mut settings = (*self.settings).clone();
+        settings.region = region.to_string();
+        AwsClient {
+            http: self.http.clone(),
+            settings: Arc::new(settings),
+            retry: self.retry,
+        }
     }
 
     #[cfg(test)]

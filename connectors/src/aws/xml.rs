@@ -26,6 +26,47 @@ pub(crate) fn text(xml: &str, tag: &str) -> Result<Option<String>, String> {
     Ok(texts(xml, tag)?.into_iter().next())
 }
 
+/// The raw inner XML of every top-level `<tag>...</tag>` in `xml` (not decoded), for
+/// answers that repeat a structure (`<member>` of IAM lists, `<item>` of EC2 sets).
+/// Elements of the same name nested inside one are part of it, not separate blocks;
+/// `<tag>` with attributes is not matched (the Query APIs write none on these).
+pub(crate) fn blocks<'a>(xml: &'a str, tag: &str) -> Result<Vec<&'a str>, String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let body = rest.get(start + open.len()..).unwrap_or_default();
+        let mut depth = 1usize;
+        let mut at = 0usize;
+        while depth > 0 {
+            let tail = body.get(at..).unwrap_or_default();
+            let next_close = tail
+                .find(&close)
+                .ok_or_else(|| format!("<{tag}> is not closed"))?;
+            match tail.find(&open) {
+                Some(o) if o < next_close => {
+                    depth += 1;
+                    at += o + open.len();
+                }
+                _ => {
+                    depth -= 1;
+                    at += next_close + close.len();
+                }
+            }
+        }
+        let inner_end = at - close.len();
+        out.push(body.get(..inner_end).unwrap_or_default());
+        rest = body.get(at..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// The raw inner XML of the first `<tag>`, if any.
+pub(crate) fn block<'a>(xml: &'a str, tag: &str) -> Result<Option<&'a str>, String> {
+    Ok(blocks(xml, tag)?.into_iter().next())
+}
+
 /// Decodes the five predefined entities and numeric character references.
 fn unescape(text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
@@ -71,6 +112,18 @@ mod tests {
         assert_eq!(texts(xml, "Key").unwrap(), ["a & b/=<c>", "d"]);
         assert_eq!(text(xml, "IsTruncated").unwrap().as_deref(), Some("true"));
         assert_eq!(text(xml, "Missing").unwrap(), None);
+    }
+
+    #[test]
+    fn blocks_keep_nested_elements_of_the_same_name() {
+        let xml = "<set><item><id>a</id><groups><item><g>1</g></item><item><g>2</g></item></groups></item><item><id>b</id></item></set>";
+        let items = blocks(xml, "item").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(text(items[0], "id").unwrap().as_deref(), Some("a"));
+        let inner = blocks(block(items[0], "groups").unwrap().unwrap(), "item").unwrap();
+        assert_eq!(inner, ["<g>1</g>", "<g>2</g>"]);
+        assert_eq!(text(items[1], "id").unwrap().as_deref(), Some("b"));
+        assert!(blocks("<item><item></item>", "item").is_err());
     }
 
     #[test]

@@ -88,6 +88,12 @@ pub(super) fn check_roles(nodes: &[Node<'_>], errors: &mut Vec<BuildError>) {
                 "a source offers only its default output, yet a named output of it is read",
             ));
         }
+        if matches!(node.built, Some(Built::Stage(_))) && port_read {
+            errors.push(BuildError::new(
+                node.plan,
+                "this stage offers only its default output, yet a named output of it is read",
+            ));
+        }
         if read && matches!(node.built, Some(Built::Sink(_))) {
             errors.push(BuildError::new(
                 node.plan,

@@ -5,8 +5,8 @@
 use super::*;
 use crate::ack::{AckReceiver, AckToken, BatchStatus};
 use crate::component::{
-    BuildContext, BuildError, Built, ComponentError, Factory, Sink, SinkContext, Source,
-    SourceContext, Transform, TransformOutput,
+    AsyncStage, BuildContext, BuildError, Built, ComponentError, Factory, Sink, SinkContext,
+    Source, SourceContext, StageContext, Transform, TransformOutput,
 };
 use crate::config::Attrs;
 use crate::event::{Batch, Event};
@@ -300,8 +300,53 @@ impl Sink for Collect {
     }
 }
 
+// ---- echo stage: an async stage that forwards each batch after a sleep, plus one
+// event of its own (`{"n": -1}`) once its input has ended ----
+
+static ECHO: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Respond,
+    type_name: "echo",
+    summary: "test async stage",
+    attrs: &[],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
+struct Echo;
+
+fn build_echo(_: &ComponentPlan, _: &BuildContext<'_>) -> Result<Built, BuildError> {
+    Ok(Built::Stage(Box::new(Echo)))
+}
+
+impl AsyncStage for Echo {
+    fn run(
+        self: Box<Self>,
+        mut ctx: StageContext,
+    ) -> BoxFuture<'static, Result<(), ComponentError>> {
+        Box::pin(async move {
+            while let Some(batch) = ctx.input.recv().await {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if ctx.out.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let mut map = crate::value::Map::new();
+            map.push("n", Value::Int(-1));
+            let _ = ctx
+                .out
+                .send(vec![Event::new(Value::Object(map), Arc::clone(&ctx.name))])
+                .await;
+            Ok(())
+        })
+    }
+}
+
 fn registry() -> Registry {
     Registry::new(vec![
+        Factory {
+            spec: &ECHO,
+            build: build_echo,
+        },
         Factory {
             spec: &NUMBERS,
             build: build_numbers,
@@ -809,4 +854,19 @@ async fn components_get_their_own_data_directory_and_a_summary() {
     assert!(table
         .lines()
         .any(|l| l.starts_with("p.out") && l.contains(" sink ")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_stages_read_and_write_and_add_at_the_end() {
+    let summary = run_to_end(&plan(vec![
+        source("src", &["id=echo", "count=30", "batch=4"]),
+        comp(ComponentKind::Respond, "echo", "echo", &["src"], &[]),
+        sink("out", &["echo"], &["id=echo-out", "keep=true"]),
+    ]))
+    .await;
+    let mut expected: Vec<i64> = (0..30).collect();
+    expected.push(-1);
+    assert_eq!(probe("echo-out").kept_numbers(), expected);
+    assert_eq!(counters(&summary, "p.echo").events_in, 30);
+    assert_eq!(counters(&summary, "p.echo").events_out, 31);
 }

@@ -5,7 +5,7 @@ use super::fanout::Fanout;
 use super::run::{supervise, Chain, Stage};
 use super::summary::Task;
 use crate::component::{
-    Built, SinkContext, SinkInput, SourceContext, SourceOutput, TransformOutput,
+    Built, SinkContext, SinkInput, SourceContext, SourceOutput, StageContext, TransformOutput,
 };
 use crate::event::Batch;
 use crate::metrics::ComponentCounters;
@@ -146,6 +146,26 @@ pub(super) fn wire(
                     counters: Arc::clone(&node.counters),
                 };
                 tokio::spawn(supervise(name.clone(), Arc::clone(stop), sink.run(ctx)))
+            }
+            Some(Built::Stage(stage)) => {
+                let Some(rx) = receivers[i].take() else {
+                    continue;
+                };
+                let ctx = StageContext {
+                    name: Arc::from(name.as_str()),
+                    input: SinkInput {
+                        rx,
+                        counters: Arc::clone(&node.counters),
+                    },
+                    out: SourceOutput {
+                        fanout: default_out[i]
+                            .take()
+                            .unwrap_or_else(|| Fanout::new(Vec::new(), Arc::clone(&node.counters))),
+                        counters: Arc::clone(&node.counters),
+                    },
+                    counters: Arc::clone(&node.counters),
+                };
+                tokio::spawn(supervise(name.clone(), Arc::clone(stop), stage.run(ctx)))
             }
             Some(Built::Transform(head)) => {
                 if fused_after[i].is_some() {

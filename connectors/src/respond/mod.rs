@@ -1,0 +1,21 @@
+//! Response: measured, targeted, reversible actions when incidents match (DESIGN §8,
+//! docs/response.md).
+//!
+//! The framework is provider-neutral — policy and guard rails ([`policy`]), the journal
+//! and the operator channel ([`journal`]), the decision engine ([`engine`]), audit
+//! documents ([`audit`]) and the stage's loop and shared attributes ([`stage`]) — and
+//! each provider is one file implementing [`provider::Actions`] ([`aws`] today; Graph,
+//! Okta, Google Workspace, Salesforce, Box and Dropbox come the same way). It lives in
+//! the connectors crate because responders call provider APIs with the same clients the
+//! sources use (the AWS client here, the SaaS client next), and core knows no provider.
+
+pub mod audit;
+pub mod aws;
+pub mod engine;
+pub mod journal;
+pub mod policy;
+pub mod provider;
+pub mod stage;
+
+#[cfg(test)]
+mod tests;
