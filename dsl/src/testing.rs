@@ -1,5 +1,5 @@
 //! A catalogue for the crate's own tests, mirroring the real components (sources
-//! `file`, `stdin`, `http`, `syslog`; transforms `filter`, `script`, `route`, `parse`;
+//! `file`, `stdin`, `http`, `syslog`, and the cloud and SaaS sources by name; transforms `filter`, `script`, `route`, `parse`;
 //! sinks `console`, `file`, `blackhole`) so the corpus under `tests/dsl/` checks the
 //! same here as through the `pipectl` binary.
 
@@ -212,9 +212,35 @@ static BLACKHOLE: ComponentSpec = ComponentSpec {
     outputs_from: None,
 };
 
+/// A source the corpus only needs by name (the cloud and SaaS sources): diagnostics
+/// that list the source types list them all, as the real catalogue does.
+const fn named_source(type_name: &'static str) -> ComponentSpec {
+    ComponentSpec {
+        kind: ComponentKind::Source,
+        type_name,
+        summary: "A cloud or SaaS source (its attributes are not needed here).",
+        attrs: &[],
+        fixed_outputs: &[],
+        outputs_from: None,
+    }
+}
+
+static NAMED_SOURCES: [ComponentSpec; 9] = [
+    named_source("box"),
+    named_source("cloudtrail"),
+    named_source("dropbox"),
+    named_source("google_workspace"),
+    named_source("graph"),
+    named_source("office365"),
+    named_source("okta"),
+    named_source("salesforce"),
+    named_source("vpc_flow"),
+];
+
 /// The mirror of the real catalogue.
 pub fn catalogue() -> Catalogue {
-    Catalogue::new(vec![
+    let mut specs: Vec<&'static ComponentSpec> = NAMED_SOURCES.iter().collect();
+    specs.extend([
         &FILE_SOURCE,
         &STDIN,
         &HTTP,
@@ -226,7 +252,8 @@ pub fn catalogue() -> Catalogue {
         &CONSOLE,
         &FILE_SINK,
         &BLACKHOLE,
-    ])
+    ]);
+    Catalogue::new(specs)
 }
 
 /// Compiles one file named `test.pipe`.
