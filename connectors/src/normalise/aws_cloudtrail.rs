@@ -3,7 +3,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `eventTime` (required) |
+//! | `@timestamp` | `eventTime` (when it is not there or no time: the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `eventName` (required) |
 //! | `event.provider`, `cloud.service.name` | `eventSource`; the service is its first label (`iam`) |
 //! | `event.outcome` | `failure` with `errorCode` (→ `error.code`, `errorMessage` → `error.message`) or a failed `ConsoleLogin`; else `success` |
@@ -18,7 +18,7 @@
 //! | `cloud.instance.id` | a response naming exactly one instance (`responseElements.instancesSet.items`: RunInstances, StartInstances, ...) |
 //! | `event.id` | over `eventID`, else over the record |
 
-use super::{field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{Received, field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -27,20 +27,20 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "aws",
 };
 
-/// Normalises one CloudTrail record; refuses records without `eventTime` or
-/// `eventName`.
+/// Normalises one CloudTrail record (without `eventTime`, at the time it is called);
+/// refuses records without `eventName`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::AwsCloudtrail, record, "eventTime", "eventName")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let name = head.action.as_str();
     doc.set("event.action", name);
     let service = text(r, "eventSource");

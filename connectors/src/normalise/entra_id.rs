@@ -16,7 +16,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | the resource's own time: `createdDateTime` (sign-ins) or `activityDateTime` (audits), else the envelope's `time` (one of them required) |
+//! | `@timestamp` | the resource's own time: `createdDateTime` (sign-ins) or `activityDateTime` (audits), else the envelope's `time` (else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | audits: `activityDisplayName`, else the envelope's `operationName` (one required); sign-ins: `operationName`, and for Graph sign-ins (which name no action) `Sign-in activity`, as the diagnostic shape names them |
 //! | `event.outcome`, `error.code`, `event.reason` | sign-ins: `status.errorCode` 0 → `success`, other codes → `failure` (the code → `error.code`, `status.failureReason` → `event.reason`); without a status the envelope's `resultType` (`0`/`Success`, a code/`Failure`). Audits: `result` `success`/`failure`/`timeout` (a failure), `resultReason` |
 //! | `user.name`, `user.email`, `user.id`, `user.full_name` | sign-ins: `userPrincipalName` (lowercased), `userId`, `userDisplayName`; audits: `initiatedBy.user` `userPrincipalName`, `id`, `displayName` |
@@ -31,7 +31,7 @@
 //! | `related.user`, `related.ip` | the users and addresses above |
 //! | `event.id` | over the resource's `id`, else over the record |
 
-use super::{
+use super::{Received, 
     field, id_text, number, okta::country_iso_code, text, timestamp, Dataset, Doc, Format, Head,
     NormaliseError,
 };
@@ -76,11 +76,11 @@ fn shape(record: &Value) -> Option<(Kind, &Value, bool)> {
     }
 }
 
-/// Normalises one sign-in or directory audit; refuses records without a time or
-/// (audits) an activity name.
+/// Normalises one sign-in or directory audit (without a time, at the time it is
+/// called); refuses records of neither shape and audits without an activity name.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
@@ -101,25 +101,11 @@ pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
         Kind::Audit => "activityDateTime",
     };
     let own = text(resource, own_key).and_then(timestamp);
-    let timestamp = match (own, envelope) {
-        (Some(t), _) => t,
-        (None, true) => {
-            let time = text(record, "time").ok_or_else(|| {
-                err(format!(
-                    "no `time` nor `properties.{own_key}`: not an Entra ID record"
-                ))
-            })?;
-            timestamp(time)
-                .ok_or_else(|| err(format!("`time` `{}` is not a time", super::shorten(time))))?
-        }
-        (None, false) => {
-            let raw = text(resource, own_key).unwrap_or("");
-            return Err(err(format!(
-                "`{own_key}` `{}` is not a time",
-                super::shorten(raw)
-            )));
-        }
-    };
+    let time = own.or_else(|| {
+        envelope
+            .then(|| text(record, "time").and_then(timestamp))
+            .flatten()
+    });
     let action = match kind {
         Kind::Audit => {
             text(resource, "activityDisplayName").or_else(|| text(record, "operationName"))
@@ -133,14 +119,14 @@ pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
         )
     })?;
     Ok(Head {
-        timestamp,
+        time,
         action: action.to_string(),
     })
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     doc.set("event.action", head.action.as_str());
     let (kind, resource, _) = shape(r).unwrap_or((Kind::Audit, r, false));
     doc.set_text(

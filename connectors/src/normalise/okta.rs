@@ -2,7 +2,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `published` (required) |
+//! | `@timestamp` | `published` (when it is not there or no time: the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `eventType` (required) |
 //! | `event.outcome`, `event.reason` | `outcome.result`: `SUCCESS`/`ALLOW` → `success`, `FAILURE`/`DENY` → `failure`, else (`CHALLENGE`, `SKIPPED`, `UNKNOWN`, none) `unknown`; `outcome.reason` |
 //! | `user.email`, `user.name`, `user.id`, `user.full_name` | a person acting (`actor.type` other than `PublicClientApp`): `actor.alternateId` lowercased (`email` when an address), `actor.id`, `actor.displayName` |
@@ -15,7 +15,7 @@
 //! | `event.category`, `event.type` | sessions and authentication `authentication`; users, groups, factors and app memberships `iam`; policies, zones, apps and system settings `configuration`; types from the last word (`create`, `delete`, `update`, ...) |
 //! | `event.id` | over `uuid`, else over the record |
 
-use super::{field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{Received, field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
 use pipectl_core::value::{Map, Value};
 
 const DATASET: Dataset = Dataset {
@@ -24,20 +24,20 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "okta",
 };
 
-/// Normalises one System Log event; refuses records without `published` or
-/// `eventType`.
+/// Normalises one System Log event (without `published`, at the time it is called);
+/// refuses records without `eventType`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::Okta, record, "published", "eventType")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let event_type = head.action.as_str();
     doc.set("event.action", event_type);
     let outcome = match text(r, "outcome.result")

@@ -4,8 +4,9 @@
 //! Input events are the vendor records themselves (a `parse` or a JSON codec upstream),
 //! or events whose `message` holds a record's text: a JSON document for the JSON
 //! formats, a flow log line for `aws_vpcflow`. A record that is not of the format (no
-//! time, no action, a line that does not fit the header) goes unchanged to `errors`
-//! with the reason; flow log header lines and NODATA/SKIPDATA records are dropped,
+//! action, a line that does not fit the header) goes unchanged to `errors` with the
+//! reason; a record of the format without a time of its own takes the event's ingest
+//! time, tagged `time_from_ingest` (docs/schema.md §4); flow log header lines and NODATA/SKIPDATA records are dropped,
 //! since they carry no event. A record that carries several events (a Google
 //! Workspace activity with several `events[]`) becomes one event each, in the
 //! record's order; they share the record's metadata, so its source acknowledges it
@@ -15,7 +16,7 @@
 //! `normalise` reads one stream of flow logs: sources that interleave files of
 //! different custom formats need one transform per format.
 
-use crate::normalise::{Format, Normaliser};
+use crate::normalise::{Format, Normaliser, Received};
 use crate::settings::choice;
 use pipectl_core::component::{
     BuildContext, BuildError, Built, Factory, Transform, TransformOutput,
@@ -75,7 +76,11 @@ pub struct Normalise {
 impl Transform for Normalise {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         for mut event in batch {
-            match self.normaliser.apply_all(&mut event.value, &mut self.more) {
+            let received = Received::from_unix_nanos(event.meta.ingest_time_ns);
+            match self
+                .normaliser
+                .apply_received(&mut event.value, received, &mut self.more)
+            {
                 Ok(true) => {
                     let meta = (!self.more.is_empty()).then(|| event.meta.clone());
                     out.push(event);
