@@ -169,7 +169,10 @@ mod tests {
         assert_eq!(s(&e, "event.action"), Some("block"));
         assert_eq!(s(&e, "event.outcome"), Some("success"));
         assert_eq!(s(&e, "dns.question.name"), Some("moneropool.ru"));
-        assert_eq!(to_string(get(&e, "dns.resolved_ip").unwrap()), r#"["1.2.3.4"]"#);
+        assert_eq!(
+            to_string(get(&e, "dns.resolved_ip").unwrap()),
+            r#"["1.2.3.4"]"#
+        );
         assert_eq!(s(&e, "source.ip"), Some("10.0.0.5"));
         assert_eq!(get(&e, "source.port").and_then(Value::as_i64), Some(8888));
         assert_eq!(s(&e, "network.transport"), Some("udp"));
@@ -191,7 +194,10 @@ mod tests {
         let e = normalise(&record, RECEIVED).unwrap();
         assert_eq!(s(&e, "@timestamp"), Some("2027-01-15T08:00:00Z"));
         assert_eq!(s(&e, "event.ingested"), Some("2027-01-15T08:00:00Z"));
-        assert_eq!(to_string(get(&e, "tags").unwrap()), r#"["time_from_ingest"]"#);
+        assert_eq!(
+            to_string(get(&e, "tags").unwrap()),
+            r#"["time_from_ingest"]"#
+        );
         assert_eq!(s(&e, "event.action"), Some("query"));
         assert_eq!(s(&e, "event.outcome"), Some("failure"));
         assert_eq!(s(&e, "dns.question.name"), Some("example.com"));

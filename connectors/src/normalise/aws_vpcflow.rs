@@ -25,7 +25,9 @@
 //! `NODATA` and `SKIPDATA` records carry no flow and give no event (the transform counts
 //! them as dropped); so do header and blank lines.
 
-use super::{as_number, aws_route53, shorten, timestamp, Dataset, Doc, Format, NormaliseError, Received};
+use super::{
+    as_number, aws_route53, shorten, timestamp, Dataset, Doc, Format, NormaliseError, Received,
+};
 use pipectl_core::detect::sigma::time::format_rfc3339;
 use pipectl_core::entity::is_internal_ip;
 use pipectl_core::value::{Map, Value};

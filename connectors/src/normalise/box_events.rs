@@ -20,7 +20,9 @@
 //! `additional_details` is an object in some events and a JSON string in others;
 //! both are read, and the record keeps it as it came.
 
-use super::{Received, field, id_text, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, id_text, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {

@@ -17,7 +17,7 @@
 //! | `related.user`, `related.ip` | the users (including every participant) and the address above |
 //! | `event.id` | over the record: the team log names no event id (schema §1) |
 
-use super::{Received, field, key, text, timestamp, Dataset, Doc, Format, Head, NormaliseError};
+use super::{field, key, text, timestamp, Dataset, Doc, Format, Head, NormaliseError, Received};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {

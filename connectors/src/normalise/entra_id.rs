@@ -18,11 +18,11 @@
 //! |---|---|
 //! | `@timestamp` | the resource's own time: `createdDateTime` (sign-ins) or `activityDateTime` (audits), else the envelope's `time` (else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | audits: `activityDisplayName`, else the envelope's `operationName` (one required); sign-ins: `operationName`, and for Graph sign-ins (which name no action) `Sign-in activity`, as the diagnostic shape names them |
-//! | `event.outcome`, `error.code`, `event.reason` | sign-ins: `status.errorCode` 0 → `success`, other codes → `failure` (the code → `error.code`, `status.failureReason` → `event.reason`); without a status the envelope's `resultType` (`0`/`Success`, a code/`Failure`). Audits: `result` `success`/`failure`/`timeout` (a failure), `resultReason` |
+//! | `event.outcome`, `error.code`, `event.reason` | sign-ins: `status.errorCode` 0 → `success`, other codes → `failure` (the code → `error.code`, `status.failureReason` → `event.reason`); without a status the envelope's `resultType` (`0`/`Success`, a code/`Failure`). Audits: `result` `success`/`failure`/`failed`/`timeout` (a failure), `resultReason` |
 //! | `user.name`, `user.email`, `user.id`, `user.full_name` | sign-ins: `userPrincipalName` (lowercased), `userId`, `userDisplayName`; audits: `initiatedBy.user` `userPrincipalName`, `id`, `displayName` |
 //! | `service.id`, `service.name` | sign-ins: `appId`, `appDisplayName` (else `servicePrincipalName`); audits by an application: `initiatedBy.app` `appId`, `displayName` |
 //! | `user.target.*` | audits: the first `targetResources` entry of type `User`: `userPrincipalName` (else `displayName`) lowercased, `id` |
-//! | `source.ip` | sign-ins: `ipAddress`; audits: `initiatedBy.user.ipAddress` / `initiatedBy.app.ipAddress`; else the envelope's `callerIpAddress` |
+//! | `source.ip` | sign-ins: `ipAddress`; audits: `initiatedBy.user.ipAddress` / `initiatedBy.app.ipAddress` / the `ipaddr` of `additionalDetails` (PIM); else the envelope's `callerIpAddress` |
 //! | `source.geo.*`, `source.as.number` | sign-ins: `location` `city`, `state` → `region_name`, `countryOrRegion` (a two-letter code → `country_iso_code`, a name → `country_name`), `geoCoordinates`; `autonomousSystemNumber` |
 //! | `user_agent.original`, `user_agent.name`, `user_agent.os.name` | `userAgent`; sign-ins: `deviceDetail.browser`, `deviceDetail.operatingSystem` |
 //! | `host.id`, `host.name` | sign-ins from a registered device: `deviceDetail.deviceId`, `deviceDetail.displayName` |
@@ -31,9 +31,9 @@
 //! | `related.user`, `related.ip` | the users and addresses above |
 //! | `event.id` | over the resource's `id`, else over the record |
 
-use super::{Received, 
+use super::{
     field, id_text, number, okta::country_iso_code, text, timestamp, Dataset, Doc, Format, Head,
-    NormaliseError,
+    NormaliseError, Received,
 };
 use pipectl_core::value::Value;
 
@@ -157,8 +157,19 @@ fn source_ip(kind: Kind, resource: &Value) -> Option<&str> {
     match kind {
         Kind::SignIn => text(resource, "ipAddress"),
         Kind::Audit => text(resource, "initiatedBy.user.ipAddress")
-            .or_else(|| text(resource, "initiatedBy.app.ipAddress")),
+            .or_else(|| text(resource, "initiatedBy.app.ipAddress"))
+            .or_else(|| additional_detail(resource, "ipaddr")),
     }
+}
+
+/// The value of an audit's `additionalDetails` item by its key (PIM audits name the
+/// caller's address `ipaddr` there).
+fn additional_detail<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
+    field(resource, "additionalDetails")?
+        .as_array()?
+        .iter()
+        .find(|d| text(d, "key").is_some_and(|k| k.eq_ignore_ascii_case(key)))
+        .and_then(|d| text(d, "value"))
 }
 
 fn sign_in(doc: &mut Doc, r: &Value, p: &Value) {
@@ -238,7 +249,7 @@ fn known(text: Option<&str>) -> Option<&str> {
 fn audit(doc: &mut Doc, r: &Value, p: &Value) {
     let outcome = match text(p, "result").map(str::to_ascii_lowercase).as_deref() {
         Some("success") => "success",
-        Some("failure" | "timeout") => "failure",
+        Some("failure" | "failed" | "timeout") => "failure",
         _ => "unknown",
     };
     doc.set("event.outcome", outcome);

@@ -28,7 +28,7 @@
 //! Parameters are read in both forms: the API's list of `{name, value | intValue |
 //! multiValue}` and the `{name: value}` object of flattened records.
 
-use super::{field, Received, key, text, timestamp, Dataset, Doc, Format, NormaliseError};
+use super::{field, key, text, timestamp, Dataset, Doc, Format, NormaliseError, Received};
 use pipectl_core::value::{Map, Value};
 
 const DATASET: Dataset = Dataset {

@@ -121,7 +121,10 @@ pub enum Normaliser {
     /// A JSON vendor: its check (everything that can fail) and its build.
     Json(Format, JsonVendor),
     /// A JSON vendor whose records may carry several events: all of them, or an error.
-    Split(Format, fn(&Value, Received) -> Result<Vec<Value>, NormaliseError>),
+    Split(
+        Format,
+        fn(&Value, Received) -> Result<Vec<Value>, NormaliseError>,
+    ),
     /// VPC flow log lines (or their JSON form), with the format the last header set.
     Flow(aws_vpcflow::FlowLogParser),
 }
@@ -711,14 +714,50 @@ mod tests {
         assert_eq!(to_string(&wrapped), to_string(&event));
 
         for input in [
-            r#"{"message":"{\"eventType\":\"x\"}"}"#,
+            r#"{"message":"{\"published\":\"2024-01-01T00:00:00Z\"}"}"#,
             r#"{"message":"not json"}"#,
             r#"{"message":"{broken"}"#,
-            r#"{"eventType":"x"}"#,
+            r#"{"published":"2024-01-01T00:00:00Z"}"#,
         ] {
             let mut event = from_str(input).unwrap();
             assert!(okta.apply(&mut event).is_err(), "{input}");
             assert_eq!(to_string(&event), input);
         }
+    }
+
+    #[test]
+    fn a_record_without_its_time_takes_the_time_received_tagged_with_a_stable_id() {
+        let record = r#"{"eventType":"user.session.start","uuid":"u1"}"#;
+        let at = |millis: i64| {
+            let mut event = from_str(record).unwrap();
+            let received = Received::from_unix_millis(millis);
+            let mut okta = Normaliser::new(Format::Okta);
+            assert_eq!(
+                okta.apply_received(&mut event, received, &mut Vec::new()),
+                Ok(true)
+            );
+            event
+        };
+        let (first, later) = (at(1_800_000_000_000), at(1_800_000_360_000));
+        assert!(
+            to_string(&first).starts_with(
+                r#"{"@timestamp":"2027-01-15T08:00:00Z","tags":["time_from_ingest"],"event":{"ingested":"2027-01-15T08:00:00Z","action":"user.session.start""#
+            ),
+            "{}",
+            to_string(&first)
+        );
+        let id = |e: &Value| {
+            e.as_object()
+                .and_then(|m| m.get("event"))
+                .and_then(|e| e.as_object())
+                .and_then(|e| e.get("id"))
+                .map(to_string)
+        };
+        assert!(id(&first).is_some());
+        assert_eq!(id(&first), id(&later));
+        assert_eq!(
+            Received::from_unix_nanos(1_800_000_000_123_456_789),
+            Received::from_unix_millis(1_800_000_000_123)
+        );
     }
 }

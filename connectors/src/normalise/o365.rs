@@ -18,7 +18,9 @@
 //! | `event.category`, `event.type` | Azure AD logins `authentication`/`start`, other Azure AD `iam`; SharePoint/OneDrive `file`; Exchange mailbox access and threat-intelligence mail `email`; inbox rules and mailbox settings `configuration`; URL clicks `web` |
 //! | `event.id` | over `Id`, else over the record |
 
-use super::{Received, field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {

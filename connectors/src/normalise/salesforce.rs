@@ -19,7 +19,7 @@
 //! | `related.user`, `related.ip` | the user and address above |
 //! | `event.id` | over `REQUEST_ID`, `EVENT_TYPE` and `TIMESTAMP`; real-time objects over `EventIdentifier`; else over the record |
 
-use super::{Received, id_text, text, timestamp, Dataset, Doc, Format, Head, NormaliseError};
+use super::{id_text, text, timestamp, Dataset, Doc, Format, Head, NormaliseError, Received};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {

@@ -136,11 +136,12 @@ mod tests {
                 r#"{"uuid":"a","published":"2026-01-01T00:00:00Z","eventType":"user.session.start","actor":{"type":"User","alternateId":"Ann@X.example"}}"#,
                 r#"{"message":"{\"uuid\":\"b\",\"published\":\"2026-01-01T00:00:01Z\",\"eventType\":\"user.session.end\"}"}"#,
                 r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0}"#,
+                r#"{"uuid":"c","eventType":"user.session.start"}"#,
             ],
         )
         .await;
         let events = outcome.port("");
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 3);
         assert!(
             events[0].starts_with(
                 r#"{"@timestamp":"2026-01-01T00:00:00Z","event":{"action":"user.session.start""#
@@ -163,10 +164,16 @@ mod tests {
         assert_eq!(
             outcome.port("errors"),
             [
-                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `published`: not an Okta System Log record"}}}"#
+                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `eventType`: not an Okta System Log record"}}}"#
             ]
         );
         assert_eq!(outcome.counters.events_errored, 1);
+        // Without its time, the record takes its ingest time, tagged.
+        assert!(
+            events[2].contains(r#""tags":["time_from_ingest"],"event":{"ingested":"#),
+            "{}",
+            events[2]
+        );
     }
 
     #[tokio::test]
@@ -177,7 +184,7 @@ mod tests {
             &[
                 r#"{"id":{"time":"2026-01-01T00:00:00Z","uniqueQualifier":"1","applicationName":"drive"},"actor":{"email":"ann@x.example"},"events":[{"name":"edit"},{"name":"download"}]}"#,
                 r#"{"id":{"time":"2026-01-01T00:00:01Z","applicationName":"login"},"events":[{"name":"logout"}]}"#,
-                r#"{"id":{"time":"2026-01-01T00:00:02Z"},"events":[{"name":"a"},{"type":"b"}]}"#,
+                r#"{"actor":{"email":"ann@x.example"},"events":[{"type":"b"}]}"#,
             ],
         )
         .await;
