@@ -44,7 +44,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "box",
             "dropbox",
         ]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects.",
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects. A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
     )],
     fixed_outputs: &["errors"],
     outputs_from: None,
