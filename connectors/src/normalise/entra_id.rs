@@ -85,12 +85,7 @@ pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     let err = |reason: String| NormaliseError::new(Format::EntraId, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
+    super::require_object(Format::EntraId, record)?;
     let Some((kind, resource, envelope)) = shape(record) else {
         return Err(err(
             "no `properties`, `createdDateTime` or `activityDateTime`: not an Entra ID sign-in or directory audit record".into(),
