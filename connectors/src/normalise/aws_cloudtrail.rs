@@ -3,7 +3,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `eventTime` (required) |
+//! | `@timestamp` | `eventTime` (when it is not there or no time: the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `eventName` (required) |
 //! | `event.provider`, `cloud.service.name` | `eventSource`; the service is its first label (`iam`) |
 //! | `event.outcome` | `failure` with `errorCode` (→ `error.code`, `errorMessage` → `error.message`) or a failed `ConsoleLogin`; else `success` |
@@ -11,14 +11,16 @@
 //! | `cloud.region`, `cloud.account.id` | `awsRegion`; `recipientAccountId`, else `userIdentity.accountId` |
 //! | `source.ip` | `sourceIPAddress` when it is an address; otherwise `source.address`, and `source.domain` for service names (`ec2.amazonaws.com`) |
 //! | `user_agent.original` | `userAgent` |
-//! | `user.name`, `user.id` | by `userIdentity.type`: IAM users: `userName` (else the ARN's last segment) and the user's ARN; assumed roles: the role (`sessionContext.sessionIssuer`) name and ARN, so every session of a role is one `aws_user`; root: `root` and `arn:aws:iam::<account>:root`; others: `userName` or the ARN's last segment, and the ARN. AWS services acting for themselves name no user |
+//! | `user.name`, `user.id` | by `userIdentity.type`: IAM users: `userName` (else the ARN's last segment) and the user's ARN; assumed roles: the role (`sessionContext.sessionIssuer`) name and ARN, so every session of a role is one `aws_user`; root: `root` and `arn:aws:iam::<account>:root`; others: `userName` or the ARN's last segment, and the ARN. AWS services acting for themselves name no user (`service.name`: `invokedBy`); without a name or an ARN, `user.id` is the `principalId` |
 //! | `user.target.name` | IAM calls on another user: `requestParameters.userName` |
 //! | `file.directory`, `file.path`, `file.name` | S3 calls: `s3://<bucketName>`, `s3://<bucketName>/<key>`, the key's last segment. CopyObject names its *destination* here (the source stays in the record's `x-amz-copy-source`) |
 //! | `file.size` | S3: `additionalEventData.bytesTransferredOut` of GetObject, `bytesTransferredIn` of PutObject and UploadPart, when present |
 //! | `cloud.instance.id` | a response naming exactly one instance (`responseElements.instancesSet.items`: RunInstances, StartInstances, ...) |
 //! | `event.id` | over `eventID`, else over the record |
 
-use super::{field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -27,20 +29,20 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "aws",
 };
 
-/// Normalises one CloudTrail record; refuses records without `eventTime` or
-/// `eventName`.
+/// Normalises one CloudTrail record (without `eventTime`, at the time it is called);
+/// refuses records without `eventName`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::AwsCloudtrail, record, "eventTime", "eventName")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let name = head.action.as_str();
     doc.set("event.action", name);
     let service = text(r, "eventSource");
@@ -193,7 +195,11 @@ fn identity(doc: &mut Doc, r: &Value, account: Option<&str>) {
     let arn = text(ui, "arn").filter(|a| a.starts_with("arn:"));
     let user_name = text(ui, "userName");
     let (name, id) = match text(ui, "type") {
-        Some("AWSService") => return,
+        Some("AWSService") => {
+            // The service acting for itself is the actor; it names no user.
+            doc.set_text("service.name", text(ui, "invokedBy"));
+            return;
+        }
         Some("AssumedRole") => {
             let issuer = field(ui, "sessionContext.sessionIssuer");
             let role_arn = issuer
@@ -208,7 +214,8 @@ fn identity(doc: &mut Doc, r: &Value, account: Option<&str>) {
                         .as_deref()
                         .and_then(last_segment)
                         .map(str::to_string)
-                });
+                })
+                .or_else(|| user_name.map(str::to_string));
             (role_name, role_arn)
         }
         Some("Root") => {
@@ -230,6 +237,13 @@ fn identity(doc: &mut Doc, r: &Value, account: Option<&str>) {
             (name.map(str::to_string), arn.map(str::to_string))
         }
     };
+    // Without a name or an ARN, the principal's unique id (`AIDA...`, `AROA...:session`)
+    // still names who acted (not an `aws_user` entity: that needs an ARN).
+    let id = id.or_else(|| {
+        name.is_none()
+            .then(|| text(ui, "principalId").map(str::to_string))
+            .flatten()
+    });
     if let Some(name) = name {
         doc.set("user.name", name);
     }

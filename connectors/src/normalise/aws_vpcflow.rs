@@ -12,7 +12,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp`, `event.start`, `event.end` | `start` (required; Unix seconds), `end` |
+//! | `@timestamp`, `event.start`, `event.end` | `start` (Unix seconds; else the time received, tagged `time_from_ingest`), `end` |
 //! | `source.ip`/`.port`, `destination.ip`/`.port` | `srcaddr`, `srcport`, `dstaddr`, `dstport` |
 //! | `network.transport` | `protocol`: 6 `tcp`, 17 `udp`, 1 `icmp`, else the number |
 //! | `network.packets`, `network.bytes` | `packets`, `bytes` |
@@ -25,7 +25,9 @@
 //! `NODATA` and `SKIPDATA` records carry no flow and give no event (the transform counts
 //! them as dropped); so do header and blank lines.
 
-use super::{as_number, shorten, timestamp, Dataset, Doc, Format, NormaliseError};
+use super::{
+    as_number, aws_route53, shorten, timestamp, Dataset, Doc, Format, NormaliseError, Received,
+};
 use pipectl_core::detect::sigma::time::format_rfc3339;
 use pipectl_core::entity::is_internal_ip;
 use pipectl_core::value::{Map, Value};
@@ -86,7 +88,8 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 /// The AWS name of a field however it is spelt (`srcAddr`, `account_id`, `${srcaddr}`,
-/// and `account`/`status`, the names some collectors give `account-id`/`log-status`).
+/// and `account`/`status`/`status_code`, the names some collectors give
+/// `account-id`/`log-status`).
 fn canonical(name: &str) -> Option<&'static str> {
     let name = name.trim();
     let name = name
@@ -102,7 +105,8 @@ fn canonical(name: &str) -> Option<&'static str> {
     let wanted = squash(name);
     match wanted.as_str() {
         "account" => return Some("account-id"),
-        "status" => return Some("log-status"),
+        // `status_code` is the OCSF (Security Lake) name of `log-status`.
+        "status" | "statuscode" => return Some("log-status"),
         _ => {}
     }
     KNOWN_FIELDS.iter().copied().find(|k| squash(k) == wanted)
@@ -129,8 +133,18 @@ impl FlowLogParser {
         }
     }
 
-    /// The event of one line; `None` for a header, blank, NODATA or SKIPDATA line.
+    /// The event of one line; `None` for a header, blank, NODATA or SKIPDATA line. A
+    /// line without a `start` time takes the current time.
     pub fn line(&mut self, line: &str) -> Result<Option<Value>, NormaliseError> {
+        self.line_received(line, Received::now())
+    }
+
+    /// [`FlowLogParser::line`] for a line received at `received`.
+    pub fn line_received(
+        &mut self,
+        line: &str,
+        received: Received,
+    ) -> Result<Option<Value>, NormaliseError> {
         let tokens: Vec<&str> = line.split_whitespace().collect();
         if tokens.is_empty() {
             return Ok(None);
@@ -158,13 +172,18 @@ impl FlowLogParser {
             }
         }
         let record = Value::Object(fields);
-        Ok(flow(&record)?.map(|doc| finish(doc, record, Some(line))))
+        Ok(flow(&record, received)?.map(|doc| finish(doc, record, Some(line))))
     }
 }
 
 /// The event of a flow record in JSON (keys as [`canonical`] reads them), `None` for
-/// NODATA/SKIPDATA; the record stays under `aws.vpcflow` as it came.
-pub fn normalise_record(record: &Value) -> Result<Option<Value>, NormaliseError> {
+/// NODATA/SKIPDATA; the record stays under `aws.vpcflow` as it came. A Route 53
+/// resolver query log record is an [`aws_route53`] event. A record without a `start`
+/// time takes the time `received`; one with none of the flow fields is refused.
+pub fn normalise_record(
+    record: &Value,
+    received: Received,
+) -> Result<Option<Value>, NormaliseError> {
     let Value::Object(map) = record else {
         return Err(NormaliseError::new(
             Format::AwsVpcflow,
@@ -174,11 +193,8 @@ pub fn normalise_record(record: &Value) -> Result<Option<Value>, NormaliseError>
             ),
         ));
     };
-    if map.keys().any(|k| k == "query_name" || k == "query") {
-        return Err(NormaliseError::new(
-            Format::AwsVpcflow,
-            "a Route 53 resolver query log record, not a VPC flow log record",
-        ));
+    if aws_route53::is_query_log(record) {
+        return aws_route53::normalise(record, received).map(Some);
     }
     let mut fields: Map = map
         .iter()
@@ -197,8 +213,14 @@ pub fn normalise_record(record: &Value) -> Result<Option<Value>, NormaliseError>
             }
         }
     }
+    if fields.is_empty() {
+        return Err(NormaliseError::new(
+            Format::AwsVpcflow,
+            "none of the flow log fields (`srcaddr`, `start`, `action`, ...): not a VPC flow log record",
+        ));
+    }
     let fields = Value::Object(fields);
-    Ok(flow(&fields)?.map(|doc| finish(doc, record.clone(), None)))
+    Ok(flow(&fields, received)?.map(|doc| finish(doc, record.clone(), None)))
 }
 
 /// The vendor record under `aws.vpcflow`, the line as `event.original`, the common
@@ -210,7 +232,7 @@ fn finish(mut doc: Doc, record: Value, line: Option<&str>) -> Value {
 
 /// Maps the fields (an object keyed by their AWS names); `None` for a record that
 /// carries no flow.
-fn flow(fields: &Value) -> Result<Option<Doc>, NormaliseError> {
+fn flow(fields: &Value, received: Received) -> Result<Option<Doc>, NormaliseError> {
     let err = |reason: String| NormaliseError::new(Format::AwsVpcflow, reason);
     let get = |name: &str| fields.as_object().and_then(|m| m.get(name));
     let text = |name: &str| get(name).and_then(Value::as_str).map(str::trim);
@@ -229,22 +251,17 @@ fn flow(fields: &Value) -> Result<Option<Doc>, NormaliseError> {
             }),
         }
     };
-    let time = |name: &str| -> Result<Option<String>, NormaliseError> {
-        let Some(value) = get(name).filter(|v| !v.is_null()) else {
-            return Ok(None);
-        };
-        if let Some(secs) = as_number(value) {
-            return Ok(Some(format_rfc3339(secs.saturating_mul(1000))));
+    // A time that is no time (`redacted`) is as good as none: the event then takes
+    // the time received, as every vendor's does.
+    let time = |name: &str| -> Option<String> {
+        let value = get(name).filter(|v| !v.is_null())?;
+        match as_number(value) {
+            Some(secs) => Some(format_rfc3339(secs.saturating_mul(1000))),
+            None => value.as_str().and_then(timestamp),
         }
-        value.as_str().and_then(timestamp).map(Some).ok_or_else(|| {
-            err(format!(
-                "`{name}` `{}` is not a time",
-                shorten(&display(value))
-            ))
-        })
     };
     let address = |name: &str| -> Result<Option<IpAddr>, NormaliseError> {
-        match text(name).filter(|t| *t != "-") {
+        match text(name).filter(|t| *t != "-" && !t.eq_ignore_ascii_case("null")) {
             None => Ok(None),
             Some(t) => t
                 .parse()
@@ -253,11 +270,10 @@ fn flow(fields: &Value) -> Result<Option<Doc>, NormaliseError> {
         }
     };
 
-    let start =
-        time("start")?.ok_or_else(|| err("no `start` time: not a VPC flow log record".into()))?;
-    let mut doc = Doc::new(start.clone());
-    doc.set("event.start", start);
-    if let Some(end) = time("end")? {
+    let start = time("start");
+    let mut doc = Doc::new(start.clone(), received);
+    doc.set_text("event.start", start.as_deref());
+    if let Some(end) = time("end") {
         doc.set("event.end", end);
     }
     let src = address("srcaddr")?;

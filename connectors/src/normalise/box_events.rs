@@ -4,7 +4,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `created_at` (required) |
+//! | `@timestamp` | `created_at` (when it is not there or no time: the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `event_type` (required) |
 //! | `user.email`, `user.name`, `user.id`, `user.full_name` | `created_by`: `login` lowercased, `id`, `name` |
 //! | `source.ip` | `ip_address` |
@@ -20,7 +20,9 @@
 //! `additional_details` is an object in some events and a JSON string in others;
 //! both are read, and the record keeps it as it came.
 
-use super::{field, id_text, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, id_text, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -29,20 +31,20 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "box",
 };
 
-/// Normalises one admin_logs event; refuses records without `created_at` or
-/// `event_type`.
+/// Normalises one admin_logs event (without `created_at`, at the time it is called);
+/// refuses records without `event_type`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::Box, record, "created_at", "event_type")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let event_type = head.action.as_str();
     doc.set("event.action", event_type);
 

@@ -4,7 +4,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `timestamp` (required; UTC) |
+//! | `@timestamp` | `timestamp` (UTC; else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `event_type`'s tag (`file_download`, `sign_in_as_session_start`, ...) (required) |
 //! | `message` | `event_type.description` |
 //! | `user.email`, `user.name`, `user.id`, `user.full_name` | the person acting (`actor.user`, `actor.admin`, or the user of `actor.app`/`actor.reseller`): `email` lowercased, `team_member_id` (else `account_id`), `display_name` |
@@ -17,7 +17,7 @@
 //! | `related.user`, `related.ip` | the users (including every participant) and the address above |
 //! | `event.id` | over the record: the team log names no event id (schema §1) |
 
-use super::{field, key, text, timestamp, Dataset, Doc, Format, Head, NormaliseError};
+use super::{field, key, text, timestamp, Dataset, Doc, Format, Head, NormaliseError, Received};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -35,41 +35,30 @@ fn tag(union: &Value) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Normalises one team log event; refuses records without `timestamp` or an
-/// `event_type` tag.
+/// Normalises one team log event (without `timestamp`, at the time it is called);
+/// refuses records without an `event_type` tag.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
-    let err = |reason: String| NormaliseError::new(Format::Dropbox, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
-    let time = text(record, "timestamp")
-        .ok_or_else(|| err("no `timestamp`: not a Dropbox team log record".into()))?;
-    let at = timestamp(time).ok_or_else(|| {
-        err(format!(
-            "`timestamp` `{}` is not a time",
-            super::shorten(time)
-        ))
-    })?;
+    super::require_object(Format::Dropbox, record)?;
     let action = field(record, "event_type").and_then(tag).ok_or_else(|| {
-        err("no `event_type` tag (`.tag`/`_tag`): not a Dropbox team log record".into())
+        NormaliseError::new(
+            Format::Dropbox,
+            "no `event_type` tag (`.tag`/`_tag`): not a Dropbox team log record",
+        )
     })?;
     Ok(Head {
-        timestamp: at,
+        time: text(record, "timestamp").and_then(timestamp),
         action: action.to_string(),
     })
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let action = head.action.as_str();
     doc.set("event.action", action);
     doc.set_text("message", text(r, "event_type.description"));

@@ -16,13 +16,13 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | the resource's own time: `createdDateTime` (sign-ins) or `activityDateTime` (audits), else the envelope's `time` (one of them required) |
+//! | `@timestamp` | the resource's own time: `createdDateTime` (sign-ins) or `activityDateTime` (audits), else the envelope's `time` (else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | audits: `activityDisplayName`, else the envelope's `operationName` (one required); sign-ins: `operationName`, and for Graph sign-ins (which name no action) `Sign-in activity`, as the diagnostic shape names them |
-//! | `event.outcome`, `error.code`, `event.reason` | sign-ins: `status.errorCode` 0 → `success`, other codes → `failure` (the code → `error.code`, `status.failureReason` → `event.reason`); without a status the envelope's `resultType` (`0`/`Success`, a code/`Failure`). Audits: `result` `success`/`failure`/`timeout` (a failure), `resultReason` |
+//! | `event.outcome`, `error.code`, `event.reason` | sign-ins: `status.errorCode` 0 → `success`, other codes → `failure` (the code → `error.code`, `status.failureReason` → `event.reason`); without a status the envelope's `resultType` (`0`/`Success`, a code/`Failure`). Audits: `result` `success`/`failure`/`failed`/`timeout` (a failure), `resultReason` |
 //! | `user.name`, `user.email`, `user.id`, `user.full_name` | sign-ins: `userPrincipalName` (lowercased), `userId`, `userDisplayName`; audits: `initiatedBy.user` `userPrincipalName`, `id`, `displayName` |
 //! | `service.id`, `service.name` | sign-ins: `appId`, `appDisplayName` (else `servicePrincipalName`); audits by an application: `initiatedBy.app` `appId`, `displayName` |
 //! | `user.target.*` | audits: the first `targetResources` entry of type `User`: `userPrincipalName` (else `displayName`) lowercased, `id` |
-//! | `source.ip` | sign-ins: `ipAddress`; audits: `initiatedBy.user.ipAddress` / `initiatedBy.app.ipAddress`; else the envelope's `callerIpAddress` |
+//! | `source.ip` | sign-ins: `ipAddress`; audits: `initiatedBy.user.ipAddress` / `initiatedBy.app.ipAddress` / the `ipaddr` of `additionalDetails` (PIM); else the envelope's `callerIpAddress` |
 //! | `source.geo.*`, `source.as.number` | sign-ins: `location` `city`, `state` → `region_name`, `countryOrRegion` (a two-letter code → `country_iso_code`, a name → `country_name`), `geoCoordinates`; `autonomousSystemNumber` |
 //! | `user_agent.original`, `user_agent.name`, `user_agent.os.name` | `userAgent`; sign-ins: `deviceDetail.browser`, `deviceDetail.operatingSystem` |
 //! | `host.id`, `host.name` | sign-ins from a registered device: `deviceDetail.deviceId`, `deviceDetail.displayName` |
@@ -33,7 +33,7 @@
 
 use super::{
     field, id_text, number, okta::country_iso_code, text, timestamp, Dataset, Doc, Format, Head,
-    NormaliseError,
+    NormaliseError, Received,
 };
 use pipectl_core::value::Value;
 
@@ -76,21 +76,16 @@ fn shape(record: &Value) -> Option<(Kind, &Value, bool)> {
     }
 }
 
-/// Normalises one sign-in or directory audit; refuses records without a time or
-/// (audits) an activity name.
+/// Normalises one sign-in or directory audit (without a time, at the time it is
+/// called); refuses records of neither shape and audits without an activity name.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     let err = |reason: String| NormaliseError::new(Format::EntraId, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
+    super::require_object(Format::EntraId, record)?;
     let Some((kind, resource, envelope)) = shape(record) else {
         return Err(err(
             "no `properties`, `createdDateTime` or `activityDateTime`: not an Entra ID sign-in or directory audit record".into(),
@@ -101,25 +96,11 @@ pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
         Kind::Audit => "activityDateTime",
     };
     let own = text(resource, own_key).and_then(timestamp);
-    let timestamp = match (own, envelope) {
-        (Some(t), _) => t,
-        (None, true) => {
-            let time = text(record, "time").ok_or_else(|| {
-                err(format!(
-                    "no `time` nor `properties.{own_key}`: not an Entra ID record"
-                ))
-            })?;
-            timestamp(time)
-                .ok_or_else(|| err(format!("`time` `{}` is not a time", super::shorten(time))))?
-        }
-        (None, false) => {
-            let raw = text(resource, own_key).unwrap_or("");
-            return Err(err(format!(
-                "`{own_key}` `{}` is not a time",
-                super::shorten(raw)
-            )));
-        }
-    };
+    let time = own.or_else(|| {
+        envelope
+            .then(|| text(record, "time").and_then(timestamp))
+            .flatten()
+    });
     let action = match kind {
         Kind::Audit => {
             text(resource, "activityDisplayName").or_else(|| text(record, "operationName"))
@@ -133,14 +114,14 @@ pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
         )
     })?;
     Ok(Head {
-        timestamp,
+        time,
         action: action.to_string(),
     })
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     doc.set("event.action", head.action.as_str());
     let (kind, resource, _) = shape(r).unwrap_or((Kind::Audit, r, false));
     doc.set_text(
@@ -171,8 +152,19 @@ fn source_ip(kind: Kind, resource: &Value) -> Option<&str> {
     match kind {
         Kind::SignIn => text(resource, "ipAddress"),
         Kind::Audit => text(resource, "initiatedBy.user.ipAddress")
-            .or_else(|| text(resource, "initiatedBy.app.ipAddress")),
+            .or_else(|| text(resource, "initiatedBy.app.ipAddress"))
+            .or_else(|| additional_detail(resource, "ipaddr")),
     }
+}
+
+/// The value of an audit's `additionalDetails` item by its key (PIM audits name the
+/// caller's address `ipaddr` there).
+fn additional_detail<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
+    field(resource, "additionalDetails")?
+        .as_array()?
+        .iter()
+        .find(|d| text(d, "key").is_some_and(|k| k.eq_ignore_ascii_case(key)))
+        .and_then(|d| text(d, "value"))
 }
 
 fn sign_in(doc: &mut Doc, r: &Value, p: &Value) {
@@ -252,7 +244,7 @@ fn known(text: Option<&str>) -> Option<&str> {
 fn audit(doc: &mut Doc, r: &Value, p: &Value) {
     let outcome = match text(p, "result").map(str::to_ascii_lowercase).as_deref() {
         Some("success") => "success",
-        Some("failure" | "timeout") => "failure",
+        Some("failure" | "failed" | "timeout") => "failure",
         _ => "unknown",
     };
     doc.set("event.outcome", outcome);

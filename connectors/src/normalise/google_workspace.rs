@@ -12,8 +12,8 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `id.time` (required) |
-//! | `event.action` | the event's `name` (required, for every event) |
+//! | `@timestamp` | `id.time` (else the time received, tagged `time_from_ingest`) |
+//! | `event.action` | the event's `name` (an activity of no named event, such as the cut-down `rules` alerts, is one event without an action) |
 //! | `event.provider`, `cloud.account.id` | `id.applicationName` (`login`, `drive`, `admin`, ...); `id.customerId` |
 //! | `user.email`, `user.name`, `user.id` | `actor.email` lowercased, `actor.profileId` |
 //! | `service.id`, `service.name` | OAuth (`token`) events: parameters `client_id`, `app_name` |
@@ -28,7 +28,7 @@
 //! Parameters are read in both forms: the API's list of `{name, value | intValue |
 //! multiValue}` and the `{name: value}` object of flattened records.
 
-use super::{field, key, text, timestamp, Dataset, Doc, Format, NormaliseError};
+use super::{field, key, text, timestamp, Dataset, Doc, Format, NormaliseError, Received};
 use pipectl_core::value::{Map, Value};
 
 const DATASET: Dataset = Dataset {
@@ -37,61 +37,44 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "google_workspace",
 };
 
-/// Normalises one activity into one event per `events[]` item; refuses activities
-/// without `id.time` or with an event without a `name`.
-pub fn normalise_all(record: &Value) -> Result<Vec<Value>, NormaliseError> {
-    let err = |reason: String| NormaliseError::new(Format::GoogleWorkspace, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
-    let time = text(record, "id.time")
-        .ok_or_else(|| err("no `id.time`: not a Google Workspace activity record".into()))?;
-    let at = timestamp(time).ok_or_else(|| {
-        err(format!(
-            "`id.time` `{}` is not a time",
-            super::shorten(time)
-        ))
-    })?;
+/// Normalises one activity into one event per `events[]` item (an activity without
+/// `id.time`, at the time `received`); refuses records that are no activity: neither
+/// an `id` (`applicationName`, `time`, `uniqueQualifier`) nor a named event.
+pub fn normalise_all(record: &Value, received: Received) -> Result<Vec<Value>, NormaliseError> {
+    let err = |reason: &str| NormaliseError::new(Format::GoogleWorkspace, reason);
+    super::require_object(Format::GoogleWorkspace, record)?;
+    let at = text(record, "id.time").and_then(timestamp);
+    let has_id = ["id.applicationName", "id.time", "id.uniqueQualifier"]
+        .iter()
+        .any(|k| text(record, k).is_some());
     let events = match field(record, "events") {
-        Some(Value::Array(events)) => {
-            if events.is_empty() {
-                return Err(err("`events` is empty: the activity names no action".into()));
-            }
-            for (i, event) in events.iter().enumerate() {
-                if text(event, "name").is_none() {
-                    return Err(err(format!(
-                        "`events[{i}]` has no `name`: not a Google Workspace activity record"
-                    )));
-                }
-            }
-            events.as_slice()
-        }
-        Some(_) => return Err(err("`events` is not a list".into())),
-        None => {
-            if text(record, "name").is_none() {
-                return Err(err(
-                    "no `events` nor `name`: not a Google Workspace activity record".into(),
-                ));
-            }
-            return Ok(vec![build(record, record, record.clone(), at, 0)]);
-        }
+        Some(Value::Array(events)) => events.as_slice(),
+        Some(Value::Null) | None => &[],
+        Some(_) => return Err(err("`events` is not a list")),
     };
+    let named = events.iter().any(|e| text(e, "name").is_some()) || text(record, "name").is_some();
+    if !has_id && !named {
+        return Err(err(
+            "no `id` nor event `name`: not a Google Workspace activity record",
+        ));
+    }
+    if events.is_empty() {
+        // Flattened to one event (`name` beside `id`), or an activity that names none.
+        return Ok(vec![build(record, record, record.clone(), at, received, 0)]);
+    }
     let mut out = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
-        let name = text(event, "name").unwrap_or_default();
+        let name = text(event, "name");
         let ordinal = events[..i]
             .iter()
-            .filter(|e| text(e, "name") == Some(name))
+            .filter(|e| text(e, "name") == name)
             .count();
         let kept = if events.len() == 1 {
             record.clone()
         } else {
             narrowed(record, event)
         };
-        out.push(build(record, event, kept, at.clone(), ordinal));
+        out.push(build(record, event, kept, at.clone(), received, ordinal));
     }
     Ok(out)
 }
@@ -114,11 +97,19 @@ fn narrowed(record: &Value, event: &Value) -> Value {
 
 /// One event: `activity` is the whole record (id, actor, address), `event` the item
 /// of `events[]` (or the record itself when flattened), `kept` what goes under the
-/// namespace, `ordinal` how many earlier siblings share its name.
-fn build(activity: &Value, event: &Value, kept: Value, at: String, ordinal: usize) -> Value {
-    let mut doc = Doc::new(at);
+/// namespace, `at` the activity's own time, `ordinal` how many earlier siblings share
+/// its name.
+fn build(
+    activity: &Value,
+    event: &Value,
+    kept: Value,
+    at: Option<String>,
+    received: Received,
+    ordinal: usize,
+) -> Value {
+    let mut doc = Doc::new(at, received);
     let name = text(event, "name").unwrap_or_default();
-    doc.set("event.action", name);
+    doc.set_text("event.action", Some(name).filter(|n| !n.is_empty()));
     let application = text(activity, "id.applicationName").unwrap_or("");
     doc.set_text(
         "event.provider",

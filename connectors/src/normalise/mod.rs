@@ -4,17 +4,24 @@
 //! whose activities may carry several events, `normalise_all(record) -> events`); VPC
 //! flow logs are text lines whose meaning depends on a header line, so that vendor is
 //! a small stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
-//! UTC, from the record's own time so replays give the same answers), `event.kind`,
-//! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
-//! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)
-//! and the entity arrays of [`pipectl_core::entity`].
+//! UTC), `event.kind`, `event.module`, `event.dataset`, a deterministic `event.id`
+//! (schema §1), the vendor record untouched under its provider namespace
+//! (`aws.cloudtrail`, `o365.audit`, ...) and the entity arrays of [`pipectl_core::entity`].
 //!
-//! A record without the vendor's time or action is not that vendor's record: it is an
-//! error with the reason, never a guess (nor the ingest time: a record replayed next
-//! month would land on another day with another meaning). The SaaS normalisers also
-//! fill `related.user` and `related.ip` from the users and addresses they set. Keys of vendor records are matched exactly
-//! first and then ignoring ASCII case, because some collectors and data lakes hand the
-//! same records over with lowercased keys (`eventname`, `creationtime`).
+//! `@timestamp` is the record's own time, so that replays give the same answers. A
+//! record of the vendor without a time of its own (or with one that is no time, such as
+//! `redacted`) still normalises: its `@timestamp` is the time pipectl received it
+//! ([`Received`], the event's ingest time), `event.ingested` holds the same time, and
+//! `tags` holds [`TIME_FROM_INGEST`] so that nobody mistakes it for the vendor's time.
+//! Its `event.id` does not depend on that time: without a vendor key it is over the
+//! record itself (schema §1). What makes a record the vendor's is its action (CloudTrail
+//! `eventName`, Okta `eventType`, ...; for Google Workspace the activity's `id`, for VPC
+//! flow logs the flow fields): a record without it is an error with the reason, never a
+//! guess (a CloudTrail normaliser given an Okta record). The SaaS normalisers also fill
+//! `related.user` and `related.ip` from the users and addresses they set. Keys of vendor
+//! records are matched exactly first and then ignoring ASCII case, because some
+//! collectors and data lakes hand the same records over with lowercased keys
+//! (`eventname`, `creationtime`).
 //!
 //! [`Normaliser`] wraps the formats for callers that hold events rather than records
 //! (the `normalise` transform, the CLI's replay): it accepts a parsed record, or an
@@ -25,6 +32,7 @@
 //! [`Normaliser::apply_all`], so that rules and models see one action per event.
 
 pub mod aws_cloudtrail;
+pub mod aws_route53;
 pub mod aws_vpcflow;
 pub mod box_events;
 pub mod dropbox;
@@ -113,7 +121,10 @@ pub enum Normaliser {
     /// A JSON vendor: its check (everything that can fail) and its build.
     Json(Format, JsonVendor),
     /// A JSON vendor whose records may carry several events: all of them, or an error.
-    Split(Format, fn(&Value) -> Result<Vec<Value>, NormaliseError>),
+    Split(
+        Format,
+        fn(&Value, Received) -> Result<Vec<Value>, NormaliseError>,
+    ),
     /// VPC flow log lines (or their JSON form), with the format the last header set.
     Flow(aws_vpcflow::FlowLogParser),
 }
@@ -123,25 +134,64 @@ pub enum Normaliser {
 #[derive(Debug, Clone, Copy)]
 pub struct JsonVendor {
     check: fn(&Value) -> Result<Head, NormaliseError>,
-    build: fn(Value, Head) -> Value,
+    build: fn(Value, Head, Received) -> Value,
 }
 
-/// What the check of a JSON vendor found: the parts without which there is no event.
+/// What the check of a JSON vendor found: the action without which the record is not
+/// the vendor's, and its own time when it has one.
 #[derive(Debug)]
 pub struct Head {
-    /// `@timestamp`, already RFC 3339 UTC.
-    pub(crate) timestamp: String,
+    /// The record's own time, RFC 3339 UTC; `None` when it has none or it is no time
+    /// (the event then takes the time it was received).
+    pub(crate) time: Option<String>,
     /// `event.action`.
     pub(crate) action: String,
 }
 
 impl JsonVendor {
     /// Normalises a record, refusing it (unchanged in `record`) when the check fails.
-    fn apply(&self, record: &mut Value) -> Result<(), NormaliseError> {
+    fn apply(&self, record: &mut Value, received: Received) -> Result<(), NormaliseError> {
         let head = (self.check)(record)?;
         let taken = std::mem::take(record);
-        *record = (self.build)(taken, head);
+        *record = (self.build)(taken, head, received);
         Ok(())
+    }
+}
+
+/// The tag of an event whose `@timestamp` is the time pipectl received the record,
+/// because the record carries no time of its own (docs/schema.md §4).
+pub const TIME_FROM_INGEST: &str = "time_from_ingest";
+
+/// When pipectl received a record: the `@timestamp` of an event whose record names no
+/// time of its own. Passed in rather than read from the clock inside the normalisers,
+/// so that the transform can use the event's ingest time and tests a fixed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Milliseconds since the Unix epoch.
+    millis: i64,
+}
+
+impl Received {
+    /// The ingest time of an event (`EventMeta::ingest_time_ns`).
+    pub fn from_unix_nanos(nanos: i64) -> Received {
+        Received {
+            millis: nanos.div_euclid(1_000_000),
+        }
+    }
+
+    /// A time in milliseconds since the Unix epoch.
+    pub const fn from_unix_millis(millis: i64) -> Received {
+        Received { millis }
+    }
+
+    /// Now, for callers that hold no ingest time.
+    pub fn now() -> Received {
+        Received::from_unix_nanos(pipectl_core::event::now_ns())
+    }
+
+    /// RFC 3339 UTC.
+    fn rfc3339(self) -> String {
+        format_rfc3339(self.millis)
     }
 }
 
@@ -170,8 +220,11 @@ impl Normaliser {
     ///
     /// A record that carries several events (Google Workspace) yields only its first
     /// here; callers that may read such records use [`Normaliser::apply_all`].
+    ///
+    /// A record without a time of its own takes the current time as received
+    /// ([`Normaliser::apply_received`] takes the ingest time instead).
     pub fn apply(&mut self, event: &mut Value) -> Result<bool, NormaliseError> {
-        self.apply_all(event, &mut Vec::new())
+        self.apply_received(event, Received::now(), &mut Vec::new())
     }
 
     /// [`Normaliser::apply`], appending to `more` the further events of a record that
@@ -179,6 +232,17 @@ impl Normaliser {
     pub fn apply_all(
         &mut self,
         event: &mut Value,
+        more: &mut Vec<Value>,
+    ) -> Result<bool, NormaliseError> {
+        self.apply_received(event, Received::now(), more)
+    }
+
+    /// [`Normaliser::apply_all`] for a record received at `received`: the
+    /// `@timestamp` of the events of a record that names no time of its own.
+    pub fn apply_received(
+        &mut self,
+        event: &mut Value,
+        received: Received,
         more: &mut Vec<Value>,
     ) -> Result<bool, NormaliseError> {
         let message = event
@@ -189,17 +253,17 @@ impl Normaliser {
             Normaliser::Json(format, vendor) => {
                 match json_message(*format, message)? {
                     Some(mut record) => {
-                        vendor.apply(&mut record)?;
+                        vendor.apply(&mut record, received)?;
                         *event = record;
                     }
-                    None => vendor.apply(event)?,
+                    None => vendor.apply(event, received)?,
                 }
                 Ok(true)
             }
             Normaliser::Split(format, normalise_all) => {
                 let events = match json_message(*format, message)? {
-                    Some(record) => normalise_all(&record)?,
-                    None => normalise_all(event)?,
+                    Some(record) => normalise_all(&record, received)?,
+                    None => normalise_all(event, received)?,
                 };
                 let mut events = events.into_iter();
                 match events.next() {
@@ -213,8 +277,8 @@ impl Normaliser {
             }
             Normaliser::Flow(parser) => {
                 let out = match message {
-                    Some(line) => parser.line(line)?,
-                    None => aws_vpcflow::normalise_record(event)?,
+                    Some(line) => parser.line_received(line, received)?,
+                    None => aws_vpcflow::normalise_record(event, received)?,
                 };
                 match out {
                     Some(normalised) => {
@@ -304,38 +368,39 @@ pub(crate) fn timestamp(text: &str) -> Option<String> {
     parse_rfc3339(text).map(format_rfc3339)
 }
 
-/// The check every JSON vendor starts with: an object with a time and an action.
+/// The check every JSON vendor starts with: an object with an action, and its own
+/// time when it has one.
 pub(crate) fn require_head(
     format: Format,
     record: &Value,
     time_key: &str,
     action_key: &str,
 ) -> Result<Head, NormaliseError> {
-    let err = |reason: String| NormaliseError::new(format, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
-    let time = text(record, time_key).ok_or_else(|| {
-        err(format!(
-            "no `{time_key}`: not {} record",
-            vendor_name(format)
-        ))
-    })?;
-    let timestamp = timestamp(time)
-        .ok_or_else(|| err(format!("`{time_key}` `{}` is not a time", shorten(time))))?;
+    require_object(format, record)?;
     let action = text(record, action_key).ok_or_else(|| {
-        err(format!(
-            "no `{action_key}`: not {} record",
-            vendor_name(format)
-        ))
+        NormaliseError::new(
+            format,
+            format!("no `{action_key}`: not {} record", vendor_name(format)),
+        )
     })?;
     Ok(Head {
-        timestamp,
+        time: text(record, time_key).and_then(timestamp),
         action: action.to_string(),
     })
+}
+
+/// Refuses a record that is not a JSON object.
+pub(crate) fn require_object(format: Format, record: &Value) -> Result<(), NormaliseError> {
+    match record {
+        Value::Object(_) => Ok(()),
+        other => Err(NormaliseError::new(
+            format,
+            format!(
+                "the record is {}, not an object",
+                crate::codecs::a_or_an(other.type_name())
+            ),
+        )),
+    }
 }
 
 /// The vendor's record name with its article, for refusals.
@@ -391,10 +456,22 @@ pub(crate) fn is_domain(text: &str) -> bool {
 pub(crate) struct Doc(Map);
 
 impl Doc {
-    /// A new event whose first field is `@timestamp`.
-    pub(crate) fn new(timestamp: String) -> Doc {
+    /// A new event whose first field is `@timestamp`: the record's own `time`, else
+    /// the time it was `received`, then with `event.ingested` and the
+    /// [`TIME_FROM_INGEST`] tag.
+    pub(crate) fn new(time: Option<String>, received: Received) -> Doc {
         let mut map = Map::with_capacity(16);
-        map.push("@timestamp", Value::from(timestamp));
+        match time {
+            Some(time) => map.push("@timestamp", Value::from(time)),
+            None => {
+                let at = received.rfc3339();
+                map.push("@timestamp", Value::from(at.as_str()));
+                map.push("tags", Value::from(vec![Value::from(TIME_FROM_INGEST)]));
+                let mut event = Map::with_capacity(8);
+                event.push("ingested", Value::from(at));
+                map.push("event", Value::Object(event));
+            }
+        }
         Doc(map)
     }
 
@@ -564,6 +641,8 @@ pub(crate) struct Dataset {
 }
 
 #[cfg(test)]
+mod coverage;
+#[cfg(test)]
 pub(crate) mod samples;
 
 #[cfg(test)]
@@ -635,14 +714,50 @@ mod tests {
         assert_eq!(to_string(&wrapped), to_string(&event));
 
         for input in [
-            r#"{"message":"{\"eventType\":\"x\"}"}"#,
+            r#"{"message":"{\"published\":\"2024-01-01T00:00:00Z\"}"}"#,
             r#"{"message":"not json"}"#,
             r#"{"message":"{broken"}"#,
-            r#"{"eventType":"x"}"#,
+            r#"{"published":"2024-01-01T00:00:00Z"}"#,
         ] {
             let mut event = from_str(input).unwrap();
             assert!(okta.apply(&mut event).is_err(), "{input}");
             assert_eq!(to_string(&event), input);
         }
+    }
+
+    #[test]
+    fn a_record_without_its_time_takes_the_time_received_tagged_with_a_stable_id() {
+        let record = r#"{"eventType":"user.session.start","uuid":"u1"}"#;
+        let at = |millis: i64| {
+            let mut event = from_str(record).unwrap();
+            let received = Received::from_unix_millis(millis);
+            let mut okta = Normaliser::new(Format::Okta);
+            assert_eq!(
+                okta.apply_received(&mut event, received, &mut Vec::new()),
+                Ok(true)
+            );
+            event
+        };
+        let (first, later) = (at(1_800_000_000_000), at(1_800_000_360_000));
+        assert!(
+            to_string(&first).starts_with(
+                r#"{"@timestamp":"2027-01-15T08:00:00Z","tags":["time_from_ingest"],"event":{"ingested":"2027-01-15T08:00:00Z","action":"user.session.start""#
+            ),
+            "{}",
+            to_string(&first)
+        );
+        let id = |e: &Value| {
+            e.as_object()
+                .and_then(|m| m.get("event"))
+                .and_then(|e| e.as_object())
+                .and_then(|e| e.get("id"))
+                .map(to_string)
+        };
+        assert!(id(&first).is_some());
+        assert_eq!(id(&first), id(&later));
+        assert_eq!(
+            Received::from_unix_nanos(1_800_000_000_123_456_789),
+            Received::from_unix_millis(1_800_000_000_123)
+        );
     }
 }

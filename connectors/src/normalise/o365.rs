@@ -3,7 +3,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `CreationTime` (required; without a zone it is UTC) |
+//! | `@timestamp` | `CreationTime` (without a zone it is UTC; else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `Operation` (required) |
 //! | `event.provider`, `cloud.account.id` | `Workload`; `OrganizationId` |
 //! | `event.outcome` | `ResultStatus` `Success`/`Succeeded`/`PartiallySucceeded`/`True` → `success`, `Failed`/`Failure`/`False` → `failure`, else `unknown`; `UserLoginFailed` is always a failure (its `LogonError` → `error.code`) |
@@ -18,7 +18,9 @@
 //! | `event.category`, `event.type` | Azure AD logins `authentication`/`start`, other Azure AD `iam`; SharePoint/OneDrive `file`; Exchange mailbox access and threat-intelligence mail `email`; inbox rules and mailbox settings `configuration`; URL clicks `web` |
 //! | `event.id` | over `Id`, else over the record |
 
-use super::{field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -37,20 +39,20 @@ const SHARING: &[&str] = &[
     "CompanyLinkCreated",
 ];
 
-/// Normalises one audit record; refuses records without `CreationTime` or
-/// `Operation`.
+/// Normalises one audit record (without `CreationTime`, at the time it is called);
+/// refuses records without `Operation`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::O365, record, "CreationTime", "Operation")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let op = head.action.as_str();
     doc.set("event.action", op);
     let workload = text(r, "Workload").unwrap_or("");

@@ -2,20 +2,22 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `published` (required) |
+//! | `@timestamp` | `published` (when it is not there or no time: the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `eventType` (required) |
-//! | `event.outcome`, `event.reason` | `outcome.result`: `SUCCESS`/`ALLOW` → `success`, `FAILURE`/`DENY` → `failure`, else (`CHALLENGE`, `SKIPPED`, `UNKNOWN`, none) `unknown`; `outcome.reason` |
-//! | `user.email`, `user.name`, `user.id`, `user.full_name` | a person acting (`actor.type` other than `PublicClientApp`): `actor.alternateId` lowercased (`email` when an address), `actor.id`, `actor.displayName` |
+//! | `event.outcome`, `event.reason` | `outcome.result` (else a flattened record's `result`): `SUCCESS`/`ALLOW` → `success`, `FAILURE`/`DENY` → `failure`, else (`CHALLENGE`, `SKIPPED`, `UNKNOWN`, none) `unknown`; `outcome.reason` |
+//! | `user.email`, `user.name`, `user.id`, `user.full_name` | a person acting (`actor.type` other than `PublicClientApp`): `actor.alternateId` lowercased (`email` when an address), `actor.id`, `actor.displayName`; records flattened by a collector: `actorId` (the login), `actorName` |
 //! | `service.id`, `service.name` | the application: the target of type `AppInstance` (SSO and app events; `service.name` is what models watch for a new SaaS app), else a `PublicClientApp` actor |
 //! | `user.target.*` | the first target of type `User`: `alternateId` lowercased as `email`/`name`, `id`, `displayName` as `full_name` |
-//! | `source.ip` | `client.ipAddress` |
+//! | `source.ip` | `client.ipAddress` (else `sourceIP`, of records flattened by a collector) |
 //! | `source.geo.*` | `client.geographicalContext`: `country` → `country_name` (and `country_iso_code` for the countries of [`country_iso_code`]), `state` → `region_name`, `city` → `city_name`, `geolocation` → `location` |
 //! | `source.as.*`, `source.domain` | `securityContext.asNumber`, `asOrg`, `domain` |
 //! | `user_agent.original` | `client.userAgent.rawUserAgent` |
 //! | `event.category`, `event.type` | sessions and authentication `authentication`; users, groups, factors and app memberships `iam`; policies, zones, apps and system settings `configuration`; types from the last word (`create`, `delete`, `update`, ...) |
 //! | `event.id` | over `uuid`, else over the record |
 
-use super::{field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError};
+use super::{
+    field, number, require_head, text, Dataset, Doc, Format, Head, NormaliseError, Received,
+};
 use pipectl_core::value::{Map, Value};
 
 const DATASET: Dataset = Dataset {
@@ -24,23 +26,24 @@ const DATASET: Dataset = Dataset {
     cloud_provider: "okta",
 };
 
-/// Normalises one System Log event; refuses records without `published` or
-/// `eventType`.
+/// Normalises one System Log event (without `published`, at the time it is called);
+/// refuses records without `eventType`.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
     require_head(Format::Okta, record, "published", "eventType")
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let event_type = head.action.as_str();
     doc.set("event.action", event_type);
     let outcome = match text(r, "outcome.result")
+        .or_else(|| text(r, "result"))
         .map(str::to_ascii_uppercase)
         .as_deref()
     {
@@ -59,6 +62,10 @@ pub(crate) fn build(record: Value, head: Head) -> Value {
         } else {
             set_person(&mut doc, "user", actor);
         }
+    } else {
+        // Flattened by a collector: `actorId` is the actor's login, `actorName` its name.
+        doc.set_login("user", text(r, "actorId"));
+        doc.set_text("user.full_name", text(r, "actorName"));
     }
     let targets = field(r, "target").and_then(Value::as_array).unwrap_or(&[]);
     if let Some(app) = targets
@@ -72,7 +79,9 @@ pub(crate) fn build(record: Value, head: Head) -> Value {
         set_person(&mut doc, "user.target", user);
     }
 
-    doc.set_client_ip(text(r, "client.ipAddress"));
+    if !doc.set_client_ip(text(r, "client.ipAddress")) {
+        doc.set_client_ip(text(r, "sourceIP"));
+    }
     if let Some(geo) = field(r, "client.geographicalContext") {
         if let Some(country) = text(geo, "country") {
             doc.set("source.geo.country_name", country);

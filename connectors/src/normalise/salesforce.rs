@@ -6,7 +6,7 @@
 //!
 //! | ECS | from |
 //! |---|---|
-//! | `@timestamp` | `TIMESTAMP_DERIVED` (ISO 8601 UTC), else `TIMESTAMP` (`20230504213647.569` or ISO, UTC), else `EventDate` (`2023-05-04T21:36:47.000+0000`) (one required) |
+//! | `@timestamp` | `TIMESTAMP_DERIVED` (ISO 8601 UTC), else `TIMESTAMP` (`20230504213647.569` or ISO, UTC), else `EventDate` (`2023-05-04T21:36:47.000+0000`) (else the time received, tagged `time_from_ingest`) |
 //! | `event.action` | `EVENT_TYPE`, else the object's type (`attributes.type`) (one required) |
 //! | `user.name`, `user.email`, `user.id` | `USER_NAME`, else `USERNAME`/`Username` (lowercased); `USER_ID_DERIVED` (the 18-character id), else `USER_ID`/`UserId` |
 //! | `source.ip` | `SOURCE_IP`/`SourceIp`, else `CLIENT_IP` (Salesforce writes `Salesforce.com IP` for its own calls: not an address, so not set) |
@@ -19,7 +19,7 @@
 //! | `related.user`, `related.ip` | the user and address above |
 //! | `event.id` | over `REQUEST_ID`, `EVENT_TYPE` and `TIMESTAMP`; real-time objects over `EventIdentifier`; else over the record |
 
-use super::{id_text, text, timestamp, Dataset, Doc, Format, Head, NormaliseError};
+use super::{id_text, text, timestamp, Dataset, Doc, Format, Head, NormaliseError, Received};
 use pipectl_core::value::Value;
 
 const DATASET: Dataset = Dataset {
@@ -31,36 +31,28 @@ const DATASET: Dataset = Dataset {
 /// The time columns, best first.
 const TIMES: [&str; 3] = ["TIMESTAMP_DERIVED", "TIMESTAMP", "EventDate"];
 
-/// Normalises one event log row or event object; refuses records without a time or
-/// an event type.
+/// Normalises one event log row or event object (without a time, at the time it is
+/// called); refuses records without an event type.
 pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     let head = check(&record)?;
-    Ok(build(record, head))
+    Ok(build(record, head, Received::now()))
 }
 
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
-    let err = |reason: String| NormaliseError::new(Format::Salesforce, reason);
-    if !matches!(record, Value::Object(_)) {
-        return Err(err(format!(
-            "the record is {}, not an object",
-            crate::codecs::a_or_an(record.type_name())
-        )));
-    }
-    let Some((key, time)) = TIMES.iter().find_map(|k| text(record, k).map(|t| (*k, t))) else {
-        return Err(err(
-            "no `TIMESTAMP_DERIVED`, `TIMESTAMP` nor `EventDate`: not a Salesforce event log record"
-                .into(),
-        ));
-    };
-    let timestamp = event_time(time)
-        .ok_or_else(|| err(format!("`{key}` `{}` is not a time", super::shorten(time))))?;
+    super::require_object(Format::Salesforce, record)?;
     let action = text(record, "EVENT_TYPE")
         .or_else(|| text(record, "attributes.type"))
         .ok_or_else(|| {
-            err("no `EVENT_TYPE` nor `attributes.type`: not a Salesforce event log record".into())
+            NormaliseError::new(
+                Format::Salesforce,
+                "no `EVENT_TYPE` nor `attributes.type`: not a Salesforce event log record",
+            )
         })?;
     Ok(Head {
-        timestamp,
+        time: TIMES
+            .iter()
+            .find_map(|k| text(record, k))
+            .and_then(event_time),
         action: action.to_string(),
     })
 }
@@ -108,9 +100,9 @@ fn compact_time(text: &str) -> Option<String> {
     timestamp(&iso)
 }
 
-pub(crate) fn build(record: Value, head: Head) -> Value {
+pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
     let r = &record;
-    let mut doc = Doc::new(head.timestamp);
+    let mut doc = Doc::new(head.time, received);
     let event_type = head.action.as_str();
     doc.set("event.action", event_type);
     doc.set_text("cloud.account.id", text(r, "ORGANIZATION_ID"));

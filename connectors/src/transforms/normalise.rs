@@ -4,8 +4,9 @@
 //! Input events are the vendor records themselves (a `parse` or a JSON codec upstream),
 //! or events whose `message` holds a record's text: a JSON document for the JSON
 //! formats, a flow log line for `aws_vpcflow`. A record that is not of the format (no
-//! time, no action, a line that does not fit the header) goes unchanged to `errors`
-//! with the reason; flow log header lines and NODATA/SKIPDATA records are dropped,
+//! action, a line that does not fit the header) goes unchanged to `errors` with the
+//! reason; a record of the format without a time of its own takes the event's ingest
+//! time, tagged `time_from_ingest` (docs/schema.md §4); flow log header lines and NODATA/SKIPDATA records are dropped,
 //! since they carry no event. A record that carries several events (a Google
 //! Workspace activity with several `events[]`) becomes one event each, in the
 //! record's order; they share the record's metadata, so its source acknowledges it
@@ -15,7 +16,7 @@
 //! `normalise` reads one stream of flow logs: sources that interleave files of
 //! different custom formats need one transform per format.
 
-use crate::normalise::{Format, Normaliser};
+use crate::normalise::{Format, Normaliser, Received};
 use crate::settings::choice;
 use pipectl_core::component::{
     BuildContext, BuildError, Built, Factory, Transform, TransformOutput,
@@ -43,7 +44,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "box",
             "dropbox",
         ]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects.",
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects. A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
     )],
     fixed_outputs: &["errors"],
     outputs_from: None,
@@ -75,7 +76,11 @@ pub struct Normalise {
 impl Transform for Normalise {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         for mut event in batch {
-            match self.normaliser.apply_all(&mut event.value, &mut self.more) {
+            let received = Received::from_unix_nanos(event.meta.ingest_time_ns);
+            match self
+                .normaliser
+                .apply_received(&mut event.value, received, &mut self.more)
+            {
                 Ok(true) => {
                     let meta = (!self.more.is_empty()).then(|| event.meta.clone());
                     out.push(event);
@@ -131,11 +136,12 @@ mod tests {
                 r#"{"uuid":"a","published":"2026-01-01T00:00:00Z","eventType":"user.session.start","actor":{"type":"User","alternateId":"Ann@X.example"}}"#,
                 r#"{"message":"{\"uuid\":\"b\",\"published\":\"2026-01-01T00:00:01Z\",\"eventType\":\"user.session.end\"}"}"#,
                 r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0}"#,
+                r#"{"uuid":"c","eventType":"user.session.start"}"#,
             ],
         )
         .await;
         let events = outcome.port("");
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 3);
         assert!(
             events[0].starts_with(
                 r#"{"@timestamp":"2026-01-01T00:00:00Z","event":{"action":"user.session.start""#
@@ -158,10 +164,16 @@ mod tests {
         assert_eq!(
             outcome.port("errors"),
             [
-                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `published`: not an Okta System Log record"}}}"#
+                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `eventType`: not an Okta System Log record"}}}"#
             ]
         );
         assert_eq!(outcome.counters.events_errored, 1);
+        // Without its time, the record takes its ingest time, tagged.
+        assert!(
+            events[2].contains(r#""tags":["time_from_ingest"],"event":{"ingested":"#),
+            "{}",
+            events[2]
+        );
     }
 
     #[tokio::test]
@@ -172,7 +184,7 @@ mod tests {
             &[
                 r#"{"id":{"time":"2026-01-01T00:00:00Z","uniqueQualifier":"1","applicationName":"drive"},"actor":{"email":"ann@x.example"},"events":[{"name":"edit"},{"name":"download"}]}"#,
                 r#"{"id":{"time":"2026-01-01T00:00:01Z","applicationName":"login"},"events":[{"name":"logout"}]}"#,
-                r#"{"id":{"time":"2026-01-01T00:00:02Z"},"events":[{"name":"a"},{"type":"b"}]}"#,
+                r#"{"actor":{"email":"ann@x.example"},"events":[{"type":"b"}]}"#,
             ],
         )
         .await;

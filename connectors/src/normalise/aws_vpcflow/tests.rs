@@ -1,5 +1,6 @@
 use super::*;
 use crate::normalise::samples::{entity_keys, get, records, s};
+use crate::normalise::Received;
 use pipectl_core::json::to_string;
 
 fn one(parser: &mut FlowLogParser, line: &str) -> Value {
@@ -131,52 +132,53 @@ fn malformed_lines_are_errors_that_say_why() {
         ),
         "aws_vpcflow: `srcaddr` `10.0.0.300` is not an IP address"
     );
-    assert_eq!(
-        err(
-            &mut p,
-            "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 10 - 1760000060 ACCEPT OK"
-        ),
-        "aws_vpcflow: no `start` time: not a VPC flow log record"
-    );
+    // A line without its start time takes the time it was received.
+    let e = p
+        .line_received(
+            "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 10 - 1760000060 ACCEPT OK",
+            Received::from_unix_millis(1_760_000_000_000),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(s(&e, "@timestamp"), Some("2025-10-09T08:53:20Z"));
+    assert_eq!(s(&e, "event.ingested"), Some("2025-10-09T08:53:20Z"));
+    assert_eq!(s(&e, "event.end"), Some("2025-10-09T08:54:20Z"));
 }
 
-/// The sample file holds flow records in JSON (camel case, and OCSF endpoints) without
-/// their times, Route 53 resolver records and bare status records: the flows normalise
-/// once given a time (as a collector adding the file's time would), except one whose
-/// source address is `"null"`; the rest are refused or give no event.
+/// The sample file's JSON records: flows without their times take the time received,
+/// a `"null"` address is no address, Route 53 resolver records are `aws.route53`
+/// events, bare status records (`status`, OCSF `status_code`) are flows that say
+/// nothing but their status, and SKIPDATA gives no event.
 #[test]
 fn the_json_records_of_the_sample() {
-    let (mut route53, mut no_event, mut no_time) = (0, 0, 0);
-    let (mut flows, mut addressless, mut bad_address) = (0, 0, 0);
+    let received = Received::from_unix_millis(1_760_000_000_000);
+    let (mut route53, mut flows, mut no_event) = (0, 0, 0);
     for (line, record) in records("aws_vpcflow.jsonl") {
-        match normalise_record(&record) {
+        match normalise_record(&record, received) {
             Ok(None) => no_event += 1,
-            Ok(Some(e)) => panic!("line {line}: a flow without a time normalised: {e:?}"),
-            Err(e) if e.reason.contains("Route 53") => route53 += 1,
-            Err(e) => {
-                assert!(e.reason.starts_with("no `start` time"), "line {line}: {e}");
-                no_time += 1;
-                let mut timed = record.clone();
-                if let Value::Object(m) = &mut timed {
-                    m.insert("start", Value::Int(1_760_000_000));
-                    m.insert("end", Value::Int(1_760_000_060));
+            Ok(Some(e)) => match s(&e, "event.dataset") {
+                Some("aws.route53") => route53 += 1,
+                _ => {
+                    assert_eq!(s(&e, "@timestamp"), Some("2025-10-09T08:53:20Z"));
+                    assert_eq!(get(&e, "event.start"), None, "line {line}");
+                    assert_eq!(
+                        to_string(get(&e, "tags").unwrap()),
+                        r#"["time_from_ingest"]"#
+                    );
+                    flows += 1;
                 }
-                match normalise_record(&timed) {
-                    Ok(Some(e)) => {
-                        assert_eq!(s(&e, "@timestamp"), Some("2025-10-09T08:53:20Z"));
-                        match s(&e, "destination.ip") {
-                            Some(_) => flows += 1,
-                            None => addressless += 1,
-                        }
-                    }
-                    Err(e) if e.reason.contains("is not an IP address") => bad_address += 1,
-                    other => panic!("line {line}: {other:?}"),
-                }
-            }
+            },
+            Err(e) => panic!("line {line}: {e}"),
         }
     }
-    assert_eq!((route53, no_event, no_time), (10, 1, 23));
-    assert_eq!((flows, addressless, bad_address), (19, 3, 1));
+    assert_eq!((route53, flows, no_event), (10, 22, 2));
+}
+
+#[test]
+fn a_record_of_no_flow_field_is_refused() {
+    let record = pipectl_core::json::from_str(r#"{"eventName":"x","user":"y"}"#).unwrap();
+    let e = normalise_record(&record, Received::now()).unwrap_err();
+    assert!(e.reason.ends_with("not a VPC flow log record"), "{e}");
 }
 
 #[test]
@@ -187,7 +189,7 @@ fn a_camel_case_json_flow() {
         "instanceId":"i-0d4c7318592c6a2c7","accountId":"123456789012"}"#,
     )
     .unwrap();
-    let e = normalise_record(&record).unwrap().unwrap();
+    let e = normalise_record(&record, Received::now()).unwrap().unwrap();
     assert_eq!(s(&e, "source.ip"), Some("8.8.8.8"));
     assert_eq!(n(&e, "destination.port"), Some(8080));
     assert_eq!(s(&e, "network.transport"), Some("udp"));

@@ -1,5 +1,7 @@
 use super::*;
-use crate::normalise::samples::{entity_keys, get, records, run_file, s, set_path, SampleRun};
+use crate::normalise::samples::{
+    assert_time_from_ingest, entity_keys, get, records, run_file, s, set_path, SampleRun,
+};
 use pipectl_core::detect::sigma::hit::document_id;
 use pipectl_core::json::{from_str, to_string};
 
@@ -14,7 +16,7 @@ fn run(complete: bool) -> SampleRun {
         |r| normalise(r).map(|e| vec![e]),
         &["box.events"],
         "box",
-        &["created_at"],
+        &[],
     )
 }
 
@@ -30,11 +32,15 @@ fn sample(line: usize) -> Value {
 }
 
 #[test]
-fn the_sample_records_have_no_time_and_are_refused() {
+fn the_sample_records_have_no_time_and_take_the_time_received() {
     // Every record of box.jsonl is a fixture cut down to a few fields, without
-    // `created_at`: refused, as records without their time are everywhere.
-    let refused = run(false);
-    assert_eq!(refused.refused, (1..=20).collect::<Vec<_>>());
+    // `created_at`: normalised at the time received, and tagged so.
+    let run = run(false);
+    assert!(run.refused.is_empty(), "{:?}", run.refused);
+    assert_eq!(run.events.len(), 20);
+    for (_, e) in &run.events {
+        assert_time_from_ingest(e);
+    }
 }
 
 #[test]
@@ -144,11 +150,10 @@ fn full_admin_logs_events() {
 
 #[test]
 fn refusals_say_why() {
-    let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
-    assert_eq!(
-        err(r#"{"type":"event","event_type":"DELETE"}"#),
-        "box: no `created_at`: not a Box event record"
+    assert_time_from_ingest(
+        &normalise(from_str(r#"{"type":"event","event_type":"DELETE"}"#).unwrap()).unwrap(),
     );
+    let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
     assert_eq!(
         err(r#"{"created_at":"2026-03-04T10:11:12Z","type":"event"}"#),
         "box: no `event_type`: not a Box event record"

@@ -1,6 +1,8 @@
 use super::*;
-use crate::normalise::samples::{entity_keys, get, records, run_file, s, set_path, SampleRun};
-use crate::normalise::{Format, Normaliser};
+use crate::normalise::samples::{
+    assert_time_from_ingest, entity_keys, get, records, run_file, s, set_path, SampleRun,
+};
+use crate::normalise::{Format, Normaliser, Received};
 use pipectl_core::detect::sigma::hit::document_id;
 use pipectl_core::json::{from_str, to_string};
 
@@ -13,11 +15,12 @@ const ACTIVITY_WITHOUT_TIME: &[usize] = &[
     48, 60, 61, 62, 63, 64, 65, 66, 67, 72, 73, 74, 75, 76, 87, 88, 89, 90, 91, 92,
 ];
 
-/// Of those, the ones that name no event either (`rules` alerts, bare stubs).
+/// Of those, the ones that name no event either (`rules` alerts, bare stubs): an
+/// event each, without an action.
 const ACTIVITY_WITHOUT_NAME: &[usize] = &[34, 35, 72, 73, 74, 75, 76];
 
 fn one(record: &str) -> Value {
-    let mut events = normalise_all(&from_str(record).unwrap()).unwrap();
+    let mut events = normalise_all(&from_str(record).unwrap(), Received::now()).unwrap();
     assert_eq!(events.len(), 1);
     events.remove(0)
 }
@@ -30,29 +33,39 @@ fn run(file: &str, complete: bool) -> SampleRun {
                 set_path(r, "id.time", Value::from("2026-01-01T00:00:00Z"));
             }
         },
-        |r| normalise_all(&r),
+        |r| normalise_all(&r, Received::now()),
         DATASETS,
         "google_workspace",
-        &["id.time", "name"],
+        &[],
     )
 }
 
 #[test]
-fn every_sample_record_with_a_time_normalises_and_the_rest_are_refused() {
+fn every_sample_record_normalises_those_without_a_time_at_the_time_received() {
     let activity = run("google_workspace_activity.jsonl", false);
-    assert_eq!(activity.refused, ACTIVITY_WITHOUT_TIME);
-    assert_eq!(activity.events.len(), 105 - ACTIVITY_WITHOUT_TIME.len());
+    assert!(activity.refused.is_empty(), "{:?}", activity.refused);
+    assert_eq!(activity.events.len(), 105);
+    for (line, e) in &activity.events {
+        if ACTIVITY_WITHOUT_TIME.contains(line) {
+            assert_time_from_ingest(e);
+        } else {
+            assert_eq!(get(e, "tags"), None, "line {line}");
+        }
+        assert_eq!(
+            get(e, "event.action").is_none(),
+            ACTIVITY_WITHOUT_NAME.contains(line),
+            "line {line}"
+        );
+    }
     let reports = run("google_workspace_reports.jsonl", false);
-    assert_eq!(reports.refused, (5..=18).collect::<Vec<_>>());
-    assert_eq!(reports.events.len(), 4);
+    assert!(reports.refused.is_empty(), "{:?}", reports.refused);
+    assert_eq!(reports.events.len(), 18);
 }
 
 #[test]
-fn given_a_time_every_sample_record_that_names_an_event_normalises() {
+fn every_sample_record_names_its_actor_address_and_application() {
     let activity = run("google_workspace_activity.jsonl", true);
-    assert_eq!(activity.refused, ACTIVITY_WITHOUT_NAME);
     let reports = run("google_workspace_reports.jsonl", true);
-    assert!(reports.refused.is_empty());
     for (line, e) in activity.events.iter().chain(&reports.events) {
         // The namespace holds the record as it came (flattened records are one event).
         let record = get(e, "google_workspace.activity").cloned().unwrap();
@@ -73,7 +86,7 @@ fn given_a_time_every_sample_record_that_names_an_event_normalises() {
 #[test]
 fn drive_share_with_an_outsider() {
     let (_, record) = records("google_workspace_reports.jsonl").remove(0);
-    let e = normalise_all(&record).unwrap().remove(0);
+    let e = normalise_all(&record, Received::now()).unwrap().remove(0);
     assert_eq!(s(&e, "@timestamp"), Some("2020-09-07T15:50:49.617Z"));
     assert_eq!(s(&e, "event.action"), Some("change_user_access"));
     assert_eq!(s(&e, "user.email"), Some("example@acme.com"));
@@ -109,7 +122,7 @@ fn drive_share_with_an_outsider() {
 #[test]
 fn oauth_grant_names_the_app() {
     let (_, record) = records("google_workspace_activity.jsonl").remove(67);
-    let e = normalise_all(&record).unwrap().remove(0);
+    let e = normalise_all(&record, Received::now()).unwrap().remove(0);
     assert_eq!(s(&e, "event.action"), Some("authorize"));
     assert_eq!(s(&e, "service.name"), Some("SuspiciousThirdPartyApp"));
     assert_eq!(to_string(get(&e, "event.category").unwrap()), r#"["iam"]"#);
@@ -136,7 +149,7 @@ const TWO_SHARES_AND_A_VIEW: &str = r#"{"kind":"admin#reports#activity",
 
 #[test]
 fn an_activity_of_several_events_is_one_event_each() {
-    let events = normalise_all(&from_str(TWO_SHARES_AND_A_VIEW).unwrap()).unwrap();
+    let events = normalise_all(&from_str(TWO_SHARES_AND_A_VIEW).unwrap(), Received::now()).unwrap();
     let actions: Vec<_> = events.iter().map(|e| s(e, "event.action")).collect();
     assert_eq!(
         actions,
@@ -232,30 +245,43 @@ fn failed_login_with_its_reason_and_lowercased_keys() {
 }
 
 #[test]
-fn refusals_say_why() {
-    let err = |json: &str| {
-        normalise_all(&from_str(json).unwrap())
-            .unwrap_err()
-            .to_string()
-    };
+fn activities_without_a_time_or_a_name_and_refusals() {
+    let received = Received::from_unix_millis(1_800_000_000_000);
+    let all = |json: &str| normalise_all(&from_str(json).unwrap(), received);
+    // No time, or one that is no time: the time received, tagged.
+    for json in [
+        r#"{"id":{"applicationName":"login"},"type":"login","name":"login_success"}"#,
+        r#"{"id":{"time":"yesterday"},"name":"x"}"#,
+    ] {
+        let e = all(json).unwrap().remove(0);
+        assert_eq!(s(&e, "@timestamp"), Some("2027-01-15T08:00:00Z"), "{json}");
+        assert_eq!(
+            to_string(get(&e, "tags").unwrap()),
+            r#"["time_from_ingest"]"#
+        );
+    }
+    // An activity's events without a name, or an activity of none, are still its
+    // events, without an action.
+    let events =
+        all(r#"{"id":{"time":"2026-01-01T00:00:00Z"},"events":[{"name":"a"},{"type":"b"}]}"#)
+            .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(get(&events[1], "event.action"), None);
+    assert_ne!(s(&events[0], "event.id"), s(&events[1], "event.id"));
+    for json in [
+        r#"{"id":{"time":"2026-01-01T00:00:00Z"},"events":[]}"#,
+        r#"{"id":{"applicationName":"rules"},"actor":{"email":"a@x.example"}}"#,
+    ] {
+        let e = all(json).unwrap().remove(0);
+        assert_eq!(get(&e, "event.action"), None, "{json}");
+    }
+    let err = |json: &str| all(json).unwrap_err().to_string();
     assert_eq!(
-        err(r#"{"id":{"applicationName":"login"},"type":"login","name":"login_success"}"#),
-        "google_workspace: no `id.time`: not a Google Workspace activity record"
+        err(r#"{"actor":{"email":"a@x.example"},"events":[{"type":"b"}]}"#),
+        "google_workspace: no `id` nor event `name`: not a Google Workspace activity record"
     );
     assert_eq!(
-        err(r#"{"id":{"time":"yesterday"},"name":"x"}"#),
-        "google_workspace: `id.time` `yesterday` is not a time"
-    );
-    assert_eq!(
-        err(r#"{"id":{"time":"2026-01-01T00:00:00Z"},"events":[{"name":"a"},{"type":"b"}]}"#),
-        "google_workspace: `events[1]` has no `name`: not a Google Workspace activity record"
-    );
-    assert_eq!(
-        err(r#"{"id":{"time":"2026-01-01T00:00:00Z"},"events":[]}"#),
-        "google_workspace: `events` is empty: the activity names no action"
-    );
-    assert_eq!(
-        err(r#"{"id":{"time":"2026-01-01T00:00:00Z"},"actor":{}}"#),
-        "google_workspace: no `events` nor `name`: not a Google Workspace activity record"
+        err(r#"{"id":{"time":"2026-01-01T00:00:00Z"},"events":{}}"#),
+        "google_workspace: `events` is not a list"
     );
 }

@@ -1,5 +1,7 @@
 use super::*;
-use crate::normalise::samples::{entity_keys, get, normalised, refused_lines, s};
+use crate::normalise::samples::{
+    assert_time_from_ingest, entity_keys, get, normalised, refused_lines, s,
+};
 use pipectl_core::json::{from_str, to_string};
 
 /// The sample's lines that are not audit records: Microsoft Graph security alerts
@@ -18,7 +20,7 @@ fn every_real_record_of_the_sample_normalises_and_the_rest_are_refused() {
         "Operation",
         "o365.audit",
         "m365",
-        &["CreationTime"],
+        &["Operation"],
     );
     assert_eq!(refused, NOT_O365);
 }
@@ -177,10 +179,14 @@ fn sharepoint_downloads_carry_their_size() {
 
 #[test]
 fn refusals_say_why() {
+    assert_time_from_ingest(
+        &normalise(from_str(r#"{"Operation":"FileAccessed","Workload":"SharePoint"}"#).unwrap())
+            .unwrap(),
+    );
     let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
     assert_eq!(
         err(r#"{"title":"Anonymous IP address","createdDateTime":"2026-04-01T14:31:48Z"}"#),
-        "o365: no `CreationTime`: not an Office 365 audit record"
+        "o365: no `Operation`: not an Office 365 audit record"
     );
     assert_eq!(
         err(r#"{"CreationTime":"2026-04-01T14:31:48Z"}"#),

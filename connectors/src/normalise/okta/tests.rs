@@ -1,14 +1,19 @@
 use super::*;
-use crate::normalise::samples::{entity_keys, get, normalised, refused_lines, s};
+use crate::normalise::samples::{
+    assert_time_from_ingest, entity_keys, get, normalised, refused_lines, s,
+};
 use pipectl_core::json::{from_str, to_string};
 
 /// The sample's lines that are not System Log events: per-user anomaly summaries of
-/// an analytics job (3–7, 57–62, 66–80), cut-down fixtures without `published`
-/// (8–16, 63–64, 86) and events whose time was redacted (50–52).
+/// an analytics job, which name no `eventType`.
 const NOT_OKTA: &[usize] = &[
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 50, 51, 52, 57, 58, 59, 60, 61, 62, 63, 64,
-    66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 86,
+    3, 4, 5, 6, 7, 8, 57, 58, 59, 60, 61, 62, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79,
+    80,
 ];
+
+/// Events without their time: cut-down fixtures without `published` (9–16, 63–64,
+/// 66, 86) and events whose time was redacted (50–52).
+const WITHOUT_TIME: &[usize] = &[9, 10, 11, 12, 13, 14, 15, 16, 50, 51, 52, 63, 64, 66, 86];
 
 fn sample(line: usize) -> Value {
     normalised("okta_system_log.jsonl", line, normalise)
@@ -22,9 +27,12 @@ fn every_real_record_of_the_sample_normalises_and_the_rest_are_refused() {
         "eventType",
         "okta.system",
         "okta",
-        &["published", "eventType"],
+        &["eventType"],
     );
     assert_eq!(refused, NOT_OKTA);
+    for &line in WITHOUT_TIME {
+        assert_time_from_ingest(&sample(line));
+    }
 }
 
 #[test]
@@ -130,14 +138,27 @@ fn single_sign_on_to_a_new_app() {
 
 #[test]
 fn refusals_say_why() {
+    // A record flattened by a collector, without its time: the time received, and
+    // its actor, address and result.
+    let e = normalise(
+        from_str(
+            r#"{"eventType":"system.api_token.create","sourceIP":"203.0.113.50","actorId":"Admin@Company.example","actorName":"Admin User","result":"SUCCESS"}"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_time_from_ingest(&e);
+    assert_eq!(s(&e, "source.ip"), Some("203.0.113.50"));
+    assert_eq!(s(&e, "user.email"), Some("admin@company.example"));
+    assert_eq!(s(&e, "user.full_name"), Some("Admin User"));
+    assert_eq!(s(&e, "event.outcome"), Some("success"));
+    assert_time_from_ingest(
+        &normalise(from_str(r#"{"published":"yesterday","eventType":"x"}"#).unwrap()).unwrap(),
+    );
     let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
     assert_eq!(
-        err(r#"{"eventType":"system.api_token.create","sourceIP":"203.0.113.50"}"#),
-        "okta: no `published`: not an Okta System Log record"
-    );
-    assert_eq!(
-        err(r#"{"published":"yesterday","eventType":"x"}"#),
-        "okta: `published` `yesterday` is not a time"
+        err(r#"{"user_email":"a@x.example","anomaly_severity_score":40.0}"#),
+        "okta: no `eventType`: not an Okta System Log record"
     );
 }
 
