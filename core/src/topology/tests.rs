@@ -810,3 +810,6 @@ async fn components_get_their_own_data_directory_and_a_summary() {
         .lines()
         .any(|l| l.starts_with("p.out") && l.contains(" sink ")));
 }
+
+/// Hot reload of a running [`Topology`].
+mod reload;
