@@ -11,7 +11,9 @@
 //!    old instance drains what it holds and ends — a source checkpoints what was
 //!    acknowledged, a transform flushes what it holds back, a sink delivers.
 //! 3. Added components start at once. A changed component starts as soon as its old
-//!    instance has ended (never both at once: they share a data directory and state),
+//!    instance has ended (never both at once: they share a data directory and state);
+//!    it is built a second time then, so it restores what the old instance persisted
+//!    while draining (a model's final checkpoint) rather than what was stored before,
 //!    and the paused upstreams resume into its new input. Producers are never stopped
 //!    to rewire them; unchanged components keep their tasks, buffers, in-memory state
 //!    and counters. A changed component keeps its counters too (they count for the
@@ -343,7 +345,20 @@ impl Topology {
                 tracing::warn!(component = %id, error = %e, "old instance ended badly during an apply");
                 drain_errors.push(e);
             }
-            if let Some(p) = pending.remove(&id) {
+            if let Some(mut p) = pending.remove(&id) {
+                // Built again now that the old instance has ended: state it persisted
+                // while draining (a model's last checkpoint) is what the new one
+                // restores. Should this second build fail, the first one serves.
+                let pipeline = plan.pipelines.iter().find(|pl| pl.name == id.pipeline);
+                if let Some(pipeline) = pipeline {
+                    match build_component(pipeline, &p.plan, &self.registry, &self.options).await {
+                        Ok(fresh) if same_role(&fresh, &p.built) => p.built = fresh,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(component = %id, error = %e, "rebuilding after the drain failed; using the first build");
+                        }
+                    }
+                }
                 self.launch(id, p, Some(&old_live), generation);
             }
         }
@@ -519,6 +534,16 @@ impl Topology {
         }
         errors
     }
+}
+
+/// Whether two builds are the same kind of part.
+fn same_role(a: &Built, b: &Built) -> bool {
+    matches!(
+        (a, b),
+        (Built::Source(_), Built::Source(_))
+            | (Built::Transform(_), Built::Transform(_))
+            | (Built::Sink(_), Built::Sink(_))
+    )
 }
 
 fn id_of(pipeline: &str, component: &str) -> ComponentId {
