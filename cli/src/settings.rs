@@ -19,6 +19,12 @@ pub struct Settings {
     pub log_format: String,
     /// Bounded channel capacity between components, in batches.
     pub channel_capacity: usize,
+    /// Where `pipectl serve` listens and where the client commands (`plan`, `apply`,
+    /// `status`...) find it. Loopback by default: the control API runs pipelines.
+    pub control_address: String,
+    /// The control token file for the client commands (default:
+    /// `<data_dir>/control.token`, written by `pipectl serve`).
+    pub control_token_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -29,6 +35,8 @@ impl Default for Settings {
             log: "info".into(),
             log_format: "text".into(),
             channel_capacity: 4,
+            control_address: "127.0.0.1:7171".into(),
+            control_token_file: None,
         }
     }
 }

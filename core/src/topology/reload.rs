@@ -502,8 +502,9 @@ impl Topology {
     }
 
     /// Stops the sources, lets everything drain (each task up to the drain timeout)
-    /// and returns what failed.
-    pub async fn shutdown(mut self) -> Vec<ComponentError> {
+    /// and returns what failed. The topology is empty afterwards.
+    pub async fn shutdown(&mut self) -> Vec<ComponentError> {
+        self.plan = Plan::default();
         self.stop.trigger();
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
         let mut lives: Vec<(ComponentId, Live)> =

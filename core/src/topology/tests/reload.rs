@@ -42,7 +42,7 @@ fn ids(changes: &[ComponentChange]) -> Vec<String> {
     changes.iter().map(|c| c.id.to_string()).collect()
 }
 
-async fn stop(topology: Topology) {
+async fn stop(mut topology: Topology) {
     let errors = match tokio::time::timeout(Duration::from_secs(30), topology.shutdown()).await {
         Ok(errors) => errors,
         Err(_) => panic!("shutdown did not finish"),
