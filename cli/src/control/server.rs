@@ -348,6 +348,11 @@ async fn switch(
         },
         plan: plan.clone(),
     };
+    // Whatever did not start before, this revision runs now.
+    *daemon
+        .last_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     daemon.history.record(&revision).map_err(|e| {
         internal(format!(
             "the plan runs but revision {number} could not be recorded: {e}"
