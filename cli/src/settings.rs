@@ -25,6 +25,13 @@ pub struct Settings {
     /// The control token file for the client commands (default:
     /// `<data_dir>/control.token`, written by `pipectl serve`).
     pub control_token_file: Option<PathBuf>,
+    /// TLS for the control API: the daemon's PEM certificate chain and key (both or
+    /// neither).
+    pub control_tls_cert: Option<PathBuf>,
+    pub control_tls_key: Option<PathBuf>,
+    /// The CA (PEM) clients trust for an `https://` control address (default: the
+    /// system's roots).
+    pub control_tls_ca: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -37,6 +44,9 @@ impl Default for Settings {
             channel_capacity: 4,
             control_address: "127.0.0.1:7171".into(),
             control_token_file: None,
+            control_tls_cert: None,
+            control_tls_key: None,
+            control_tls_ca: None,
         }
     }
 }

@@ -20,10 +20,16 @@ struct Daemon {
     address: String,
     data: PathBuf,
     log: PathBuf,
+    /// Extra flags for every client command (e.g. `--tls-ca`).
+    client_args: Vec<String>,
 }
 
 impl Daemon {
     fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, serve_args: &[&str]) -> Daemon {
         let data = dir.join("data");
         let log = dir.join("serve.log");
         let mut child = pipectl()
@@ -36,6 +42,7 @@ impl Daemon {
                 "--data-dir",
             ])
             .arg(&data)
+            .args(serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
             .spawn()
@@ -57,6 +64,7 @@ impl Daemon {
             child,
             data,
             log,
+            client_args: Vec::new(),
         }
     }
 
@@ -66,6 +74,7 @@ impl Daemon {
             .args(args)
             .args(["--address", &self.address, "--token-file"])
             .arg(self.data.join("control.token"))
+            .args(&self.client_args)
             .stdin(Stdio::null())
             .output()
             .expect("pipectl runs")
@@ -93,13 +102,13 @@ impl Daemon {
 
     /// A raw HTTP request; returns the status code.
     fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> u16 {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
+        let address = self.address.trim_start_matches("https://");
+        let mut stream = TcpStream::connect(address).expect("connect");
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).expect("send");
@@ -427,4 +436,101 @@ fn a_steady_file_source_through_ten_applies_delivers_every_record_once() {
     assert_eq!(restarts(&status, "tag").1, 5);
     assert_eq!(restarts(&status, "out").1, 5);
     assert_eq!(component(&status, "out")["counters"]["events_in"], total);
+}
+
+#[test]
+fn the_control_api_speaks_tls_when_given_a_certificate() {
+    let root = TempDir::new("daemon-tls");
+    let root = root.path();
+    // A test CA and a certificate for 127.0.0.1 signed by it.
+    let (ca, ca_key) = (root.join("ca.pem"), root.join("ca.key"));
+    let (cert, key, csr) = (
+        root.join("cert.pem"),
+        root.join("key.pem"),
+        root.join("cert.csr"),
+    );
+    let ext = root.join("cert.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext file");
+    let p = path_arg;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509", "-days", "1", "-subj", "/CN=pipectl test CA"][..],
+            &ec[..],
+        ]
+        .concat(),
+        [&["req", "-subj", "/CN=127.0.0.1"][..], &ec[..]].concat(),
+        vec![
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(&ca),
+            "-CAkey",
+            p(&ca_key),
+            "-CAcreateserial",
+            "-extfile",
+            p(&ext),
+            "-out",
+            p(&cert),
+        ],
+    ];
+    let outputs: [&[&str]; 3] = [
+        &["-keyout", p(&ca_key), "-out", p(&ca)],
+        &["-keyout", p(&key), "-out", p(&csr)],
+        &[],
+    ];
+    for (step, output) in steps.iter().zip(outputs) {
+        let made = std::process::Command::new("openssl")
+            .args(step)
+            .args(output)
+            .output();
+        let Ok(made) = made else {
+            eprintln!("skipped: the openssl command is needed to make test certificates");
+            return;
+        };
+        assert!(
+            made.status.success(),
+            "openssl {step:?}: {}",
+            describe(&made)
+        );
+    }
+    let mut daemon = Daemon::start_with(
+        root,
+        &["--tls-cert", path_arg(&cert), "--tls-key", path_arg(&key)],
+    );
+    assert!(
+        daemon.address.starts_with("https://127.0.0.1:"),
+        "{}",
+        daemon.address
+    );
+
+    // Without trusting the certificate the client refuses the connection.
+    let untrusted = daemon.cli(&["status"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{}", describe(&untrusted));
+
+    daemon.client_args = vec!["--tls-ca".into(), path_arg(&ca).into()];
+    let a = pipeline_dir(root, "a", "a", "");
+    daemon.ok(&["apply", path_arg(&a), "--auto-approve"]);
+    append(root, 0..10);
+    wait_for_records(root, 10, &daemon);
+    assert_eq!(daemon.status()["revision"]["revision"], 1);
+    // Plain HTTP gets no answer from a TLS listener.
+    assert_eq!(
+        daemon.raw("GET", "/v1/status", Some(&daemon.token()), ""),
+        0
+    );
 }

@@ -2,7 +2,7 @@
 //! changes, and answers the control API (see `crate::control`).
 //!
 //! At start it runs the revision recorded in the state store again (a restart
-//! resumes); it prints `listening on ADDRESS` on stdout and writes the address to
+//! resumes); it prints `listening on ADDRESS` (`https://ADDRESS` with TLS) on stdout and writes the address to
 //! `<data_dir>/control.addr`. SIGINT/SIGTERM drain the graph and exit 0; a failed
 //! component stops the graph and exits 1 (a supervisor restarts the daemon, which
 //! resumes from the store).
@@ -33,6 +33,15 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Serve the control API over TLS with this PEM certificate chain (with
+    /// `--tls-key`; default: the `control_tls_cert` setting).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -52,6 +61,23 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
     let token = Token::load_or_create(&data_dir).map_err(Exit::runtime)?;
     let store = Store::shared(&data_dir).map_err(Exit::runtime)?;
     let history = History::new(store);
+    let tls = match (
+        args.tls_cert
+            .as_ref()
+            .or(settings.control_tls_cert.as_ref()),
+        args.tls_key.as_ref().or(settings.control_tls_key.as_ref()),
+    ) {
+        (Some(cert), Some(key)) => {
+            Some(crate::control::tls::acceptor(cert, key).map_err(Exit::usage)?)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(Exit::usage(
+                "TLS needs both a certificate (--tls-cert) and its key (--tls-key)",
+            ))
+        }
+    };
+    let scheme = if tls.is_some() { "https://" } else { "" };
     let listen = args
         .listen
         .clone()
@@ -94,14 +120,14 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
         let address = listener
             .local_addr()
             .map_err(|e| Exit::runtime(format!("cannot read the bound address: {e}")))?;
-        std::fs::write(data_dir.join(ADDRESS_FILE), address.to_string())
+        std::fs::write(data_dir.join(ADDRESS_FILE), format!("{scheme}{address}"))
             .map_err(|e| Exit::runtime(format!("cannot write {ADDRESS_FILE}: {e}")))?;
-        if !address.ip().is_loopback() {
+        if !address.ip().is_loopback() && tls.is_none() {
             tracing::warn!(%address, "the control API listens beyond loopback without TLS; put it behind a TLS proxy");
         }
         {
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "listening on {address}");
+            let _ = writeln!(stdout, "listening on {scheme}{address}");
             let _ = stdout.flush();
         }
         tracing::info!(%address, "control API ready");
@@ -115,7 +141,7 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
             last_error: Mutex::new(last_error),
         });
         let (trigger, signal) = shutdown_pair();
-        let server = tokio::spawn(serve(listener, Arc::clone(&daemon), signal.clone()));
+        let server = tokio::spawn(serve(listener, Arc::clone(&daemon), tls, signal.clone()));
         let requested = tokio::select! {
             _ = super::run::wait_for_signal() => true,
             _ = stopped.wait() => false,

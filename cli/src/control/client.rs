@@ -26,12 +26,23 @@ pub struct ConnectArgs {
     /// else `<data_dir>/control.token`).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// The CA (PEM) to trust for an `https://` address (default: the `control_tls_ca`
+    /// setting, else the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// A connection description to the daemon.
 pub struct Client {
+    /// `host:port`, without a scheme.
     address: String,
     token: String,
+    /// Set for an `https://` address.
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 /// A failed call: the daemon answered with an error, or could not be reached.
@@ -73,7 +84,28 @@ impl Client {
             .or_else(|| settings.control_token_file.clone())
             .unwrap_or_else(|| super::token::path_in(&settings.data_dir));
         let token = super::token::read(&token_file).map_err(Exit::runtime)?;
-        Ok(Client { address, token })
+        let (address, tls) = match address.strip_prefix("https://") {
+            Some(rest) => {
+                let ca = args.tls_ca.as_ref().or(settings.control_tls_ca.as_ref());
+                let connector =
+                    super::tls::connector(ca.map(PathBuf::as_path)).map_err(Exit::usage)?;
+                let name = super::tls::server_name(rest).map_err(Exit::usage)?;
+                (rest.to_string(), Some((connector, name)))
+            }
+            None => (
+                address
+                    .strip_prefix("http://")
+                    .unwrap_or(&address)
+                    .to_string(),
+                None,
+            ),
+        };
+        let address = address.trim_end_matches('/').to_string();
+        Ok(Client {
+            address,
+            token,
+            tls,
+        })
     }
 
     /// Calls `method path` with an optional JSON body; decodes a JSON answer.
@@ -108,14 +140,6 @@ impl Client {
         .await
         .map_err(|e| unreachable(&e))?
         .map_err(|e| unreachable(&e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(&e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "control connection ended with an error");
-            }
-        });
         let payload = match body {
             Some(value) => Bytes::from(
                 serde_json::to_vec(value)
@@ -131,10 +155,17 @@ impl Client {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(payload))
             .map_err(|e| CallError::Failed(format!("cannot build the request: {e}")))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| unreachable(&e))?;
+        let response = match &self.tls {
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| unreachable(&e))?;
+                exchange(stream, request).await
+            }
+            None => exchange(stream, request).await,
+        }
+        .map_err(|e| unreachable(&e))?;
         let status = response.status();
         let bytes = response
             .into_body()
@@ -151,6 +182,23 @@ impl Client {
         });
         Err(CallError::Refused(status, body))
     }
+}
+
+/// Sends one request over a fresh connection.
+async fn exchange<I>(
+    io: I,
+    request: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "control connection ended with an error");
+        }
+    });
+    sender.send_request(request).await
 }
 
 /// A single-threaded runtime for one client command.

@@ -41,8 +41,13 @@ pub struct Daemon {
     pub last_error: Mutex<Option<String>>,
 }
 
-/// Serves connections until `shutdown` fires.
-pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>, mut shutdown: ShutdownSignal) {
+/// Serves connections until `shutdown` fires, over TLS when given an acceptor.
+pub async fn serve(
+    listener: TcpListener,
+    daemon: Arc<Daemon>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: ShutdownSignal,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -57,18 +62,32 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>, mut shutdown: Shu
             _ = shutdown.wait() => return,
         };
         let daemon = Arc::clone(&daemon);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let daemon = Arc::clone(&daemon);
-                async move { Ok::<_, Infallible>(handle(&daemon, req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "control API: connection ended with an error");
+            match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, daemon).await,
+                    Err(e) => tracing::debug!(error = %e, "control API: TLS handshake failed"),
+                },
+                None => serve_connection(stream, daemon).await,
             }
         });
+    }
+}
+
+async fn serve_connection<I>(io: I, daemon: Arc<Daemon>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let daemon = Arc::clone(&daemon);
+        async move { Ok::<_, Infallible>(handle(&daemon, req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await
+    {
+        tracing::debug!(error = %e, "control API: connection ended with an error");
     }
 }
 
