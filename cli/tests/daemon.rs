@@ -136,7 +136,8 @@ impl Drop for Daemon {
     }
 }
 
-/// A pipeline directory: a followed file → `tag` (sets `v`) → `mark` → a file sink.
+/// A pipeline directory: a followed file → `tag` (sets `v`) → `mark` → a file sink,
+/// and a model stage reading `tag`.
 fn pipeline_dir(root: &Path, name: &str, version: &str, extra: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).expect("pipeline dir");
@@ -153,6 +154,10 @@ fn pipeline_dir(root: &Path, name: &str, version: &str, extra: &str) -> PathBuf 
   transform script "tag" {{
     inputs = [lines]
     rhai   = '''event.v = "{version}";'''
+  }}
+  model behaviour "pattern" {{
+    inputs   = [tag]
+    features = [novelty(event.action)]
   }}
   transform script "mark" {{
     inputs = [tag]
@@ -262,13 +267,14 @@ fn apply_change_refusal_rollback_and_tokens() {
         "{shown}"
     );
     assert!(
-        shown.contains("0 to add, 1 to change, 0 to remove, 3 unchanged"),
+        shown.contains("0 to add, 1 to change, 0 to remove, 4 unchanged"),
         "{shown}"
     );
     daemon.ok(&["apply", path_arg(&a2), "--auto-approve"]);
     let status = daemon.status();
     assert_eq!(restarts(&status, "tag"), (2, 1));
-    for name in ["lines", "mark", "out"] {
+    // The model stage keeps running: its in-memory state is never reloaded.
+    for name in ["lines", "mark", "out", "pattern"] {
         assert_eq!(restarts(&status, name), (1, 0), "{name} restarted");
     }
     append(root, 100..200);
@@ -278,6 +284,7 @@ fn apply_change_refusal_rollback_and_tokens() {
     assert_eq!(component(&status, "lines")["counters"]["events_out"], 200);
     assert_eq!(component(&status, "mark")["counters"]["events_in"], 200);
     assert_eq!(component(&status, "out")["counters"]["events_in"], 200);
+    assert_eq!(component(&status, "pattern")["counters"]["events_in"], 200);
     assert_eq!(daemon.cli(&["plan", path_arg(&a2)]).status.code(), Some(0));
 
     // A plan that does not compile is refused with its diagnostics.
@@ -365,7 +372,8 @@ fn apply_change_refusal_rollback_and_tokens() {
     );
     let status = daemon.status();
     assert_eq!(status["revision"]["revision"], 3);
-    assert_eq!(status["components"].as_array().map(Vec::len), Some(4));
+    assert_eq!(status["components"].as_array().map(Vec::len), Some(5));
+    assert_eq!(restarts(&status, "pattern"), (1, 0));
     append(root, 300..310);
     wait_for_records(root, 310, &daemon);
 
