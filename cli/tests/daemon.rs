@@ -411,7 +411,7 @@ fn a_steady_file_source_through_ten_applies_delivers_every_record_once() {
         std::thread::sleep(Duration::from_millis(150));
         // Each round changes one component, in turn the transform, the sink and the
         // source (which must resume from its checkpoint).
-        let version = format!("v{}", (round + 2) / 3);
+        let version = format!("v{}", round.div_ceil(3));
         let sink = if ((round + 1) / 3) % 2 == 1 {
             "    fsync = true\n"
         } else {
