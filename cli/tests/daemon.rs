@@ -342,14 +342,38 @@ fn apply_change_refusal_rollback_and_tokens() {
     let _ = feeder.join();
     wait_for_records(root, 270, &daemon);
 
+    // A tap lasts as long as its client: one that hangs up is removed.
+    let taps = |daemon: &Daemon| component(&daemon.status(), "tag")["taps"].as_u64();
+    let mut client = TcpStream::connect(&daemon.address).expect("connect");
+    let request = format!(
+        "GET /v1/tap/demo/tag?limit=10000&wait=60 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        daemon.address,
+        daemon.token()
+    );
+    client.write_all(request.as_bytes()).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while taps(&daemon) != Some(1) {
+        assert!(Instant::now() < deadline, "the tap never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(client);
+    let mut next = 270;
+    while taps(&daemon) != Some(0) {
+        assert!(Instant::now() < deadline, "the tap outlived its client");
+        append(root, next..next + 1);
+        next += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids_so_far = next;
+
     // Rollback restores A.
     let out = daemon.ok(&["rollback", "1"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Applied revision 3"));
     assert_eq!(restarts(&daemon.status(), "tag"), (3, 2));
     assert_eq!(daemon.cli(&["plan", path_arg(&a)]).status.code(), Some(0));
-    append(root, 270..300);
-    let records = wait_for_records(root, 300, &daemon);
-    assert!(records[270..].iter().all(|r| r["v"] == "a"));
+    append(root, ids_so_far..ids_so_far + 30);
+    let records = wait_for_records(root, ids_so_far as usize + 30, &daemon);
+    assert!(records[ids_so_far as usize..].iter().all(|r| r["v"] == "a"));
     let history = String::from_utf8_lossy(&daemon.ok(&["history"]).stdout).to_string();
     assert_eq!(history.lines().count(), 3, "{history}");
     assert!(history.contains("rollback to 1"), "{history}");
@@ -374,12 +398,13 @@ fn apply_change_refusal_rollback_and_tokens() {
     assert_eq!(status["revision"]["revision"], 3);
     assert_eq!(status["components"].as_array().map(Vec::len), Some(5));
     assert_eq!(restarts(&status, "pattern"), (1, 0));
-    append(root, 300..310);
-    wait_for_records(root, 310, &daemon);
+    let end = ids_so_far + 40;
+    append(root, ids_so_far + 30..end);
+    wait_for_records(root, end as usize, &daemon);
 
     // Every record arrived exactly once through all of it.
     let ids: Vec<u64> = written(root).iter().filter_map(id_of).collect();
-    assert_eq!(ids, (0..310).collect::<Vec<_>>());
+    assert_eq!(ids, (0..end).collect::<Vec<_>>());
 }
 
 #[test]

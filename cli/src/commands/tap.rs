@@ -1,9 +1,11 @@
 //! `pipectl tap PIPELINE.COMPONENT`: a live sample of the events leaving a component,
-//! one JSON document per line. The sample is lossy and never slows the pipeline.
+//! one JSON document per line, printed as they arrive. The sample is lossy and never
+//! slows the pipeline.
 
 use crate::control::client::{percent_encode, runtime, Client, ConnectArgs};
 use crate::exit::Exit;
 use crate::settings::Settings;
+use http_body_util::BodyExt;
 use hyper::Method;
 use std::io::Write;
 
@@ -41,16 +43,31 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
         args.limit,
         args.wait
     );
-    let bytes = runtime()?
-        .block_on(client.call_raw(Method::GET, &path, None::<&()>))
-        .map_err(|e| e.into_exit())?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&bytes).map_err(Exit::runtime)?;
-    if bytes.is_empty() {
-        eprintln!(
-            "no events left {pipeline}.{component} within {}s",
-            args.wait
-        );
-    }
-    Ok(())
+    runtime()?.block_on(async {
+        let response = client
+            .open(Method::GET, &path, None::<&()>)
+            .await
+            .map_err(|e| e.into_exit())?;
+        // Events are printed as they arrive.
+        let mut body = response.into_body();
+        let mut stdout = std::io::stdout();
+        let mut any = false;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Exit::runtime(format!("the tap broke off: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                any |= !data.is_empty();
+                stdout
+                    .write_all(&data)
+                    .and_then(|()| stdout.flush())
+                    .map_err(Exit::runtime)?;
+            }
+        }
+        if !any {
+            eprintln!(
+                "no events left {pipeline}.{component} within {}s",
+                args.wait
+            );
+        }
+        Ok(())
+    })
 }

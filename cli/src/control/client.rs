@@ -127,6 +127,23 @@ impl Client {
         path: &str,
         body: Option<&impl serde::Serialize>,
     ) -> Result<Bytes, CallError> {
+        let response = self.open(method, path, body).await?;
+        response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| CallError::Failed(format!("cannot read the daemon's answer: {e}")))
+    }
+
+    /// Sends a request and returns a successful answer before reading its body (for
+    /// answers that stream); an error answer is read and returned as a refusal.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, CallError> {
         let unreachable = |e: &dyn std::fmt::Display| {
             CallError::Failed(format!(
                 "cannot reach the pipectl daemon at {}: {e} (is `pipectl serve` running? see --address)",
@@ -167,15 +184,15 @@ impl Client {
         }
         .map_err(|e| unreachable(&e))?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let bytes = response
             .into_body()
             .collect()
             .await
             .map_err(|e| CallError::Failed(format!("cannot read the daemon's answer: {e}")))?
             .to_bytes();
-        if status.is_success() {
-            return Ok(bytes);
-        }
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorResponse {
             error: String::from_utf8_lossy(&bytes).into_owned(),
             diagnostics: Vec::new(),

@@ -12,7 +12,9 @@ use super::api::{
 use super::history::{History, Revision};
 use super::token::Token;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -94,7 +96,12 @@ where
 /// Handlers answer `Result<Reply, Reply>` so `?` ends them with an error reply; a
 /// reply is built once per request, so its size on the stack costs nothing worth a
 /// box.
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
+
+/// A whole body at once.
+fn whole(bytes: impl Into<Bytes>) -> UnsyncBoxBody<Bytes, Infallible> {
+    Full::new(bytes.into()).boxed_unsync()
+}
 
 async fn handle(daemon: &Daemon, req: Request<Incoming>) -> Reply {
     if !authorized(daemon, &req) {
@@ -172,7 +179,7 @@ async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
     match serde_json::to_vec(value) {
         Ok(bytes) => {
-            let mut reply = Response::new(Full::new(Bytes::from(bytes)));
+            let mut reply = Response::new(whole(bytes));
             *reply.status_mut() = status;
             reply.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -181,9 +188,7 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
             reply
         }
         Err(e) => {
-            let mut reply = Response::new(Full::new(Bytes::from(format!(
-                "cannot encode the answer: {e}"
-            ))));
+            let mut reply = Response::new(whole(format!("cannot encode the answer: {e}")));
             *reply.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             reply
         }
@@ -393,8 +398,9 @@ async fn switch(
     ))
 }
 
-/// Collects up to `limit` events leaving the component (default 10), waiting up to
-/// `wait` seconds (default 10); answers NDJSON. The tap goes away with the request.
+/// Streams up to `limit` events leaving the component (default 10) as NDJSON, for up
+/// to `wait` seconds (default 10). The tap lives in the response body: when the client
+/// goes away hyper drops the body, and the tap is removed at its next sample.
 async fn tap(
     daemon: &Daemon,
     pipeline: &str,
@@ -422,41 +428,59 @@ async fn tap(
             }
         }
     }
-    let limit = limit.clamp(1, MAX_TAP_EVENTS);
-    let wait = wait.min(MAX_TAP_WAIT);
     let id = ComponentId {
         pipeline: pipeline.to_string(),
         component: component.to_string(),
     };
     let receiver = daemon.topology.lock().await.tap(&id, 64);
-    let Some(mut rx) = receiver else {
+    let Some(rx) = receiver else {
         return Err(error(
             StatusCode::NOT_FOUND,
             format!("no running component {id} with outputs to tap"),
         ));
     };
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut lines = String::new();
-    let mut taken = 0;
-    while taken < limit {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(batch)) => {
-                for event in batch.iter().take(limit - taken) {
-                    lines.push_str(&pipectl_core::json::to_string(&event.value));
-                    lines.push('\n');
-                    taken += 1;
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
-    drop(rx);
-    let mut reply = Response::new(Full::new(Bytes::from(lines)));
+    let sample = TapSample {
+        rx,
+        left: limit.clamp(1, MAX_TAP_EVENTS),
+        deadline: tokio::time::Instant::now() + wait.min(MAX_TAP_WAIT),
+    };
+    let frames = futures::stream::unfold(sample, |mut sample| async move {
+        let lines = sample.next_lines().await?;
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(lines))), sample))
+    });
+    let mut reply = Response::new(StreamBody::new(frames).boxed_unsync());
     reply.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/x-ndjson"),
     );
     Ok(reply)
+}
+
+/// The state of one tap's answer.
+struct TapSample {
+    rx: tokio::sync::mpsc::Receiver<pipectl_core::event::Batch>,
+    left: usize,
+    deadline: tokio::time::Instant,
+}
+
+impl TapSample {
+    /// The next batch's events as NDJSON; `None` once the limit is reached or the
+    /// time is up.
+    async fn next_lines(&mut self) -> Option<String> {
+        if self.left == 0 {
+            return None;
+        }
+        let batch = tokio::time::timeout_at(self.deadline, self.rx.recv())
+            .await
+            .ok()??;
+        let mut lines = String::new();
+        for event in batch.iter().take(self.left) {
+            lines.push_str(&pipectl_core::json::to_string(&event.value));
+            lines.push('\n');
+            self.left -= 1;
+        }
+        Some(lines)
+    }
 }
 
 /// Decodes `%XX` escapes of a path segment (pipeline names are free text); a broken

@@ -120,6 +120,13 @@ impl OutputSlot {
         self.lock().taps.push(tx);
     }
 
+    /// How many taps sample this output; forgets those whose client went away.
+    pub(crate) fn tap_count(&self) -> usize {
+        let mut state = self.lock();
+        state.taps.retain(|tap| !tap.is_closed());
+        state.taps.len()
+    }
+
     /// Moves the taps of `old` (a replaced instance) here.
     pub(crate) fn inherit_taps(&self, old: &OutputSlot) {
         let taps = std::mem::take(&mut old.lock().taps);

@@ -85,6 +85,9 @@ pub struct ComponentStatus {
     pub restarts: u64,
     /// Whether its task still runs (a finite source ends by itself).
     pub running: bool,
+    /// Live samples (`tap`) of its output.
+    #[serde(default)]
+    pub taps: usize,
 }
 
 /// What an apply did.
@@ -157,6 +160,12 @@ impl Topology {
                     generation: live.generation,
                     restarts: live.restarts,
                     running: !live.task.is_finished(),
+                    taps: live
+                        .outputs
+                        .iter()
+                        .map(|s| s.tap_count())
+                        .max()
+                        .unwrap_or(0),
                     id,
                 })
             })

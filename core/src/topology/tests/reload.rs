@@ -287,7 +287,9 @@ async fn a_tap_samples_what_leaves_a_component_and_goes_away_with_its_client() {
             4
         )
         .is_none());
+    assert_eq!(status_of(&topology, "first").taps, 1);
     drop(rx);
+    assert_eq!(status_of(&topology, "first").taps, 0);
     let seen = probe("tap-out").received.load(Ordering::SeqCst);
     until("the pipeline goes on without the tap", || {
         probe("tap-out").received.load(Ordering::SeqCst) >= seen + 100
