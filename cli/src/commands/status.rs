@@ -1,4 +1,5 @@
-//! `pipectl status`: the revision that runs and every component with its counters.
+//! `pipectl status`: the revision that runs and every component with its counters,
+//! the apply that started it (`rev`), its restarts and its live taps.
 
 use crate::control::api::StatusResponse;
 use crate::control::client::{runtime, Client, ConnectArgs};
@@ -50,12 +51,12 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
         .max()
         .unwrap_or(9);
     println!(
-        "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  state",
-        "component", "kind", "in", "out", "dropped", "errored", "rev", "restarts"
+        "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  {:>4}  state",
+        "component", "kind", "in", "out", "dropped", "errored", "rev", "restarts", "taps"
     );
     for c in &status.components {
         println!(
-            "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  {}",
+            "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  {:>4}  {}",
             c.id.to_string(),
             c.kind.keyword(),
             c.counters.events_in,
@@ -64,6 +65,7 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
             c.counters.events_errored,
             c.generation,
             c.restarts,
+            c.taps,
             if c.running { "running" } else { "ended" }
         );
     }
