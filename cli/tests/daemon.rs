@@ -270,6 +270,12 @@ fn apply_change_refusal_rollback_and_tokens() {
         shown.contains("0 to add, 1 to change, 0 to remove, 4 unchanged"),
         "{shown}"
     );
+    let json = daemon.cli(&["plan", path_arg(&a2), "--json"]);
+    assert_eq!(json.status.code(), Some(2), "{}", describe(&json));
+    let json: Value = serde_json::from_slice(&json.stdout).expect("plan --json is JSON");
+    assert_eq!(json["diff"]["changed"][0]["id"]["component"], "tag");
+    assert_eq!(json["diff"]["changed"][0]["attrs"][0]["name"], "rhai");
+    assert_eq!(json["revision"], 1);
     daemon.ok(&["apply", path_arg(&a2), "--auto-approve"]);
     let status = daemon.status();
     assert_eq!(restarts(&status, "tag"), (2, 1));

@@ -25,13 +25,22 @@ pub struct Args {
 
     #[command(flatten)]
     connect: ConnectArgs,
+
+    /// Print the difference as JSON (for bots commenting on pull requests).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
     let checked = check(&args.paths)?;
     let client = Client::new(&args.connect, settings)?;
     let answer = runtime()?.block_on(ask(&client, &checked.plan))?;
-    print_diff(&answer.diff);
+    if args.json {
+        let text = serde_json::to_string_pretty(&answer).map_err(Exit::runtime)?;
+        println!("{text}");
+    } else {
+        print_diff(&answer.diff);
+    }
     if answer.diff.is_empty() {
         Ok(())
     } else {
