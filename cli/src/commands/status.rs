@@ -1,5 +1,6 @@
 //! `pipectl status`: the revision that runs and every component with its counters,
-//! the apply that started it (`rev`), its restarts and its live taps.
+//! the batches waiting in its input (`queued`: how far it is behind), the apply that
+//! started it (`rev`), its restarts and its live taps.
 
 use crate::control::api::StatusResponse;
 use crate::control::client::{runtime, Client, ConnectArgs};
@@ -51,18 +52,19 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
         .max()
         .unwrap_or(9);
     println!(
-        "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  {:>4}  state",
-        "component", "kind", "in", "out", "dropped", "errored", "rev", "restarts", "taps"
+        "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>4}  {:>8}  {:>4}  state",
+        "component", "kind", "in", "out", "dropped", "errored", "queued", "rev", "restarts", "taps"
     );
     for c in &status.components {
         println!(
-            "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>4}  {:>8}  {:>4}  {}",
+            "{:<width$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>4}  {:>8}  {:>4}  {}",
             c.id.to_string(),
             c.kind.keyword(),
             c.counters.events_in,
             c.counters.events_out,
             c.counters.events_dropped,
             c.counters.events_errored,
+            c.queued_batches,
             c.generation,
             c.restarts,
             c.taps,

@@ -88,6 +88,10 @@ pub struct ComponentStatus {
     /// Live samples (`tap`) of its output.
     #[serde(default)]
     pub taps: usize,
+    /// Batches waiting in its input channel: how far a consumer is behind its
+    /// upstreams (at the channel capacity, it is what slows them down).
+    #[serde(default)]
+    pub queued_batches: usize,
 }
 
 /// What an apply did.
@@ -166,6 +170,10 @@ impl Topology {
                         .map(|s| s.tap_count())
                         .max()
                         .unwrap_or(0),
+                    queued_batches: live
+                        .input
+                        .as_ref()
+                        .map_or(0, |tx| tx.max_capacity() - tx.capacity()),
                     id,
                 })
             })

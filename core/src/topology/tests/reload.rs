@@ -114,6 +114,12 @@ async fn changing_one_transform_restarts_only_it() {
     }
     let second = status_of(&topology, "second");
     assert_eq!((second.generation, second.restarts), (2, 1));
+    // The slow sink is behind: its input holds batches (at most its capacity).
+    until("the sink's input fills", || {
+        (1..=2).contains(&status_of(&topology, "out").queued_batches)
+    })
+    .await;
+    assert_eq!(status_of(&topology, "src").queued_batches, 0);
 
     // The others keep counting; the changed one's counters carry on too.
     let seen = out.received.load(Ordering::SeqCst);
