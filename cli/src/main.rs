@@ -5,6 +5,7 @@
 //! `fmt --check` 1 when a file is not formatted.
 
 mod commands;
+mod control;
 mod exit;
 mod registry;
 mod settings;
@@ -26,7 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     name = "pipectl",
     version,
     about,
-    after_help = "Exit codes: 0 ok, 1 runtime failure (or unformatted files with `fmt --check`), 2 usage, 78 invalid configuration."
+    after_help = "Exit codes: 0 ok, 1 runtime failure (or unformatted files with `fmt --check`), 2 usage (and, for `plan`, changes to apply), 78 invalid configuration."
 )]
 struct Cli {
     /// Settings file (default: ./pipectl.toml if present). Settings layer as
@@ -53,6 +54,23 @@ enum Command {
     Test(commands::test::Args),
     /// Run pipelines in the foreground until their sources end or a signal arrives.
     Run(commands::run::Args),
+    /// The daemon: runs the applied pipelines and answers the control API (HTTP/JSON on
+    /// 127.0.0.1, bearer token in <data_dir>/control.token).
+    Serve(commands::serve::Args),
+    /// Show how pipeline files differ from what the daemon runs (exit 0 no changes,
+    /// 2 changes, as terraform's -detailed-exitcode).
+    Plan(commands::plan::Args),
+    /// Apply pipeline files to the daemon: only changed components restart; nothing
+    /// changes if any fails to build.
+    Apply(commands::apply::Args),
+    /// The daemon's running revision, components and counters.
+    Status(commands::status::Args),
+    /// The daemon's applied revisions.
+    History(commands::history::Args),
+    /// Apply an earlier revision again (default: the one before the running one).
+    Rollback(commands::rollback::Args),
+    /// A live sample of the events leaving a component of the daemon.
+    Tap(commands::tap::Args),
     /// Print the pipeline graph in Graphviz DOT.
     Graph(commands::graph::Args),
     /// Write (or check) the component reference generated from the catalogue.
@@ -85,6 +103,13 @@ fn main() -> ExitCode {
                 Command::Fmt(args) => commands::fmt::run(args),
                 Command::Test(args) => commands::test::run(args),
                 Command::Run(args) => commands::run::run(args, &settings),
+                Command::Serve(args) => commands::serve::run(args, &settings),
+                Command::Plan(args) => commands::plan::run(args, &settings),
+                Command::Apply(args) => commands::apply::run(args, &settings),
+                Command::Status(args) => commands::status::run(args, &settings),
+                Command::History(args) => commands::history::run(args, &settings),
+                Command::Rollback(args) => commands::rollback::run(args, &settings),
+                Command::Tap(args) => commands::tap::run(args, &settings),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),
                 Command::Opensearch(args) => commands::opensearch::run(args),

@@ -19,6 +19,19 @@ pub struct Settings {
     pub log_format: String,
     /// Bounded channel capacity between components, in batches.
     pub channel_capacity: usize,
+    /// Where `pipectl serve` listens and where the client commands (`plan`, `apply`,
+    /// `status`...) find it. Loopback by default: the control API runs pipelines.
+    pub control_address: String,
+    /// The control token file for the client commands (default:
+    /// `<data_dir>/control.token`, written by `pipectl serve`).
+    pub control_token_file: Option<PathBuf>,
+    /// TLS for the control API: the daemon's PEM certificate chain and key (both or
+    /// neither).
+    pub control_tls_cert: Option<PathBuf>,
+    pub control_tls_key: Option<PathBuf>,
+    /// The CA (PEM) clients trust for an `https://` control address (default: the
+    /// system's roots).
+    pub control_tls_ca: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -29,6 +42,11 @@ impl Default for Settings {
             log: "info".into(),
             log_format: "text".into(),
             channel_capacity: 4,
+            control_address: "127.0.0.1:7171".into(),
+            control_token_file: None,
+            control_tls_cert: None,
+            control_tls_key: None,
+            control_tls_ca: None,
         }
     }
 }

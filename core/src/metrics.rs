@@ -15,7 +15,7 @@ pub struct ComponentCounters {
 }
 
 /// A point-in-time copy of [`ComponentCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CounterSnapshot {
     pub events_in: u64,
     pub events_out: u64,

@@ -1,15 +1,22 @@
 //! One module per subcommand, plus the compile step they share.
 
 pub mod actions;
+pub mod apply;
 pub mod dashboards;
 pub mod fmt;
 pub mod graph;
+pub mod history;
 pub mod models;
 pub mod opensearch;
+pub mod plan;
 pub mod reference;
+pub mod rollback;
 pub mod rules;
 pub mod run;
 pub mod search;
+pub mod serve;
+pub mod status;
+pub mod tap;
 pub mod test;
 pub mod validate;
 

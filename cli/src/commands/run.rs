@@ -86,7 +86,7 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -72,8 +72,8 @@ pub async fn start(
         pipelines.push(nodes);
     }
     if errors.is_empty() {
-        for nodes in &pipelines {
-            check_roles(nodes, &mut errors);
+        for (pipeline, nodes) in plan.pipelines.iter().zip(&pipelines) {
+            check_roles(pipeline, nodes, &mut errors);
         }
     }
     if !errors.is_empty() {
@@ -115,7 +115,7 @@ pub async fn start(
 }
 
 /// Looks up, prepares the data directory for, and builds one component.
-async fn build_component(
+pub(super) async fn build_component(
     pipeline: &PipelinePlan,
     component: &ComponentPlan,
     registry: &Registry,

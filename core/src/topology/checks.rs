@@ -59,13 +59,19 @@ pub(super) fn check_inputs(pipeline: &PipelinePlan, errors: &mut Vec<BuildError>
 }
 
 /// What a component built into must fit its place in the graph: sources take no
-/// inputs, and nothing reads a sink.
-pub(super) fn check_roles(nodes: &[Node<'_>], errors: &mut Vec<BuildError>) {
+/// inputs, and nothing reads a sink. `nodes` may be some of `pipeline`'s components
+/// (those a reload builds); their readers are looked up in the whole pipeline.
+pub(super) fn check_roles(
+    pipeline: &PipelinePlan,
+    nodes: &[Node<'_>],
+    errors: &mut Vec<BuildError>,
+) {
     for node in nodes {
         let is_source = matches!(node.built, Some(Built::Source(_)));
-        let read = nodes
+        let read = pipeline
+            .components
             .iter()
-            .any(|n| n.plan.inputs.iter().any(|r| r.component == node.plan.name));
+            .any(|n| n.inputs.iter().any(|r| r.component == node.plan.name));
         if is_source != (node.plan.kind == pipectl_dsl::plan::ComponentKind::Source) {
             errors.push(BuildError::new(
                 node.plan,
@@ -76,9 +82,8 @@ pub(super) fn check_roles(nodes: &[Node<'_>], errors: &mut Vec<BuildError>) {
                 ),
             ));
         }
-        let port_read = nodes.iter().any(|n| {
-            n.plan
-                .inputs
+        let port_read = pipeline.components.iter().any(|n| {
+            n.inputs
                 .iter()
                 .any(|r| r.component == node.plan.name && r.port.is_some())
         });

@@ -30,6 +30,8 @@ struct Probe {
     max_in_flight: AtomicU64,
     kept: Mutex<Vec<Event>>,
     acks: Mutex<Vec<AckReceiver>>,
+    /// What a `memo` transform persisted when it finished (its "store").
+    stored: AtomicU64,
 }
 
 impl Probe {
@@ -312,6 +314,18 @@ static ECHO: ComponentSpec = ComponentSpec {
     outputs_from: None,
 };
 
+// ---- memo transform: counts the events it saw, restoring the count its probe holds
+// at build time and storing it when it finishes (a model stage's state in miniature) ----
+
+static MEMO: ComponentSpec = ComponentSpec {
+    kind: ComponentKind::Transform,
+    type_name: "memo",
+    summary: "test stateful transform",
+    attrs: &[],
+    fixed_outputs: &[],
+    outputs_from: None,
+};
+
 struct Echo;
 
 fn build_echo(_: &ComponentPlan, _: &BuildContext<'_>) -> Result<Built, BuildError> {
@@ -341,11 +355,37 @@ impl AsyncStage for Echo {
     }
 }
 
+struct Memo {
+    probe: Arc<Probe>,
+    seen: u64,
+}
+
+fn build_memo(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
+    let probe = probe_of(plan, ctx)?;
+    let seen = probe.stored.load(Ordering::SeqCst);
+    Ok(Built::Transform(Box::new(Memo { probe, seen })))
+}
+
+impl Transform for Memo {
+    fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
+        self.seen += batch.len() as u64;
+        batch.into_iter().for_each(|e| out.push(e));
+    }
+
+    fn finish(&mut self, _out: &mut TransformOutput) {
+        self.probe.stored.store(self.seen, Ordering::SeqCst);
+    }
+}
+
 fn registry() -> Registry {
     Registry::new(vec![
         Factory {
             spec: &ECHO,
             build: build_echo,
+        },
+        Factory {
+            spec: &MEMO,
+            build: build_memo,
         },
         Factory {
             spec: &NUMBERS,
@@ -870,3 +910,6 @@ async fn async_stages_read_and_write_and_add_at_the_end() {
     assert_eq!(counters(&summary, "p.echo").events_in, 30);
     assert_eq!(counters(&summary, "p.echo").events_out, 31);
 }
+
+/// Hot reload of a running [`Topology`].
+mod reload;
