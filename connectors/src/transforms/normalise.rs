@@ -13,7 +13,10 @@
 //!
 //! A flow log header applies to the lines after it in the order they arrive, so one
 //! `normalise` reads one stream of flow logs: sources that interleave files of
-//! different custom formats need one transform per format.
+//! different custom formats need one transform per format. The same holds for Zeek TSV
+//! logs and their `#fields` header (one transform per followed log file); Zeek header
+//! lines are dropped like flow log headers. `log` names the Zeek log type when the
+//! records do not (JSON logs without `_path`) or name it under a custom path.
 
 use crate::normalise::{Format, Normaliser};
 use crate::settings::choice;
@@ -29,8 +32,9 @@ use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Transform,
     type_name: "normalise",
-    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox) into ECS events with their entities; records not of the format go to `errors`.",
-    attrs: &[AttrSpec::required(
+    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox, Zeek, Suricata) into ECS events with their entities; records not of the format go to `errors`.",
+    attrs: &[
+        AttrSpec::required(
         "format",
         AttrType::Enum(&[
             "aws_cloudtrail",
@@ -42,9 +46,17 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "salesforce",
             "box",
             "dropbox",
+            "zeek",
+            "suricata",
         ]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects.",
-    )],
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`, a JSON or TSV log line for `zeek`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects; `zeek` reads any Zeek log (mapping conn, dns, http, ssl and files) in JSON or TSV with its `#fields` header; `suricata` reads EVE JSON (`eve.json`).",
+        ),
+        AttrSpec::optional(
+            "log",
+            AttrType::String,
+            "`zeek` only: the log type of every record (`conn`, `dns`, `http`, `ssl`, `files`, or another Zeek log such as `weird`), which names the dataset `zeek.<log>`; wins over the records' `_path` or `#path`. Needed for JSON logs written without `_path` whose fields do not tell the type; a custom path that starts with a type (`conn_long`, `dns-internal`) gets that type's mapping.",
+        ),
+    ],
     fixed_outputs: &["errors"],
     outputs_from: None,
 };
@@ -56,8 +68,17 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
     let attrs = Attrs::new(plan, ctx);
     let options: Vec<(&str, Format)> = Format::ALL.iter().map(|f| (f.name(), *f)).collect();
     let format = choice(&attrs, "format", &options)?;
+    let normaliser = match (format, attrs.opt_string("log")?) {
+        (Format::Zeek, log) => {
+            Normaliser::zeek(log.as_deref()).map_err(|e| attrs.error(format!("`log`: {e}")))?
+        }
+        (_, None) => Normaliser::new(format),
+        (_, Some(_)) => {
+            return Err(attrs.error("`log` applies to `format = \"zeek\"` only"));
+        }
+    };
     Ok(Built::Transform(Box::new(Normalise {
-        normaliser: Normaliser::new(format),
+        normaliser,
         name: format!("{}.{}", ctx.pipeline, plan.name),
         more: Vec::new(),
     })))
