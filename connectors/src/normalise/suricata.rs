@@ -185,7 +185,10 @@ fn id_key(r: &Value, event_type: &str) -> Option<String> {
 fn endpoints(doc: &mut Doc, r: &Value) {
     let ip = |key: &str| text(r, key).and_then(|t| t.parse::<IpAddr>().ok());
     let (src, dst) = (ip("src_ip"), ip("dest_ip"));
-    for (side, addr, port) in [("source", src, "src_port"), ("destination", dst, "dest_port")] {
+    for (side, addr, port) in [
+        ("source", src, "src_port"),
+        ("destination", dst, "dest_port"),
+    ] {
         if let Some(addr) = addr {
             doc.set(&format!("{side}.ip"), addr.to_string());
         }
@@ -312,7 +315,11 @@ fn dns(doc: &mut Doc, r: &Value) {
         doc.set("dns.response_code", rcode);
         doc.set(
             "event.outcome",
-            if rcode == "NOERROR" { "success" } else { "failure" },
+            if rcode == "NOERROR" {
+                "success"
+            } else {
+                "failure"
+            },
         );
     }
     let mut answers = Vec::new();
@@ -337,7 +344,12 @@ fn dns(doc: &mut Doc, r: &Value) {
         }
     } else if let Some(Value::Object(grouped)) = get(r, "dns.grouped") {
         for (rrtype, values) in grouped.iter() {
-            for data in values.as_array().unwrap_or_default().iter().filter_map(Value::as_str) {
+            for data in values
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+            {
                 let mut item = Map::with_capacity(2);
                 item.push("data", Value::from(data));
                 item.push("type", Value::from(rrtype.as_str()));
@@ -359,7 +371,10 @@ fn dns(doc: &mut Doc, r: &Value) {
         for ip in &resolved {
             doc.relate("ip", &ip.to_string());
         }
-        let resolved: Vec<Value> = resolved.iter().map(|ip| Value::from(ip.to_string())).collect();
+        let resolved: Vec<Value> = resolved
+            .iter()
+            .map(|ip| Value::from(ip.to_string()))
+            .collect();
         doc.set("dns.resolved_ip", resolved);
     }
 }

@@ -500,7 +500,11 @@ fn detect(record: &Value) -> Option<&'static str> {
 }
 
 /// Normalises one record of the log type `log` (found from the fields when `None`).
-fn normalise(record: Value, log: Option<String>, line: Option<&str>) -> Result<Value, NormaliseError> {
+fn normalise(
+    record: Value,
+    log: Option<String>,
+    line: Option<&str>,
+) -> Result<Value, NormaliseError> {
     let (ms, micros) = time(&record)?;
     let log = match log {
         Some(log) => log,
@@ -746,7 +750,10 @@ fn dns(doc: &mut Doc, r: &Value) -> Result<(), NormaliseError> {
 
 fn http(doc: &mut Doc, r: &Value) -> Result<(), NormaliseError> {
     doc.categorise("network", &["protocol", "access"]);
-    doc.set("event.category", vec![Value::from("network"), Value::from("web")]);
+    doc.set(
+        "event.category",
+        vec![Value::from("network"), Value::from("web")],
+    );
     doc.set("network.protocol", "http");
     if let Some(method) = text(r, "method") {
         doc.set("http.request.method", method);
@@ -873,7 +880,8 @@ fn tls_version(version: &str) -> Option<(&'static str, String)> {
     let mut chars = digits.chars();
     let major = chars.next().filter(char::is_ascii_digit)?;
     let minor = chars.next().unwrap_or('0');
-    (minor.is_ascii_digit() && chars.next().is_none()).then(|| (protocol, format!("{major}.{minor}")))
+    (minor.is_ascii_digit() && chars.next().is_none())
+        .then(|| (protocol, format!("{major}.{minor}")))
 }
 
 fn files(doc: &mut Doc, r: &Value) -> Result<(), NormaliseError> {

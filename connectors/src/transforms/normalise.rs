@@ -143,6 +143,71 @@ mod tests {
         assert!(build_error(&FACTORY, &normalise_plan("syslog")).contains("is not one of"));
     }
 
+    #[test]
+    fn log_names_a_zeek_log_type_and_only_that() {
+        let with_log = |format: &str, log: &str| {
+            plan(
+                &SPEC,
+                "t",
+                vec![("format", string(format)), ("log", string(log))],
+            )
+        };
+        assert!(build_error(&FACTORY, &with_log("okta", "conn")).contains("applies to"));
+        assert!(
+            build_error(&FACTORY, &with_log("zeek", "conn.log")).contains("not a Zeek log name")
+        );
+    }
+
+    #[tokio::test]
+    async fn zeek_tsv_lines_under_their_header_and_json_lines_of_a_named_log() {
+        let tsv = run_transform(
+            FACTORY,
+            normalise_plan("zeek"),
+            &[
+                r##"{"message":"#separator \\x09"}"##,
+                r##"{"message":"#path\tconn"}"##,
+                r##"{"message":"#fields\tts\tuid\tid.orig_h\tid.resp_h\tconn_state"}"##,
+                r##"{"message":"#types\ttime\tstring\taddr\taddr\tstring"}"##,
+                r#"{"message":"1704164645.5\tC1\t10.0.0.1\t10.0.0.2\tREJ"}"#,
+                r#"{"message":"1704164645.5\tC1"}"#,
+            ],
+        )
+        .await;
+        let events = tsv.port("");
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(r#""action":"REJ","outcome":"failure""#),
+            "{}",
+            events[0]
+        );
+        let errors = tsv.port("errors");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("zeek: expected 5 fields"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(tsv.counters.events_dropped, 4);
+
+        let json = run_transform(
+            FACTORY,
+            plan(
+                &SPEC,
+                "t",
+                vec![("format", string("zeek")), ("log", string("weird"))],
+            ),
+            &[r#"{"message":"{\"ts\":1704164645.5,\"uid\":\"C1\",\"name\":\"bad_TCP_checksum\"}"}"#],
+        )
+        .await;
+        let events = json.port("");
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(r#""dataset":"zeek.weird""#),
+            "{}",
+            events[0]
+        );
+    }
+
     #[tokio::test]
     async fn json_records_and_message_text_with_errors_to_their_port() {
         let outcome = run_transform(

@@ -32,16 +32,10 @@ fn all() -> Vec<Value> {
 fn every_record_of_the_fixture_normalises_with_its_type_as_action() {
     let events = all();
     assert_eq!(events.len(), 10);
-    let actions: Vec<&str> = events
-        .iter()
-        .filter_map(|e| s(e, "event.action"))
-        .collect();
+    let actions: Vec<&str> = events.iter().filter_map(|e| s(e, "event.action")).collect();
     assert_eq!(
         actions,
-        [
-            "alert", "alert", "flow", "dns", "dns", "http", "tls", "fileinfo", "anomaly",
-            "stats"
-        ]
+        ["alert", "alert", "flow", "dns", "dns", "http", "tls", "fileinfo", "anomaly", "stats"]
     );
     let mut ids: Vec<&str> = events.iter().filter_map(|e| s(e, "event.id")).collect();
     ids.sort_unstable();
@@ -210,7 +204,9 @@ fn http_tls_and_files() {
     assert_eq!(s(e, "url.domain"), Some("updates.example.net"));
     assert_eq!(s(e, "network.direction"), Some("inbound"));
     assert_eq!(
-        get(e, "related.hash").and_then(Value::as_array).map(<[Value]>::len),
+        get(e, "related.hash")
+            .and_then(Value::as_array)
+            .map(<[Value]>::len),
         Some(3)
     );
 }

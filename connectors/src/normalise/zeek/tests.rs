@@ -21,11 +21,7 @@ fn json(event: &Value, path: &str) -> String {
 /// give an event or be a header.
 fn events(parser: &mut ZeekParser, text: &str) -> Vec<Value> {
     text.lines()
-        .filter_map(|line| {
-            parser
-                .line(line)
-                .unwrap_or_else(|e| panic!("{line}: {e}"))
-        })
+        .filter_map(|line| parser.line(line).unwrap_or_else(|e| panic!("{line}: {e}")))
         .collect()
 }
 
@@ -271,10 +267,7 @@ fn ssl_handshakes() {
     assert_eq!(s(e, "event.outcome"), Some("failure"));
     assert_eq!(s(e, "tls.version"), Some("3.0"));
     assert_eq!(s(e, "tls.version_protocol"), Some("ssl"));
-    assert_eq!(
-        s(e, "zeek.ssl.last_alert"),
-        Some("handshake_failure")
-    );
+    assert_eq!(s(e, "zeek.ssl.last_alert"), Some("handshake_failure"));
 }
 
 #[test]
@@ -302,7 +295,9 @@ fn files_with_hashes_and_the_legacy_host_sets() {
         Some("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
     );
     assert_eq!(
-        get(e, "related.hash").and_then(Value::as_array).map(<[Value]>::len),
+        get(e, "related.hash")
+            .and_then(Value::as_array)
+            .map(<[Value]>::len),
         Some(3)
     );
     assert_eq!(s(e, "source.ip"), Some("10.20.1.15"));
@@ -419,7 +414,10 @@ fn bad_lines_are_refused_with_the_reason() {
     assert!(p.line(good).unwrap().is_some());
     let cases = [
         // Truncated: a line cut short.
-        (&good[..30], "expected 12 fields (the `#fields` header), found 4"),
+        (
+            &good[..30],
+            "expected 12 fields (the `#fields` header), found 4",
+        ),
         (
             &format!("{good}\textra"),
             "expected 12 fields (the `#fields` header), found 13",
@@ -432,14 +430,23 @@ fn bad_lines_are_refused_with_the_reason() {
             &good.replacen("1234", "12x4", 1),
             "`id.orig_p` (port) `12x4` is not a whole number",
         ),
-        (&good.replacen("\tF\t", "\tyes\t", 1), "`notice` (bool) `yes` is not `T` or `F`"),
+        (
+            &good.replacen("\tF\t", "\tyes\t", 1),
+            "`notice` (bool) `yes` is not `T` or `F`",
+        ),
         (
             &good.replacen("10.0.0.1", "10.0.0.999", 1),
             "`id.orig_h` `10.0.0.999` is not an IP address",
         ),
         ("{\"ts\":17041", "a line that is not JSON"),
-        (r#"{"uid":"C1","query":"x","qtype":1}"#, "no `ts`: not a Zeek log record"),
-        (r#"{"ts":"yesterday","uid":"C1"}"#, "`ts` `yesterday` is not a time"),
+        (
+            r#"{"uid":"C1","query":"x","qtype":1}"#,
+            "no `ts`: not a Zeek log record",
+        ),
+        (
+            r#"{"ts":"yesterday","uid":"C1"}"#,
+            "`ts` `yesterday` is not a time",
+        ),
         (r#"{"ts":1e300,"uid":"C1"}"#, "is not a time"),
     ];
     for (line, expected) in cases {
@@ -451,7 +458,10 @@ fn bad_lines_are_refused_with_the_reason() {
     assert!(p.line(good).unwrap().is_some());
 
     let err = reason(p.line("#types\ttime\tstring"));
-    assert!(err.contains("`#types` names 2 types for 12 fields"), "{err}");
+    assert!(
+        err.contains("`#types` names 2 types for 12 fields"),
+        "{err}"
+    );
     // Without types the values stay text, and the time still reads.
     let e = p.line(good).unwrap().unwrap();
     let record = get(&e, "zeek.weird").and_then(Value::as_object).unwrap();
