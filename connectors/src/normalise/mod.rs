@@ -2,8 +2,9 @@
 //!
 //! Each JSON vendor is a pure function `normalise(record) -> event` (Google Workspace,
 //! whose activities may carry several events, `normalise_all(record) -> events`); VPC
-//! flow logs are text lines whose meaning depends on a header line, so that vendor is
-//! a small stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
+//! flow logs and Zeek TSV logs are text lines whose meaning depends on a header line,
+//! so those vendors are small stateful parsers ([`aws_vpcflow::FlowLogParser`],
+//! [`zeek::ZeekParser`]). Every event gets `@timestamp` (RFC 3339
 //! UTC, from the record's own time so replays give the same answers), `event.kind`,
 //! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
 //! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)

@@ -154,15 +154,20 @@ impl ZeekParser {
         if trimmed.trim_start().starts_with('{') {
             let record = pipectl_core::json::from_str(trimmed)
                 .map_err(|e| err(format!("a line that is not JSON: {e}")))?;
-            return self.record(&record).map(Some);
+            return self.owned_record(record).map(Some);
         }
         let record = self.tsv_record(trimmed)?;
         let log = self.log.clone().or_else(|| self.header.path.clone());
         normalise(record, log, Some(line)).map(Some)
     }
 
-    /// The event of a parsed (JSON) record.
+    /// The event of a parsed (JSON) record, which stays as it was when it is refused.
     pub fn record(&self, record: &Value) -> Result<Value, NormaliseError> {
+        self.owned_record(record.clone())
+    }
+
+    /// [`ZeekParser::record`] of a record the caller gives away.
+    fn owned_record(&self, record: Value) -> Result<Value, NormaliseError> {
         if !matches!(record, Value::Object(_)) {
             return Err(err(format!(
                 "the record is {}, not an object",
@@ -171,12 +176,12 @@ impl ZeekParser {
         }
         let log = match &self.log {
             Some(log) => Some(log.clone()),
-            None => flat(record, "_path")
+            None => flat(&record, "_path")
                 .and_then(Value::as_str)
                 .map(log_name)
                 .transpose()?,
         };
-        normalise(record.clone(), log, None)
+        normalise(record, log, None)
     }
 
     /// A header line (without its `#`).
@@ -340,11 +345,15 @@ fn unescape(text: &str) -> String {
 
 /// A value of a Zeek record by its JSON key (`id.orig_h`, flat as Zeek writes it), else
 /// by the nested path some collectors turn it into.
+/// Keys are matched exactly: Zeek's names differ only by case at times (`AA`, `TC`).
 fn flat<'a>(record: &'a Value, key: &str) -> Option<&'a Value> {
-    record
-        .as_object()
-        .and_then(|m| m.get(key))
-        .or_else(|| super::field(record, key))
+    let map = record.as_object()?;
+    map.get(key)
+        .or_else(|| {
+            let (first, rest) = key.split_once('.')?;
+            rest.split('.')
+                .try_fold(map.get(first)?, |cur, k| cur.as_object()?.get(k))
+        })
         .filter(|v| !v.is_null())
 }
 
@@ -481,16 +490,21 @@ fn iso_micros(text: &str) -> Option<i64> {
     ms.checked_mul(1000)?.checked_add(beyond_ms)
 }
 
-/// The log type of a record without a configured or written one, from its fields.
+/// The log type of a record without a configured or written one, from its fields:
+/// those only its type has (SIP and SMTP records also have `trans_depth`, a notice may
+/// name a `fuid`).
 fn detect(record: &Value) -> Option<&'static str> {
     let has = |key: &str| flat(record, key).is_some();
-    if has("conn_state") || (has("history") && has("proto") && has("duration")) {
+    if has("conn_state") {
         Some("conn")
     } else if has("query") && (has("qtype") || has("qtype_name") || has("trans_id")) {
         Some("dns")
-    } else if has("trans_depth") || (has("method") && has("uri")) {
+    } else if has("trans_depth")
+        && !has("call_id")
+        && (has("method") || has("host") || has("uri") || has("status_code"))
+    {
         Some("http")
-    } else if has("fuid") {
+    } else if has("fuid") && !has("note") {
         Some("files")
     } else if has("cipher") || (has("server_name") && has("established")) {
         Some("ssl")

@@ -397,9 +397,30 @@ fn the_configured_log_type_wins_and_custom_paths_keep_their_mapping() {
     assert_eq!(s(&event, "event.dataset"), Some("zeek.weird"));
     assert_eq!(get(&event, "event.category"), None);
 
+    // Records of other logs that share some fields with a mapped one are not taken for it.
+    for other in [
+        r#"{"ts":1704164645,"uid":"C1","trans_depth":1,"helo":"mail.example","mailfrom":"a@example.com"}"#,
+        r#"{"ts":1704164645,"uid":"C1","trans_depth":1,"method":"INVITE","uri":"sip:b@example.com","call_id":"x1"}"#,
+        r#"{"ts":1704164645,"uid":"C1","note":"Scan::Port_Scan","fuid":"F1"}"#,
+    ] {
+        let err = reason(ZeekParser::new(None).line(other));
+        assert!(
+            err.contains("name the log type with `log`"),
+            "{other}: {err}"
+        );
+    }
+
     for bad in ["conn.log", "", "a b", "x/y"] {
         assert!(Normaliser::zeek(Some(bad)).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn nested_keys_from_collectors_that_split_the_dotted_names() {
+    let record = r#"{"_path":"conn","ts":1704164645,"uid":"C1","id":{"orig_h":"10.0.0.1","orig_p":5000,"resp_h":"10.0.0.2","resp_p":22},"conn_state":"SF"}"#;
+    let e = ZeekParser::new(None).line(record).unwrap().unwrap();
+    assert_eq!(s(&e, "source.ip"), Some("10.0.0.1"));
+    assert_eq!(n(&e, "destination.port"), Some(22));
 }
 
 #[test]
