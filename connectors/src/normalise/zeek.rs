@@ -18,8 +18,9 @@
 //! stateful parser like the VPC flow one. The header comes again whenever a new file
 //! starts (after a rotation a followed file continues with the new file's header): a
 //! `#separator` line starts a new header. In values, `\xHH` is an escaped byte (the
-//! separator, or a non-printable one); bytes that are not UTF-8 become U+FFFD, as the
-//! file source does. The unset marker (`-`) leaves the field out, as Zeek's JSON
+//! separator, a non-printable or, unless `LogAscii::enable_utf_8`, a non-ASCII one:
+//! escaped UTF-8 decodes to its text); bytes that are not UTF-8 become U+FFFD, as the
+//! file source does. Other backslashes are kept as written. The unset marker (`-`) leaves the field out, as Zeek's JSON
 //! writer does; the empty marker (`(empty)`) is an empty string or set. Sets and vectors
 //! are split on the set separator. The fields take the JSON writer's types (`time`,
 //! `interval`, `double`: numbers; `count`, `int`, `port`: whole numbers; `bool`: `T`/`F`),

@@ -345,6 +345,12 @@ fn escapes_unset_and_empty_values_and_other_log_types() {
         .unwrap()
         .unwrap();
     assert_ne!(s(&other, "event.id"), s(&e, "event.id"));
+    // Zeek escapes non-ASCII bytes unless `LogAscii::enable_utf_8`: escaped UTF-8 is text.
+    let escaped_utf8 = p
+        .line(&line.replace("bad\\x09name\\xff", "caf\\xc3\\xa9"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(s(&escaped_utf8, "zeek.weird.name"), Some("café"));
     // Text that the file source already repaired passes as it is.
     let repaired = p
         .line(&line.replace("bad\\x09name\\xff", "caf\u{fffd}"))
