@@ -284,8 +284,16 @@ async fn a_followed_file_checkpoints_what_the_sink_wrote() {
     wait_for_lines(3).await;
     trigger.trigger();
     graph.wait().await.unwrap_or_else(|e| panic!("{e:?}"));
-    let checkpoint = std::fs::read_to_string(data.join("it").join("tail").join("checkpoint.json"))
-        .expect("a checkpoint is written");
+    // The position lives in the state store of the source's data directory.
+    let checkpoint = {
+        let store = pipectl_core::store::Store::shared(&data.join("it").join("tail"))
+            .expect("the source's state store opens");
+        let bytes = store
+            .get("checkpoint", "position")
+            .expect("the store reads")
+            .expect("a checkpoint is written");
+        String::from_utf8(bytes).expect("JSON text")
+    };
     assert!(checkpoint.contains("\"offset\":24"), "{checkpoint}");
 
     // Restarted, the source resumes after what was delivered: nothing twice.

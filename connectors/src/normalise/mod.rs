@@ -2,11 +2,12 @@
 //!
 //! Each JSON vendor is a pure function `normalise(record) -> event` (Google Workspace,
 //! whose activities may carry several events, `normalise_all(record) -> events`); VPC
-//! flow logs are text lines whose meaning depends on a header line, so that vendor is
-//! a small stateful [`aws_vpcflow::FlowLogParser`]. Every event gets `@timestamp` (RFC 3339
-//! UTC), `event.kind`, `event.module`, `event.dataset`, a deterministic `event.id`
-//! (schema §1), the vendor record untouched under its provider namespace
-//! (`aws.cloudtrail`, `o365.audit`, ...) and the entity arrays of [`pipectl_core::entity`].
+//! flow logs and Zeek TSV logs are text lines whose meaning depends on a header line,
+//! so those vendors are small stateful parsers ([`aws_vpcflow::FlowLogParser`],
+//! [`zeek::ZeekParser`]). Every event gets `@timestamp` (RFC 3339 UTC), `event.kind`,
+//! `event.module`, `event.dataset`, a deterministic `event.id` (schema §1), the vendor
+//! record untouched under its provider namespace (`aws.cloudtrail`, `o365.audit`, ...)
+//! and the entity arrays of [`pipectl_core::entity`].
 //!
 //! `@timestamp` is the record's own time, so that replays give the same answers. A
 //! record of the vendor without a time of its own (or with one that is no time, such as
@@ -41,6 +42,8 @@ pub mod google_workspace;
 pub mod o365;
 pub mod okta;
 pub mod salesforce;
+pub mod suricata;
+pub mod zeek;
 
 use pipectl_core::detect::sigma::hit::document_id;
 use pipectl_core::detect::sigma::time::{format_rfc3339, parse_rfc3339};
@@ -78,11 +81,13 @@ pub enum Format {
     Salesforce,
     Box,
     Dropbox,
+    Zeek,
+    Suricata,
 }
 
 impl Format {
     /// Every format, in the order the transform's documentation lists them.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 11] = [
         Format::AwsCloudtrail,
         Format::AwsVpcflow,
         Format::O365,
@@ -92,6 +97,8 @@ impl Format {
         Format::Salesforce,
         Format::Box,
         Format::Dropbox,
+        Format::Zeek,
+        Format::Suricata,
     ];
 
     /// The format of a pipeline's `format = "..."`.
@@ -111,6 +118,8 @@ impl Format {
             Format::Salesforce => "salesforce",
             Format::Box => "box",
             Format::Dropbox => "dropbox",
+            Format::Zeek => "zeek",
+            Format::Suricata => "suricata",
         }
     }
 }
@@ -127,6 +136,8 @@ pub enum Normaliser {
     ),
     /// VPC flow log lines (or their JSON form), with the format the last header set.
     Flow(aws_vpcflow::FlowLogParser),
+    /// Zeek log lines (TSV under the last header read, or JSON) and parsed records.
+    Zeek(zeek::ZeekParser),
 }
 
 /// The two halves of a JSON vendor's `normalise`, split so that a failing record is
@@ -206,9 +217,19 @@ impl Normaliser {
             Format::Salesforce => vendor(salesforce::check, salesforce::build),
             Format::Box => vendor(box_events::check, box_events::build),
             Format::Dropbox => vendor(dropbox::check, dropbox::build),
+            Format::Suricata => vendor(suricata::check, suricata::build),
+            Format::Zeek => Normaliser::Zeek(zeek::ZeekParser::new(None)),
             Format::GoogleWorkspace => Normaliser::Split(format, google_workspace::normalise_all),
             Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
         }
+    }
+
+    /// The Zeek normaliser for records of one log type (`conn`, `dns`, a custom
+    /// path...), whatever their `_path` or `#path` says; `None` reads the type from the
+    /// records. Fails for a name that cannot be a dataset (see [`zeek::log_name`]).
+    pub fn zeek(log: Option<&str>) -> Result<Normaliser, NormaliseError> {
+        let log = log.map(zeek::log_name).transpose()?;
+        Ok(Normaliser::Zeek(zeek::ZeekParser::new(log)))
     }
 
     /// Replaces `event` by its normalised form and returns `true`; returns `false` for
@@ -279,6 +300,19 @@ impl Normaliser {
                 let out = match message {
                     Some(line) => parser.line_received(line, received)?,
                     None => aws_vpcflow::normalise_record(event, received)?,
+                };
+                match out {
+                    Some(normalised) => {
+                        *event = normalised;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+            Normaliser::Zeek(parser) => {
+                let out = match message {
+                    Some(line) => parser.line(line)?,
+                    None => Some(parser.record(event)?),
                 };
                 match out {
                     Some(normalised) => {
@@ -415,6 +449,8 @@ fn vendor_name(format: Format) -> &'static str {
         Format::Salesforce => "a Salesforce event log",
         Format::Box => "a Box event",
         Format::Dropbox => "a Dropbox team log",
+        Format::Zeek => "a Zeek log",
+        Format::Suricata => "a Suricata EVE",
     }
 }
 
@@ -606,20 +642,39 @@ impl Doc {
     /// `id_part` is what the id is taken over (schema §1): the provider's unique record
     /// key, or the text received for line-oriented records; without one, the record's
     /// JSON.
-    pub(crate) fn finish(
+    pub(crate) fn finish(self, dataset: Dataset, id_part: Option<String>, record: Value) -> Value {
+        self.finish_in(
+            dataset.module,
+            dataset.name,
+            Some(dataset.cloud_provider),
+            id_part,
+            record,
+        )
+    }
+
+    /// [`Doc::finish`] for vendors whose dataset is only known per record (Zeek's
+    /// `zeek.<log>`) or that are no cloud (network sensors: no `cloud.provider`).
+    /// An `event.kind` set before (`alert` for an IDS alert) is kept.
+    pub(crate) fn finish_in(
         mut self,
-        dataset: Dataset,
+        module: &str,
+        dataset: &str,
+        cloud_provider: Option<&str>,
         id_part: Option<String>,
         record: Value,
     ) -> Value {
         self.set("ecs.version", ECS_VERSION);
-        self.set("event.kind", "event");
-        self.set("event.module", dataset.module);
-        self.set("event.dataset", dataset.name);
+        if self.get("event.kind").is_none() {
+            self.set("event.kind", "event");
+        }
+        self.set("event.module", module);
+        self.set("event.dataset", dataset);
         let id_part = id_part.unwrap_or_else(|| pipectl_core::json::to_string(&record));
-        self.set("event.id", document_id(&["event", dataset.name, &id_part]));
-        self.set("cloud.provider", dataset.cloud_provider);
-        self.set(dataset.name, record);
+        self.set("event.id", document_id(&["event", dataset, &id_part]));
+        if let Some(provider) = cloud_provider {
+            self.set("cloud.provider", provider);
+        }
+        self.set(dataset, record);
         let mut event = Value::Object(self.0);
         pipectl_core::entity::attach(&mut event);
         event

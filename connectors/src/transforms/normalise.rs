@@ -14,7 +14,10 @@
 //!
 //! A flow log header applies to the lines after it in the order they arrive, so one
 //! `normalise` reads one stream of flow logs: sources that interleave files of
-//! different custom formats need one transform per format.
+//! different custom formats need one transform per format. The same holds for Zeek TSV
+//! logs and their `#fields` header (one transform per followed log file); Zeek header
+//! lines are dropped like flow log headers. `log` names the Zeek log type when the
+//! records do not (JSON logs without `_path`) or name it under a custom path.
 
 use crate::normalise::{Format, Normaliser, Received};
 use crate::settings::choice;
@@ -30,8 +33,9 @@ use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Transform,
     type_name: "normalise",
-    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox) into ECS events with their entities; records not of the format go to `errors`.",
-    attrs: &[AttrSpec::required(
+    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox, Zeek, Suricata) into ECS events with their entities; records not of the format go to `errors`.",
+    attrs: &[
+        AttrSpec::required(
         "format",
         AttrType::Enum(&[
             "aws_cloudtrail",
@@ -43,9 +47,17 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "salesforce",
             "box",
             "dropbox",
+            "zeek",
+            "suricata",
         ]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects. A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
-    )],
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`, a JSON or TSV log line for `zeek`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects; `zeek` reads any Zeek log (mapping conn, dns, http, ssl and files) in JSON or TSV with its `#fields` header; `suricata` reads EVE JSON (`eve.json`). A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
+        ),
+        AttrSpec::optional(
+            "log",
+            AttrType::String,
+            "`zeek` only: the log type of every record (`conn`, `dns`, `http`, `ssl`, `files`, or another Zeek log such as `weird`), which names the dataset `zeek.<log>`; wins over the records' `_path` or `#path`. Needed for JSON logs written without `_path` whose fields do not tell the type; a custom path that starts with a type (`conn_long`, `dns-internal`) gets that type's mapping.",
+        ),
+    ],
     fixed_outputs: &["errors"],
     outputs_from: None,
 };
@@ -57,8 +69,17 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
     let attrs = Attrs::new(plan, ctx);
     let options: Vec<(&str, Format)> = Format::ALL.iter().map(|f| (f.name(), *f)).collect();
     let format = choice(&attrs, "format", &options)?;
+    let normaliser = match (format, attrs.opt_string("log")?) {
+        (Format::Zeek, log) => {
+            Normaliser::zeek(log.as_deref()).map_err(|e| attrs.error(format!("`log`: {e}")))?
+        }
+        (_, None) => Normaliser::new(format),
+        (_, Some(_)) => {
+            return Err(attrs.error("`log` applies to `format = \"zeek\"` only"));
+        }
+    };
     Ok(Built::Transform(Box::new(Normalise {
-        normaliser: Normaliser::new(format),
+        normaliser,
         name: format!("{}.{}", ctx.pipeline, plan.name),
         more: Vec::new(),
     })))
@@ -125,6 +146,71 @@ mod tests {
     #[test]
     fn an_unknown_format_is_refused() {
         assert!(build_error(&FACTORY, &normalise_plan("syslog")).contains("is not one of"));
+    }
+
+    #[test]
+    fn log_names_a_zeek_log_type_and_only_that() {
+        let with_log = |format: &str, log: &str| {
+            plan(
+                &SPEC,
+                "t",
+                vec![("format", string(format)), ("log", string(log))],
+            )
+        };
+        assert!(build_error(&FACTORY, &with_log("okta", "conn")).contains("applies to"));
+        assert!(
+            build_error(&FACTORY, &with_log("zeek", "conn.log")).contains("not a Zeek log name")
+        );
+    }
+
+    #[tokio::test]
+    async fn zeek_tsv_lines_under_their_header_and_json_lines_of_a_named_log() {
+        let tsv = run_transform(
+            FACTORY,
+            normalise_plan("zeek"),
+            &[
+                r##"{"message":"#separator \\x09"}"##,
+                r##"{"message":"#path\tconn"}"##,
+                r##"{"message":"#fields\tts\tuid\tid.orig_h\tid.resp_h\tconn_state"}"##,
+                r##"{"message":"#types\ttime\tstring\taddr\taddr\tstring"}"##,
+                r#"{"message":"1704164645.5\tC1\t10.0.0.1\t10.0.0.2\tREJ"}"#,
+                r#"{"message":"1704164645.5\tC1"}"#,
+            ],
+        )
+        .await;
+        let events = tsv.port("");
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(r#""action":"REJ","outcome":"failure""#),
+            "{}",
+            events[0]
+        );
+        let errors = tsv.port("errors");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("zeek: expected 5 fields"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(tsv.counters.events_dropped, 4);
+
+        let json = run_transform(
+            FACTORY,
+            plan(
+                &SPEC,
+                "t",
+                vec![("format", string("zeek")), ("log", string("weird"))],
+            ),
+            &[r#"{"message":"{\"ts\":1704164645.5,\"uid\":\"C1\",\"name\":\"bad_TCP_checksum\"}"}"#],
+        )
+        .await;
+        let events = json.port("");
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(r#""dataset":"zeek.weird""#),
+            "{}",
+            events[0]
+        );
     }
 
     #[tokio::test]
