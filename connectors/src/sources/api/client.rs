@@ -217,7 +217,8 @@ impl ApiClient {
                             "{} — {}",
                             self.status_error(&target, &reply),
                             self.api_help().unwrap_or("the credentials were refused; check the token or client secret and that it has not expired")
-                        )))
+                        ))
+                        .with_status(reply.status))
                     }
                     StatusCode::FORBIDDEN => match (self.forbidden)(&reply) {
                         Forbidden::Throttled => (
@@ -229,7 +230,8 @@ impl ApiClient {
                             return Err(ApiError::permanent(format!(
                                 "{} — {hint}",
                                 self.status_error(&target, &reply)
-                            )));
+                            ))
+                            .with_status(reply.status));
                         }
                     },
                     status if is_retryable(status) => (
@@ -239,7 +241,8 @@ impl ApiClient {
                     _ => match decode(&reply) {
                         Ok(value) => return Ok(value),
                         Err(Bad::Refused) => {
-                            return Err(ApiError::permanent(self.status_error(&target, &reply)))
+                            return Err(ApiError::permanent(self.status_error(&target, &reply))
+                                .with_status(reply.status))
                         }
                         Err(Bad::Page(reason)) => {
                             self.counters.add_errored(1);
