@@ -93,6 +93,8 @@ async fn google(state: Arc<Mutex<Domain>>, public_key: Arc<OnceLock<Vec<u8>>>) -
                 )
             }
             ("POST", p) if p == format!("{ALICE}/signOut") => {
+                // Google's front end answers 411 to a POST without a length.
+                assert_eq!(seen.header("content-length"), Some("0"), "{seen:?}");
                 d.signed_out = true;
                 Reply_::status(204, "")
             }
