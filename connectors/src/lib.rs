@@ -48,6 +48,9 @@ pub fn factories() -> Vec<Factory> {
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
         respond::aws::FACTORY,
+        respond::google_workspace::FACTORY,
+        respond::graph::FACTORY,
+        respond::okta::FACTORY,
     ]
 }
 
@@ -99,6 +102,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 24);
+        assert_eq!(seen.len(), 27);
     }
 }

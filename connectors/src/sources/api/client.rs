@@ -21,7 +21,9 @@ use bytes::Bytes;
 use pipectl_core::metrics::ComponentCounters;
 use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,6 +203,9 @@ impl ApiClient {
                 request = request
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
+            } else if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+                // Said outright: Google's front end refuses a POST without a length (411).
+                request = request.header(CONTENT_LENGTH, "0");
             }
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),
@@ -217,7 +222,8 @@ impl ApiClient {
                             "{} — {}",
                             self.status_error(&target, &reply),
                             self.api_help().unwrap_or("the credentials were refused; check the token or client secret and that it has not expired")
-                        )))
+                        ))
+                        .with_status(reply.status))
                     }
                     StatusCode::FORBIDDEN => match (self.forbidden)(&reply) {
                         Forbidden::Throttled => (
@@ -229,7 +235,8 @@ impl ApiClient {
                             return Err(ApiError::permanent(format!(
                                 "{} — {hint}",
                                 self.status_error(&target, &reply)
-                            )));
+                            ))
+                            .with_status(reply.status));
                         }
                     },
                     status if is_retryable(status) => (
@@ -239,7 +246,8 @@ impl ApiClient {
                     _ => match decode(&reply) {
                         Ok(value) => return Ok(value),
                         Err(Bad::Refused) => {
-                            return Err(ApiError::permanent(self.status_error(&target, &reply)))
+                            return Err(ApiError::permanent(self.status_error(&target, &reply))
+                                .with_status(reply.status))
                         }
                         Err(Bad::Page(reason)) => {
                             self.counters.add_errored(1);

@@ -17,6 +17,9 @@ pub(crate) struct ApiError {
     /// API refuses): the source stops with this error instead of polling on.
     pub permanent: bool,
     pub message: String,
+    /// The HTTP status the API answered with, when it answered: responders tell a
+    /// refusal (`403`, a missing permission) from other failures by it.
+    pub status: Option<u16>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
         ApiError {
             permanent: false,
             message: message.into(),
+            status: None,
         }
     }
 
@@ -33,7 +37,14 @@ impl ApiError {
         ApiError {
             permanent: true,
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error, noting the HTTP status it came with.
+    pub fn with_status(mut self, status: reqwest::StatusCode) -> ApiError {
+        self.status = Some(status.as_u16());
+        self
     }
 }
 

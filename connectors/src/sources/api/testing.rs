@@ -32,6 +32,8 @@ pub struct Seen {
     pub base: String,
     pub body: String,
     pub at: Instant,
+    /// Every header, names lowercased (`content-type`...).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -41,6 +43,14 @@ impl Seen {
         url.query_pairs()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())
+    }
+
+    /// A header's value (`name` lowercased), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A form field of the body, decoded.
@@ -130,6 +140,14 @@ impl MockApi {
                                 ),
                                 body: String::from_utf8_lossy(&body).into_owned(),
                                 at: Instant::now(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        let v = String::from_utf8_lossy(v.as_bytes());
+                                        (k.as_str().to_string(), v.into_owned())
+                                    })
+                                    .collect(),
                             };
                             let answer = handler(&seen);
                             log.lock().unwrap().push(seen);
