@@ -48,6 +48,9 @@ pub fn factories() -> Vec<Factory> {
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
         respond::aws::FACTORY,
+        respond::box_content::FACTORY,
+        respond::dropbox::FACTORY,
+        respond::salesforce::FACTORY,
     ]
 }
 
@@ -99,6 +102,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 24);
+        assert_eq!(seen.len(), 27);
     }
 }

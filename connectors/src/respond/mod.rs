@@ -11,10 +11,14 @@
 
 pub mod audit;
 pub mod aws;
+pub mod box_content;
+pub mod dropbox;
 pub mod engine;
 pub mod journal;
 pub mod policy;
 pub mod provider;
+mod saas;
+pub mod salesforce;
 pub mod stage;
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //! or another `4xx` is a permanent error that names what to fix — except a `403` the
 //! source recognises as a rate limit ([`Forbidden::Throttled`]), retried like a `429`.
 //! Requests carry no body, or a JSON one (Dropbox's RPC endpoints take their arguments
-//! so).
+//! so; responders `PATCH`, `PUT`, `POST` and `DELETE` with [`ApiClient::call_json`]).
+//! A permanent error keeps the HTTP status that caused it ([`ApiError::status`]).
 
 use super::error::{display_url, excerpt, ApiError};
 use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
@@ -217,7 +218,8 @@ impl ApiClient {
                             "{} — {}",
                             self.status_error(&target, &reply),
                             self.api_help().unwrap_or("the credentials were refused; check the token or client secret and that it has not expired")
-                        )))
+                        ))
+                        .with_status(reply.status))
                     }
                     StatusCode::FORBIDDEN => match (self.forbidden)(&reply) {
                         Forbidden::Throttled => (
@@ -229,7 +231,8 @@ impl ApiClient {
                             return Err(ApiError::permanent(format!(
                                 "{} — {hint}",
                                 self.status_error(&target, &reply)
-                            )));
+                            ))
+                            .with_status(reply.status));
                         }
                     },
                     status if is_retryable(status) => (
@@ -239,7 +242,8 @@ impl ApiClient {
                     _ => match decode(&reply) {
                         Ok(value) => return Ok(value),
                         Err(Bad::Refused) => {
-                            return Err(ApiError::permanent(self.status_error(&target, &reply)))
+                            return Err(ApiError::permanent(self.status_error(&target, &reply))
+                                .with_status(reply.status))
                         }
                         Err(Bad::Page(reason)) => {
                             self.counters.add_errored(1);

@@ -17,6 +17,9 @@ pub(crate) struct ApiError {
     /// API refuses): the source stops with this error instead of polling on.
     pub permanent: bool,
     pub message: String,
+    /// The HTTP status the API refused with, when it answered (`403` tells a missing
+    /// permission apart from bad credentials or a request it refuses).
+    pub status: Option<u16>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
         ApiError {
             permanent: false,
             message: message.into(),
+            status: None,
         }
     }
 
@@ -33,7 +37,14 @@ impl ApiError {
         ApiError {
             permanent: true,
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error, noting the HTTP status that caused it.
+    pub fn with_status(mut self, status: reqwest::StatusCode) -> ApiError {
+        self.status = Some(status.as_u16());
+        self
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub authorization: String,
+    /// The `Content-Type` header (empty without one).
+    pub content_type: String,
     /// `http://<Host header>`, for absolute links in answers.
     pub base: String,
     pub body: String,
@@ -117,6 +119,12 @@ impl MockApi {
                                 authorization: parts
                                     .headers
                                     .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                content_type: parts
+                                    .headers
+                                    .get("content-type")
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or_default()
                                     .to_string(),
