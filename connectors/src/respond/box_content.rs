@@ -18,10 +18,11 @@
 
 use super::engine::Responder;
 use super::provider::{ActError, ActionInfo, Actions, Done, Target};
-use super::saas::{act_error, field, Answer, SaasApi};
+use super::saas::{self, Answer, SaasApi};
 use super::stage;
-use crate::sources::api::client::{denied, Auth, ClientSettings};
-use crate::sources::api::{base_url, join};
+use crate::sources::api::client::{Auth, ClientSettings};
+use crate::sources::api::error::display_url;
+use crate::sources::api::{base_url, join, REQUEST_TIMEOUT_ATTR};
 use crate::sources::box_events::enterprise_grant;
 use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
@@ -30,7 +31,7 @@ use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -98,6 +99,8 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             AttrType::String,
             "Overrides https://api.box.com, the host of both the API and the token endpoint (a proxy, or a local test server).",
         ),
+        REQUEST_TIMEOUT_ATTR,
+        saas::MAX_ATTEMPTS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -130,7 +133,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
             .map_err(|e| attrs.error(format!("{DEFAULT_API_URL}: {e}")))?,
     };
     let provider = BoxActions::new(
-        &super::saas::settings(),
+        &saas::client_settings(&attrs)?,
         api_url,
         &client_id,
         &client_secret,
@@ -199,11 +202,6 @@ fn recreated_link(settings: &serde_json::Value) -> serde_json::Value {
     json!({ "shared_link": link })
 }
 
-/// A Box error code (`user_already_collaborator`) of a handled answer.
-fn code(answer: &Answer) -> &str {
-    field(&answer.body, "code").unwrap_or_default()
-}
-
 /// The Box actions over one app.
 pub struct BoxActions {
     api: SaasApi,
@@ -225,7 +223,7 @@ impl BoxActions {
             cached: None,
         };
         Ok(BoxActions {
-            api: SaasApi::new(settings, auth, denied)?,
+            api: SaasApi::new(settings, auth, None)?,
             api_url,
         })
     }
@@ -260,6 +258,24 @@ impl BoxActions {
         ))
     }
 
+    /// `method url [body]` whose answer the action needs: a `404` is an item the
+    /// service account cannot see, a `400`/`409` a request Box rejects.
+    async fn found(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        what: &str,
+        target: &Target,
+    ) -> Result<serde_json::Value, ActError> {
+        let request = format!("{method} {}", display_url(url));
+        match self.api.call(method, url, body, SCOPE).await? {
+            Answer::Found(value) => Ok(value),
+            Answer::NotFound => Err(Self::not_found(what, target)),
+            Answer::Rejected(why) => Err(ActError(format!("{request}: {why}"))),
+        }
+    }
+
     async fn capture_state(
         &self,
         action: &str,
@@ -268,31 +284,15 @@ impl BoxActions {
         match action {
             "remove_shared_link" => {
                 let url = self.item_url(target)?;
-                let answer = self
-                    .api
-                    .send(Method::GET, &url, None, &[StatusCode::NOT_FOUND])
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                if !answer.ok() {
-                    return Err(Self::not_found("item", target));
-                }
-                let link = answer
-                    .body
-                    .get("shared_link")
-                    .unwrap_or(&serde_json::Value::Null);
+                let item = self.found(Method::GET, &url, None, "item", target).await?;
+                let link = item.get("shared_link").unwrap_or(&serde_json::Value::Null);
                 Ok(json!({ "shared_link": link_settings(link) }))
             }
             "remove_collaboration" => {
                 let url = self.collaboration_url(target)?;
-                let answer = self
-                    .api
-                    .send(Method::GET, &url, None, &[StatusCode::NOT_FOUND])
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                if !answer.ok() {
-                    return Err(Self::not_found("collaboration", target));
-                }
-                let body = &answer.body;
+                let body = self
+                    .found(Method::GET, &url, None, "collaboration", target)
+                    .await?;
                 let accessible_by = body.get("accessible_by").cloned().unwrap_or_default();
                 Ok(json!({
                     "item": {
@@ -324,31 +324,20 @@ impl BoxActions {
                     return Ok(Done::default());
                 }
                 let url = self.item_url(target)?;
-                let answer = self
-                    .api
-                    .send(
-                        Method::PUT,
-                        &url,
-                        Some(&json!({ "shared_link": null })),
-                        &[],
-                    )
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                Ok(Done {
-                    request_id: answer.request_id,
-                })
+                let unshare = json!({ "shared_link": null });
+                self.found(Method::PUT, &url, Some(&unshare), "item", target)
+                    .await?;
+                Ok(Done::default())
             }
             "remove_collaboration" => {
                 let url = self.collaboration_url(target)?;
-                // Gone already (a retry after a crash): the goal holds.
-                let answer = self
-                    .api
-                    .send(Method::DELETE, &url, None, &[StatusCode::NOT_FOUND])
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                Ok(Done {
-                    request_id: answer.request_id,
-                })
+                // Gone already (404: a retry after a crash): the goal holds.
+                if let Answer::Rejected(why) =
+                    self.api.call(Method::DELETE, &url, None, SCOPE).await?
+                {
+                    return Err(ActError(format!("DELETE {}: {why}", display_url(&url))));
+                }
+                Ok(Done::default())
             }
             other => Err(ActError(format!("`{other}` is not a Box action"))),
         }
@@ -373,50 +362,39 @@ impl BoxActions {
                     )));
                 }
                 let url = self.item_url(target)?;
-                let answer = self
-                    .api
-                    .send(Method::PUT, &url, Some(&recreated_link(settings)), &[])
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                Ok(Done {
-                    request_id: answer.request_id,
-                })
+                let link = recreated_link(settings);
+                self.found(Method::PUT, &url, Some(&link), "item", target)
+                    .await?;
+                Ok(Done::default())
             }
             "remove_collaboration" => {
                 let mut url = self.url("/2.0/collaborations");
                 url.query_pairs_mut().append_pair("notify", "false");
                 let who = &state["accessible_by"];
-                let accessible_by = match field(who, "id").filter(|id| !id.is_empty()) {
-                    Some(id) => json!({ "type": who["type"], "id": id }),
-                    None => json!({ "type": who["type"], "login": who["login"] }),
+                let accessible_by = match who.get("id").and_then(serde_json::Value::as_str) {
+                    Some(id) if !id.is_empty() => json!({ "type": who["type"], "id": id }),
+                    _ => json!({ "type": who["type"], "login": who["login"] }),
                 };
                 let body = json!({
                     "item": state["item"],
                     "accessible_by": accessible_by,
                     "role": state["role"],
                 });
-                let answer = self
+                match self
                     .api
-                    .send(
-                        Method::POST,
-                        &url,
-                        Some(&body),
-                        &[StatusCode::BAD_REQUEST, StatusCode::CONFLICT],
-                    )
-                    .await
-                    .map_err(act_error(SCOPE))?;
-                // Already a collaborator again (a retry, or put back by hand): done.
-                if !answer.ok() && code(&answer) != "user_already_collaborator" {
-                    return Err(ActError(format!(
-                        "POST /2.0/collaborations for {}: HTTP {}: {}",
-                        target.id,
-                        answer.status.as_u16(),
-                        field(&answer.body, "message").unwrap_or(code(&answer))
-                    )));
+                    .call(Method::POST, &url, Some(&body), SCOPE)
+                    .await?
+                {
+                    Answer::Found(_) => Ok(Done::default()),
+                    // Collaborating already (a retry, or put back by hand): done.
+                    Answer::Rejected(why) if why.contains("user_already_collaborator") => {
+                        Ok(Done::default())
+                    }
+                    Answer::Rejected(why) => {
+                        Err(ActError(format!("POST {}: {why}", display_url(&url))))
+                    }
+                    Answer::NotFound => Err(Self::not_found("item", target)),
                 }
-                Ok(Done {
-                    request_id: answer.request_id,
-                })
             }
             other => Err(ActError(format!("`{other}` is not a Box action"))),
         }

@@ -17,11 +17,11 @@
 
 use super::engine::Responder;
 use super::provider::{ActError, ActionInfo, Actions, Done, Target};
-use super::saas::{act_error, field, is_email, user_named, Answer, SaasApi};
+use super::saas::{self, is_email, user_target, Answer, SaasApi};
 use super::stage;
-use crate::sources::api::client::{denied, Auth, ClientSettings};
-use crate::sources::api::error::ApiError;
-use crate::sources::api::{base_url, join};
+use crate::sources::api::client::{Auth, ClientSettings};
+use crate::sources::api::error::display_url;
+use crate::sources::api::{base_url, join, REQUEST_TIMEOUT_ATTR};
 use crate::sources::dropbox::refresh_token_grant;
 use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
@@ -30,7 +30,7 @@ use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -88,6 +88,8 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             AttrType::String,
             "Overrides https://api.dropbox.com, the host of the token endpoint (a proxy, or a local test server).",
         ),
+        REQUEST_TIMEOUT_ATTR,
+        saas::MAX_ATTEMPTS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -115,7 +117,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         None => Url::parse(default).map_err(|e| attrs.error(format!("{default}: {e}"))),
     };
     let provider = DropboxActions::new(
-        &super::saas::settings(),
+        &saas::client_settings(&attrs)?,
         url_or("api_url", DEFAULT_API_URL)?,
         &url_or("login_url", DEFAULT_LOGIN_URL)?,
         &client_id,
@@ -151,27 +153,21 @@ fn selector(target: &str) -> serde_json::Value {
 }
 
 /// A refusal as docs/response.md words it. Dropbox says a missing scope with `401
-/// missing_scope` (after which the client has fetched a new token once), a missing
-/// admin role with `403`.
-fn dropbox_error(scope: &'static str) -> impl Fn(ApiError) -> ActError {
+/// missing_scope` (after which the client has fetched a new token once); a `403` (a
+/// missing admin role) is worded so already.
+fn scope_error(scope: &'static str) -> impl Fn(ActError) -> ActError {
     move |e| {
-        if e.status == Some(StatusCode::UNAUTHORIZED.as_u16())
-            && e.message.contains("missing_scope")
-        {
-            ActError(format!("missing permission {scope}: {}", e.message))
+        if e.0.contains("HTTP 401") && e.0.contains("missing_scope") {
+            ActError(format!("missing permission {scope}: {}", e.0))
         } else {
-            act_error(scope)(e)
+            e
         }
     }
 }
 
-/// The `.tag` of a `409`'s error (`suspend_inactive_user`).
-fn error_tag(answer: &Answer) -> &str {
-    answer
-        .body
-        .get("error")
-        .and_then(|e| field(e, ".tag"))
-        .unwrap_or_default()
+/// The string at `key` of an answer or a captured state.
+fn field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(serde_json::Value::as_str)
 }
 
 /// The Dropbox actions over one team app.
@@ -196,33 +192,38 @@ impl DropboxActions {
             cached: None,
         };
         Ok(DropboxActions {
-            api: SaasApi::new(settings, auth, denied)?,
+            api: SaasApi::new(settings, auth, None)?,
             api_url,
         })
     }
 
-    /// Posts `body` to an RPC endpoint; a `409` (the route's own error) is returned for
-    /// the caller to read.
+    /// Posts `body` to an RPC endpoint: its JSON answer, or the route's own error
+    /// (`409`: `suspend_inactive_user/...`) for the caller to read.
     async fn rpc(
         &self,
         route: &str,
         body: &serde_json::Value,
         scope: &'static str,
-    ) -> Result<Answer, ActError> {
+    ) -> Result<Result<serde_json::Value, String>, ActError> {
         let url = join(&self.api_url, route);
-        self.api
-            .send(Method::POST, &url, Some(body), &[StatusCode::CONFLICT])
+        let answer = self
+            .api
+            .call(Method::POST, &url, Some(body), scope)
             .await
-            .map_err(dropbox_error(scope))
+            .map_err(scope_error(scope))?;
+        match answer {
+            Answer::Found(value) => Ok(Ok(value)),
+            Answer::Rejected(why) => Ok(Err(why)),
+            Answer::NotFound => Err(ActError(format!(
+                "POST {}: HTTP 404 (no such route: check api_url)",
+                display_url(&url)
+            ))),
+        }
     }
 
-    /// A `409` the caller did not expect, as an error.
-    fn conflict(route: &str, target: &Target, answer: &Answer) -> ActError {
-        ActError(format!(
-            "POST {route} for {}: HTTP 409: {}",
-            target.id,
-            field(&answer.body, "error_summary").unwrap_or(error_tag(answer))
-        ))
+    /// A route's error the caller did not expect, as an error.
+    fn rejected(route: &str, target: &Target, why: &str) -> ActError {
+        ActError(format!("POST {route} for {}: {why}", target.id))
     }
 
     async fn capture_state(&self, target: &Target) -> Result<serde_json::Value, ActError> {
@@ -233,12 +234,9 @@ impl DropboxActions {
                 &json!({ "members": [selector(&target.id)] }),
                 "members.read",
             )
-            .await?;
-        if !answer.ok() {
-            return Err(Self::conflict(route, target, &answer));
-        }
+            .await?
+            .map_err(|why| Self::rejected(route, target, &why))?;
         let info = answer
-            .body
             .get("members_info")
             .and_then(serde_json::Value::as_array)
             .and_then(|items| items.first())
@@ -283,14 +281,12 @@ impl DropboxActions {
         let route = "/2/team/members/suspend";
         // wipe_data defaults to true on Dropbox's side: always say false.
         let body = json!({ "user": Self::member(state)?, "wipe_data": false });
-        let answer = self.rpc(route, &body, "members.write").await?;
-        // Suspended already (a retry after a crash): the goal holds.
-        if !answer.ok() && error_tag(&answer) != "suspend_inactive_user" {
-            return Err(Self::conflict(route, target, &answer));
+        match self.rpc(route, &body, "members.write").await? {
+            Ok(_) => Ok(Done::default()),
+            // Suspended already (a retry after a crash): the goal holds.
+            Err(why) if why.contains("suspend_inactive_user") => Ok(Done::default()),
+            Err(why) => Err(Self::rejected(route, target, &why)),
         }
-        Ok(Done {
-            request_id: answer.request_id,
-        })
     }
 
     async fn undo(&self, target: &Target, state: &serde_json::Value) -> Result<Done, ActError> {
@@ -299,14 +295,12 @@ impl DropboxActions {
         }
         let route = "/2/team/members/unsuspend";
         let body = json!({ "user": Self::member(state)? });
-        let answer = self.rpc(route, &body, "members.write").await?;
-        // Active again already: the goal holds.
-        if !answer.ok() && error_tag(&answer) != "unsuspend_non_suspended_member" {
-            return Err(Self::conflict(route, target, &answer));
+        match self.rpc(route, &body, "members.write").await? {
+            Ok(_) => Ok(Done::default()),
+            // Active again already: the goal holds.
+            Err(why) if why.contains("unsuspend_non_suspended_member") => Ok(Done::default()),
+            Err(why) => Err(Self::rejected(route, target, &why)),
         }
-        Ok(Done {
-            request_id: answer.request_id,
-        })
     }
 }
 
@@ -328,7 +322,8 @@ impl Actions for DropboxActions {
         if self.info(action).is_none() {
             return Err(format!("`{action}` is not a Dropbox action"));
         }
-        let named = user_named(incident, given)?;
+        let named = user_target(incident, given, "Dropbox")?.id;
+        let named = named.as_str();
         if !is_member_id(named) && !is_email(named) {
             return Err(format!(
                 "`{named}` is neither a Dropbox team member id (dbmid:…) nor an email"

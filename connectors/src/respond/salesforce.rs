@@ -16,11 +16,11 @@
 
 use super::engine::Responder;
 use super::provider::{ActError, ActionInfo, Actions, Done, Target};
-use super::saas::{act_error, field, is_email, text, user_named, SaasApi};
+use super::saas::{self, is_email, user_target, Answer, SaasApi};
 use super::stage;
 use crate::sources::api::client::{Auth, ClientSettings, Forbidden, Reply};
-use crate::sources::api::error::ApiError;
-use crate::sources::api::{base_url, followed_link, is_safe_url, join};
+use crate::sources::api::error::display_url;
+use crate::sources::api::{base_url, followed_link, is_safe_url, join, REQUEST_TIMEOUT_ATTR};
 use crate::sources::salesforce::{error_codes, ClientCredentialsGrant};
 use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
@@ -29,7 +29,7 @@ use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -91,6 +91,8 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "\"62.0\"",
             "The REST API version, e.g. \"62.0\".",
         ),
+        REQUEST_TIMEOUT_ATTR,
+        saas::MAX_ATTEMPTS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -123,7 +125,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         )));
     }
     let provider = SalesforceActions::new(
-        &super::saas::settings(),
+        &saas::client_settings(&attrs)?,
         base_url(&attrs, "instance_url")?,
         client_id,
         client_secret,
@@ -150,16 +152,30 @@ fn forbidden(reply: &Reply) -> Forbidden {
     }
 }
 
-/// Salesforce refuses a change the user may not make with `403`, or with `400`
-/// `INSUFFICIENT_ACCESS_OR_READONLY`: both name the permission to grant.
-fn sf_error(e: ApiError) -> ActError {
-    let insufficient = e.status == Some(StatusCode::BAD_REQUEST.as_u16())
-        && e.message.contains("INSUFFICIENT_ACCESS");
-    if insufficient {
-        ActError(format!("missing permission Manage Users: {}", e.message))
+/// What a refusal names: the permission both actions need.
+const MANAGE_USERS: &str = "Manage Users";
+
+/// Salesforce refuses a change the user may not make with `403` (already worded
+/// `missing permission ...`), or with `400 INSUFFICIENT_ACCESS_OR_READONLY`: worded
+/// the same.
+fn sf_error(e: ActError) -> ActError {
+    if e.0.contains("INSUFFICIENT_ACCESS") && !e.0.starts_with("missing permission") {
+        ActError(format!("missing permission {MANAGE_USERS}: {}", e.0))
     } else {
-        act_error("Manage Users")(e)
+        e
     }
+}
+
+/// The string at `path` (`user.id`) of an incident.
+fn text<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
+    path.split('.')
+        .try_fold(doc, |v, k| v.as_object()?.get(k))
+        .and_then(Value::as_str)
+}
+
+/// The string at `key` of an answer or a captured state.
+fn field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(serde_json::Value::as_str)
 }
 
 /// A Salesforce record id: 15 or 18 letters and digits.
@@ -233,7 +249,7 @@ impl SalesforceActions {
             cached: None,
         };
         Ok(SalesforceActions {
-            api: SaasApi::new(settings, auth, forbidden)?,
+            api: SaasApi::new(settings, auth, Some(forbidden))?,
             instance_url,
             api_version,
         })
@@ -241,7 +257,12 @@ impl SalesforceActions {
 
     /// `{instance}/services/data/v{version}{rest}`, on the host the token names.
     async fn url(&self, rest: &str) -> Result<Url, ActError> {
-        let base = match self.api.token_instance_url().await.map_err(sf_error)? {
+        let base = match self
+            .api
+            .token_instance_url()
+            .await
+            .map_err(|e| ActError(e.message))?
+        {
             Some(named) => Url::parse(&named).ok().filter(is_safe_url).ok_or_else(|| {
                 ActError(
                     "the token response names an instance_url that is not an https:// URL".into(),
@@ -263,20 +284,19 @@ impl SalesforceActions {
         loop {
             let page = self
                 .api
-                .send(Method::GET, &url, None, &[])
+                .expect(Method::GET, &url, None, MANAGE_USERS, "the query")
                 .await
                 .map_err(sf_error)?;
             records.extend(
-                page.body
-                    .get("records")
+                page.get("records")
                     .and_then(serde_json::Value::as_array)
                     .into_iter()
                     .flatten()
                     .cloned(),
             );
-            match field(&page.body, "nextRecordsUrl") {
-                Some(next) if page.body.get("done") == Some(&json!(false)) => {
-                    url = followed_link(&url, next).map_err(sf_error)?;
+            match field(&page, "nextRecordsUrl") {
+                Some(next) if page.get("done") == Some(&json!(false)) => {
+                    url = followed_link(&url, next).map_err(|e| ActError(e.message))?;
                 }
                 _ => return Ok(records),
             }
@@ -350,19 +370,17 @@ impl SalesforceActions {
             .filter(|id| is_record_id(id))
             .ok_or_else(|| ActError("the captured state has no UserLogin id".into()))?;
         let url = self.url(&format!("/sobjects/UserLogin/{login}")).await?;
-        let answer = self
-            .api
-            .send(
+        self.api
+            .expect(
                 Method::PATCH,
                 &url,
                 Some(&json!({ "IsFrozen": frozen })),
-                &[],
+                MANAGE_USERS,
+                &format!("UserLogin {login}"),
             )
             .await
             .map_err(sf_error)?;
-        Ok(Done {
-            request_id: answer.request_id,
-        })
+        Ok(Done::default())
     }
 
     async fn act(
@@ -375,7 +393,6 @@ impl SalesforceActions {
             "freeze_user" if state.get("was_frozen") == Some(&json!(true)) => Ok(Done::default()),
             "freeze_user" => self.set_frozen(state, true).await,
             "end_sessions" => {
-                let mut done = Done::default();
                 for session in state
                     .get("sessions")
                     .and_then(serde_json::Value::as_array)
@@ -390,14 +407,15 @@ impl SalesforceActions {
                     // Gone already (signed out, or a retry after a crash): the goal holds.
                     let answer = self
                         .api
-                        .send(Method::DELETE, &url, None, &[StatusCode::NOT_FOUND])
+                        .call(Method::DELETE, &url, None, MANAGE_USERS)
                         .await
                         .map_err(sf_error)?;
-                    if answer.request_id.is_some() {
-                        done.request_id = answer.request_id;
+                    if let Answer::Rejected(why) = answer {
+                        let text = format!("DELETE {}: {why}", display_url(&url));
+                        return Err(sf_error(ActError(text)));
                     }
                 }
-                Ok(done)
+                Ok(Done::default())
             }
             other => Err(ActError(format!("`{other}` is not a Salesforce action"))),
         }
@@ -435,9 +453,10 @@ impl Actions for SalesforceActions {
             return Err(format!("`{action}` is not a Salesforce action"));
         }
         let named = match (given, text(incident, "user.id")) {
-            (None, Some(id)) if is_user_id(id) => id,
-            _ => user_named(incident, given)?,
+            (None, Some(id)) if is_user_id(id) => id.to_string(),
+            _ => user_target(incident, given, "Salesforce")?.id,
         };
+        let named = named.as_str();
         if !is_user_id(named) && !is_username(named) {
             return Err(format!(
                 "`{named}` is neither a Salesforce user id (005…) nor a username"

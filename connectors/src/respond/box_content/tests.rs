@@ -5,9 +5,10 @@ use super::*;
 use crate::respond::engine::Policy;
 use crate::respond::policy::{Mode, HOUR_MS};
 use crate::respond::saas::testing::{
-    api_calls, body, lines, open, quick, statuses, submit, target_field, with, T0,
+    assert_documented, quick_settings, responder, statuses, submit, T0,
 };
 use crate::respond::tests::{incident, policy};
+use crate::respond::wire::{api_calls, body, lines, target_field, with};
 use crate::sources::api::testing::{Answer, MockApi, Seen};
 use crate::testkit::TempDir;
 use std::collections::BTreeMap;
@@ -113,7 +114,7 @@ fn box_api(store: &Shared, seen: &Seen) -> Answer {
         return match seen.method.as_str() {
             "GET" => answer(&current),
             "PUT" => {
-                assert_eq!(seen.content_type, "application/json");
+                assert_eq!(seen.header("content-type"), Some("application/json"));
                 let asked = body(seen)["shared_link"].clone();
                 let new = if asked.is_null() {
                     serde_json::Value::Null
@@ -147,7 +148,7 @@ fn box_api(store: &Shared, seen: &Seen) -> Answer {
     }
     if seen.path == "/2.0/collaborations" && seen.method == "POST" {
         assert_eq!(seen.param("notify").as_deref(), Some("false"));
-        assert_eq!(seen.content_type, "application/json");
+        assert_eq!(seen.header("content-type"), Some("application/json"));
         let asked = body(seen);
         let exists = store.collaborations.values().any(|c| {
             c["accessible_by"]["id"] == asked["accessible_by"]["id"]
@@ -173,7 +174,7 @@ async fn server(store: &Shared) -> MockApi {
 
 fn actions(api: &MockApi) -> BoxActions {
     BoxActions::new(
-        &quick(),
+        &quick_settings(),
         api.base.clone(),
         "app",
         &Secret::new("box-s3cret"),
@@ -203,10 +204,10 @@ async fn remove_shared_link_then_restore_it_with_the_same_reach() {
     let store = store();
     let api = server(&store).await;
     let dir = TempDir::new("box-link");
-    let (mut r, clock) = open(
+    let (mut r, clock) = responder(
         actions(&api),
-        box_policy("remove_shared_link", Mode::Autonomous),
         &dir,
+        box_policy("remove_shared_link", Mode::Autonomous),
     );
     let docs = r.incident(&item_incident("inc-1", "123")).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
@@ -216,7 +217,6 @@ async fn remove_shared_link_then_restore_it_with_the_same_reach() {
         (record.target.kind.as_str(), record.target.id.as_str()),
         ("box_item", "file:123")
     );
-    assert_eq!(record.provider_request_id.as_deref(), Some("req-1"));
     let state = record.revert.state.clone().unwrap();
     assert_eq!(
         state["shared_link"],
@@ -262,10 +262,10 @@ async fn a_password_protected_folder_link_is_removed_but_not_recreated_without_i
     let store = store();
     let api = server(&store).await;
     let dir = TempDir::new("box-folder");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_shared_link", Mode::Autonomous),
         &dir,
+        box_policy("remove_shared_link", Mode::Autonomous),
     );
     let docs = r
         .incident(&item_incident("inc-2", "folder:456"))
@@ -303,10 +303,10 @@ async fn remove_collaboration_then_restore_it() {
     let store = store();
     let api = server(&store).await;
     let dir = TempDir::new("box-collab");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_collaboration", Mode::Autonomous),
         &dir,
+        box_policy("remove_collaboration", Mode::Autonomous),
     );
     let docs = r.incident(&item_incident("inc-3", "789")).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
@@ -375,10 +375,10 @@ async fn a_refusal_fails_the_action_after_one_request() {
     })
     .await;
     let dir = TempDir::new("box-403");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_shared_link", Mode::Autonomous),
         &dir,
+        box_policy("remove_shared_link", Mode::Autonomous),
     );
     let docs = r.incident(&item_incident("inc-4", "123")).await.unwrap();
     assert_eq!(statuses(&docs), ["failed"]);
@@ -424,10 +424,10 @@ async fn a_429_waits_what_retry_after_says() {
         .await
     };
     let dir = TempDir::new("box-429");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_shared_link", Mode::Autonomous),
         &dir,
+        box_policy("remove_shared_link", Mode::Autonomous),
     );
     let docs = r.incident(&item_incident("inc-5", "123")).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
@@ -442,10 +442,10 @@ async fn observe_mode_calls_nothing_and_an_incident_acts_once() {
     let store = store();
     let api = server(&store).await;
     let dir = TempDir::new("box-observe");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_collaboration", Mode::Observe),
         &dir,
+        box_policy("remove_collaboration", Mode::Observe),
     );
     assert_eq!(
         statuses(&r.incident(&item_incident("inc-6", "789")).await.unwrap()),
@@ -455,10 +455,10 @@ async fn observe_mode_calls_nothing_and_an_incident_acts_once() {
     assert!(api.seen().is_empty(), "observe mode called Box");
 
     let dir = TempDir::new("box-once");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        box_policy("remove_shared_link", Mode::Autonomous),
         &dir,
+        box_policy("remove_shared_link", Mode::Autonomous),
     );
     r.incident(&item_incident("inc-7", "123")).await.unwrap();
     assert!(r
@@ -528,5 +528,5 @@ fn the_component_needs_a_target_and_an_enterprise() {
 
 #[test]
 fn docs_response_md_describes_every_action() {
-    crate::respond::saas::testing::assert_documented(ACTIONS);
+    assert_documented("box", ACTIONS);
 }

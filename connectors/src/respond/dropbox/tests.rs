@@ -3,8 +3,11 @@
 
 use super::*;
 use crate::respond::policy::{Mode, HOUR_MS};
-use crate::respond::saas::testing::{api_calls, body, lines, open, quick, statuses, submit, T0};
+use crate::respond::saas::testing::{
+    assert_documented, quick_settings, responder, statuses, submit, T0,
+};
 use crate::respond::tests::{incident, policy};
+use crate::respond::wire::{api_calls, body, lines, target_field};
 use crate::sources::api::testing::{Answer, MockApi, Seen};
 use crate::testkit::TempDir;
 use std::collections::BTreeMap;
@@ -66,7 +69,7 @@ fn dropbox(team: &Team, seen: &Seen) -> Answer {
     }
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.authorization, "Bearer dbx-token");
-    assert_eq!(seen.content_type, "application/json");
+    assert_eq!(seen.header("content-type"), Some("application/json"));
     let asked = body(seen);
     let mut members = team.lock().unwrap();
     match seen.path.as_str() {
@@ -128,7 +131,7 @@ async fn server(team: &Team) -> MockApi {
 
 fn actions(api: &MockApi) -> DropboxActions {
     DropboxActions::new(
-        &quick(),
+        &quick_settings(),
         api.base.clone(),
         &api.base,
         "app-key",
@@ -147,10 +150,10 @@ async fn suspend_member_never_wipes_and_expiry_unsuspends() {
     let team = team();
     let api = server(&team).await;
     let dir = TempDir::new("dbx-suspend");
-    let (mut r, clock) = open(
+    let (mut r, clock) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     let docs = r
         .incident(&member_incident("inc-1", "carol@acme.example"))
@@ -159,7 +162,6 @@ async fn suspend_member_never_wipes_and_expiry_unsuspends() {
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
     assert_eq!(team.lock().unwrap()[CAROL].1, "suspended");
     let record = r.records().next().unwrap().clone();
-    assert_eq!(record.provider_request_id.as_deref(), Some("req-suspend"));
     assert_eq!(
         record.revert.state,
         Some(json!({"team_member_id": CAROL, "email": "carol@acme.example", "status": "active"}))
@@ -206,8 +208,8 @@ async fn a_member_suspended_before_is_left_as_found() {
     let api = server(&team).await;
     let dir = TempDir::new("dbx-suspended");
     let mut p = policy("suspend_member", Mode::Autonomous);
-    p.target = Some(crate::respond::saas::testing::target_field("entity.id"));
-    let (mut r, _) = open(actions(&api), p, &dir);
+    p.target = Some(target_field("entity.id"));
+    let (mut r, _) = responder(actions(&api), &dir, p);
     let docs = r.incident(&member_incident("inc-2", DAVE)).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"]);
     let id = r.records().next().unwrap().id.clone();
@@ -238,10 +240,10 @@ async fn an_unknown_member_fails_clearly() {
     let team = team();
     let api = server(&team).await;
     let dir = TempDir::new("dbx-unknown");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     let docs = r
         .incident(&member_incident("inc-3", "eve@acme.example"))
@@ -273,10 +275,10 @@ async fn refusals_fail_the_action_without_blind_retries() {
     })
     .await;
     let dir = TempDir::new("dbx-403");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     let docs = r
         .incident(&member_incident("inc-4", "carol@acme.example"))
@@ -319,10 +321,10 @@ async fn refusals_fail_the_action_without_blind_retries() {
     })
     .await;
     let dir = TempDir::new("dbx-scope");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     let docs = r
         .incident(&member_incident("inc-5", "carol@acme.example"))
@@ -364,10 +366,10 @@ async fn a_429_waits_what_retry_after_says() {
         .await
     };
     let dir = TempDir::new("dbx-429");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     let docs = r
         .incident(&member_incident("inc-6", "carol@acme.example"))
@@ -385,7 +387,7 @@ async fn observe_mode_calls_nothing_and_an_incident_acts_once() {
     let team = team();
     let api = server(&team).await;
     let dir = TempDir::new("dbx-observe");
-    let (mut r, _) = open(actions(&api), policy("suspend_member", Mode::Observe), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("suspend_member", Mode::Observe));
     let docs = r
         .incident(&member_incident("inc-7", "carol@acme.example"))
         .await
@@ -396,10 +398,10 @@ async fn observe_mode_calls_nothing_and_an_incident_acts_once() {
     assert_eq!(team.lock().unwrap()[CAROL].1, "active");
 
     let dir = TempDir::new("dbx-once");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("suspend_member", Mode::Autonomous),
         &dir,
+        policy("suspend_member", Mode::Autonomous),
     );
     r.incident(&member_incident("inc-8", "carol@acme.example"))
         .await
@@ -457,5 +459,5 @@ fn the_component_builds_with_its_credentials() {
 
 #[test]
 fn docs_response_md_describes_every_action() {
-    crate::respond::saas::testing::assert_documented(ACTIONS);
+    assert_documented("dropbox", ACTIONS);
 }

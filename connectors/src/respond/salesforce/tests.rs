@@ -4,9 +4,10 @@
 use super::*;
 use crate::respond::policy::{Mode, HOUR_MS};
 use crate::respond::saas::testing::{
-    api_calls, body, lines, open, quick, statuses, submit, with, T0,
+    assert_documented, quick_settings, responder, statuses, submit, T0,
 };
 use crate::respond::tests::{incident, policy};
+use crate::respond::wire::{api_calls, body, lines, with};
 use crate::sources::api::testing::{Answer, MockApi, Seen};
 use crate::testkit::TempDir;
 use std::collections::BTreeMap;
@@ -119,7 +120,7 @@ fn salesforce(org: &Org, seen: &Seen) -> Answer {
             )
         }
         ("PATCH", path) if path.starts_with(&format!("{DATA}/sobjects/UserLogin/")) => {
-            assert_eq!(seen.content_type, "application/json");
+            assert_eq!(seen.header("content-type"), Some("application/json"));
             let login = path.rsplit('/').next().unwrap_or_default();
             let frozen = body(seen)["IsFrozen"].as_bool().unwrap();
             assert_eq!(
@@ -166,7 +167,7 @@ async fn server(org: &Org) -> MockApi {
 
 fn actions(api: &MockApi) -> SalesforceActions {
     SalesforceActions::new(
-        &quick(),
+        &quick_settings(),
         api.base.clone(),
         "app".into(),
         Secret::new("sf-s3cret"),
@@ -184,7 +185,7 @@ async fn freeze_user_by_username_then_expiry_unfreezes() {
     let org = org();
     let api = server(&org).await;
     let dir = TempDir::new("sf-freeze");
-    let (mut r, clock) = open(actions(&api), policy("freeze_user", Mode::Autonomous), &dir);
+    let (mut r, clock) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
     let docs = r
         .incident(&user_incident("inc-1", "alice@acme.example"))
         .await
@@ -229,7 +230,7 @@ async fn a_user_frozen_before_stays_frozen_after_the_revert() {
     let org = org();
     let api = server(&org).await;
     let dir = TempDir::new("sf-frozen");
-    let (mut r, _) = open(actions(&api), policy("freeze_user", Mode::Autonomous), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
     // The id from `user.id`, no username lookup.
     let doc = with(
         user_incident("inc-2", "bob@acme.example"),
@@ -263,10 +264,10 @@ async fn end_sessions_deletes_each_session_and_cannot_be_undone() {
     let api = server(&org).await;
     // Refused in autonomous mode without allow_irreversible, before any call.
     let dir = TempDir::new("sf-sessions-refused");
-    let (mut r, _) = open(
+    let (mut r, _) = responder(
         actions(&api),
-        policy("end_sessions", Mode::Autonomous),
         &dir,
+        policy("end_sessions", Mode::Autonomous),
     );
     let docs = r.incident(&user_incident("inc-3", ALICE)).await.unwrap();
     assert_eq!(statuses(&docs), ["suppressed"]);
@@ -275,7 +276,7 @@ async fn end_sessions_deletes_each_session_and_cannot_be_undone() {
     let dir = TempDir::new("sf-sessions");
     let mut p = policy("end_sessions", Mode::Autonomous);
     p.allow_irreversible = true;
-    let (mut r, _) = open(actions(&api), p, &dir);
+    let (mut r, _) = responder(actions(&api), &dir, p);
     let docs = r.incident(&user_incident("inc-3", ALICE)).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
     assert!(org.lock().unwrap()[ALICE].sessions.is_empty());
@@ -311,7 +312,7 @@ async fn a_refusal_fails_the_action_after_one_request() {
     })
     .await;
     let dir = TempDir::new("sf-403");
-    let (mut r, _) = open(actions(&api), policy("freeze_user", Mode::Autonomous), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
     let docs = r.incident(&user_incident("inc-4", ALICE)).await.unwrap();
     assert_eq!(statuses(&docs), ["failed"]);
     let error = r
@@ -360,7 +361,7 @@ async fn the_request_limit_and_429_wait_as_told() {
         .await
     };
     let dir = TempDir::new("sf-429");
-    let (mut r, _) = open(actions(&api), policy("freeze_user", Mode::Autonomous), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
     let docs = r.incident(&user_incident("inc-5", ALICE)).await.unwrap();
     assert_eq!(statuses(&docs), ["executing", "succeeded"], "{docs:?}");
     assert!(org.lock().unwrap()[ALICE].frozen);
@@ -377,14 +378,14 @@ async fn observe_mode_calls_nothing_and_an_incident_acts_once() {
     let org = org();
     let api = server(&org).await;
     let dir = TempDir::new("sf-observe");
-    let (mut r, _) = open(actions(&api), policy("freeze_user", Mode::Observe), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Observe));
     let docs = r.incident(&user_incident("inc-6", ALICE)).await.unwrap();
     assert_eq!(statuses(&docs), ["observed"]);
     r.tick().await.unwrap();
     assert!(api.seen().is_empty(), "observe mode called Salesforce");
 
     let dir = TempDir::new("sf-once");
-    let (mut r, _) = open(actions(&api), policy("freeze_user", Mode::Autonomous), &dir);
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
     r.incident(&user_incident("inc-7", ALICE)).await.unwrap();
     let calls = api_calls(&api).len();
     assert!(r
@@ -469,5 +470,5 @@ fn the_component_checks_its_settings() {
 
 #[test]
 fn docs_response_md_describes_every_action() {
-    crate::respond::saas::testing::assert_documented(ACTIONS);
+    assert_documented("salesforce", ACTIONS);
 }

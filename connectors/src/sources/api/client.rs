@@ -22,7 +22,9 @@ use bytes::Bytes;
 use pipectl_core::metrics::ComponentCounters;
 use pipectl_core::secrets::Secret;
 use pipectl_core::value::Value;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,6 +204,9 @@ impl ApiClient {
                 request = request
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
+            } else if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+                // Said outright: Google's front end refuses a POST without a length (411).
+                request = request.header(CONTENT_LENGTH, "0");
             }
             let (failure, wait) = match self.send(request, &target).await {
                 Err(failure) => (failure, None),

@@ -17,8 +17,8 @@ pub(crate) struct ApiError {
     /// API refuses): the source stops with this error instead of polling on.
     pub permanent: bool,
     pub message: String,
-    /// The HTTP status the API refused with, when it answered (`403` tells a missing
-    /// permission apart from bad credentials or a request it refuses).
+    /// The HTTP status the API answered with, when it answered: responders tell a
+    /// refusal (`403`, a missing permission) from other failures by it.
     pub status: Option<u16>,
 }
 
@@ -41,7 +41,7 @@ impl ApiError {
         }
     }
 
-    /// The same error, noting the HTTP status that caused it.
+    /// The same error, noting the HTTP status it came with.
     pub fn with_status(mut self, status: reqwest::StatusCode) -> ApiError {
         self.status = Some(status.as_u16());
         self

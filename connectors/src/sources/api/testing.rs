@@ -28,12 +28,12 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub authorization: String,
-    /// The `Content-Type` header (empty without one).
-    pub content_type: String,
     /// `http://<Host header>`, for absolute links in answers.
     pub base: String,
     pub body: String,
     pub at: Instant,
+    /// Every header, names lowercased (`content-type`...).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Seen {
@@ -43,6 +43,14 @@ impl Seen {
         url.query_pairs()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())
+    }
+
+    /// A header's value (`name` lowercased), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A form field of the body, decoded.
@@ -122,12 +130,6 @@ impl MockApi {
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or_default()
                                     .to_string(),
-                                content_type: parts
-                                    .headers
-                                    .get("content-type")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_string(),
                                 base: format!(
                                     "http://{}",
                                     parts
@@ -138,6 +140,14 @@ impl MockApi {
                                 ),
                                 body: String::from_utf8_lossy(&body).into_owned(),
                                 at: Instant::now(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        let v = String::from_utf8_lossy(v.as_bytes());
+                                        (k.as_str().to_string(), v.into_owned())
+                                    })
+                                    .collect(),
                             };
                             let answer = handler(&seen);
                             log.lock().unwrap().push(seen);
