@@ -334,6 +334,46 @@ async fn a_refusal_fails_the_action_after_one_request() {
     assert_eq!(api_calls(&api).len(), 1, "a refusal is never retried");
 }
 
+/// Salesforce also refuses a change with `400 INSUFFICIENT_ACCESS_OR_READONLY` (the Run
+/// As user may read the user but not freeze them): worded and never retried alike.
+#[tokio::test]
+async fn insufficient_access_on_the_change_is_a_missing_permission_too() {
+    let org = org();
+    let api = {
+        let org = Arc::clone(&org);
+        MockApi::start(move |seen| {
+            if seen.method == "PATCH" {
+                return Answer::status(
+                    400,
+                    r#"[{"errorCode":"INSUFFICIENT_ACCESS_OR_READONLY","message":"insufficient access rights on object id"}]"#,
+                );
+            }
+            salesforce(&org, seen)
+        })
+        .await
+    };
+    let dir = TempDir::new("sf-400");
+    let (mut r, _) = responder(actions(&api), &dir, policy("freeze_user", Mode::Autonomous));
+    let docs = r.incident(&user_incident("inc-8", ALICE)).await.unwrap();
+    assert_eq!(statuses(&docs), ["executing", "failed"]);
+    let error = r
+        .records()
+        .next()
+        .unwrap()
+        .error
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        error.starts_with(&format!(
+            "missing permission Manage Users: PATCH {}: HTTP 400",
+            api.url(&format!("{DATA}/sobjects/UserLogin/{ALICE_LOGIN}"))
+        )),
+        "{error}"
+    );
+    assert_eq!(api_calls(&api).len(), 2, "query, then one PATCH");
+    assert!(!org.lock().unwrap()[ALICE].frozen);
+}
+
 #[tokio::test]
 async fn the_request_limit_and_429_wait_as_told() {
     let org = org();
