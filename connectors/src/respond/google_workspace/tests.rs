@@ -453,3 +453,32 @@ async fn targets_come_from_the_user_entity_or_the_target_expression() {
 fn docs_response_md_describes_every_google_workspace_action() {
     assert_documented("google_workspace", ACTIONS);
 }
+
+#[test]
+fn configuration_is_checked() {
+    use crate::testkit::{build, build_error, eq, plan, string};
+    use pipectl_dsl::plan::PlanValue;
+    let key = test_key("https://oauth2.googleapis.com/token");
+    let attrs = |action: &str, subject: &str| {
+        plan(
+            &SPEC,
+            "contain",
+            vec![
+                ("action", string(action)),
+                ("when", PlanValue::Expr(eq("entity.kind", "user"))),
+                ("credentials", string(&key.json)),
+                ("subject", string(subject)),
+            ],
+        )
+    };
+    let error = build_error(&FACTORY, &attrs("suspend_user", "admin"));
+    assert!(error.contains("not an email address"), "{error}");
+    let error = build_error(
+        &FACTORY,
+        &attrs("delete_drive_permission", "admin@acme.com"),
+    );
+    assert!(error.contains("needs `target`"), "{error}");
+    assert!(!error.contains("PRIVATE KEY"));
+    let dir = TempDir::new("google-build");
+    assert!(build(&FACTORY, &attrs("sign_out", "admin@acme.com"), dir.path()).is_ok());
+}

@@ -444,3 +444,33 @@ async fn targets_come_from_the_user_entity_or_the_target_expression() {
 fn docs_response_md_describes_every_graph_action() {
     assert_documented("graph", ACTIONS);
 }
+
+#[test]
+fn configuration_is_checked() {
+    use crate::testkit::{build, build_error, eq, plan, string};
+    use pipectl_dsl::plan::PlanValue;
+    let attrs = |action: &str, extra: Vec<(&'static str, PlanValue)>| {
+        let mut attrs = vec![
+            ("action", string(action)),
+            ("when", PlanValue::Expr(eq("entity.kind", "user"))),
+            ("tenant_id", string("contoso.onmicrosoft.com")),
+            ("client_id", string("app-1")),
+            ("client_secret", string("s")),
+        ];
+        attrs.extend(extra);
+        plan(&SPEC, "contain", attrs)
+    };
+    let error = build_error(&FACTORY, &attrs("remove_sharing_link", vec![]));
+    assert!(error.contains("needs `target`"), "{error}");
+    let dir = TempDir::new("graph-build");
+    let gov = attrs("disable_user", vec![("cloud", string("gcc_high"))]);
+    assert!(build(&FACTORY, &gov, dir.path()).is_ok());
+    let error = build_error(
+        &FACTORY,
+        &attrs(
+            "disable_user",
+            vec![("api_url", string("http://graph.example"))],
+        ),
+    );
+    assert!(error.contains("must start with https://"), "{error}");
+}

@@ -282,3 +282,24 @@ async fn observe_mode_calls_nothing() {
 fn docs_response_md_describes_every_okta_action() {
     assert_documented("okta", ACTIONS);
 }
+
+#[test]
+fn configuration_is_checked() {
+    use crate::testkit::{build, build_error, eq, plan, string};
+    use pipectl_dsl::plan::PlanValue;
+    let attrs = |domain: &str| {
+        plan(
+            &SPEC,
+            "contain",
+            vec![
+                ("action", string("suspend_user")),
+                ("when", PlanValue::Expr(eq("entity.kind", "user"))),
+                ("domain", string(domain)),
+                ("api_token", string("t")),
+            ],
+        )
+    };
+    assert!(build_error(&FACTORY, &attrs("http://acme.okta.com")).contains("https://"));
+    let dir = TempDir::new("okta-build");
+    assert!(build(&FACTORY, &attrs("https://acme.okta.com"), dir.path()).is_ok());
+}
