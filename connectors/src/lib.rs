@@ -48,9 +48,12 @@ pub fn factories() -> Vec<Factory> {
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
         respond::aws::FACTORY,
+        respond::box_content::FACTORY,
+        respond::dropbox::FACTORY,
         respond::google_workspace::FACTORY,
         respond::graph::FACTORY,
         respond::okta::FACTORY,
+        respond::salesforce::FACTORY,
     ]
 }
 
@@ -102,6 +105,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 27);
+        assert_eq!(seen.len(), 30);
     }
 }

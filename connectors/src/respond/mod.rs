@@ -5,13 +5,15 @@
 //! and the operator channel ([`journal`]), the decision engine ([`engine`]), audit
 //! documents ([`audit`]) and the stage's loop and shared attributes ([`stage`]) — and
 //! each provider is one file implementing [`provider::Actions`] ([`aws`], [`graph`],
-//! [`okta`], [`google_workspace`]; Salesforce, Box and Dropbox come the same way). It
+//! [`okta`], [`google_workspace`], [`salesforce`], [`box_content`], [`dropbox`]). It
 //! lives in the connectors crate because responders call provider APIs with the same
 //! clients the sources use (the AWS client, the SaaS client through `saas`), and core
 //! knows no provider.
 
 pub mod audit;
 pub mod aws;
+pub mod box_content;
+pub mod dropbox;
 pub mod engine;
 pub mod google_workspace;
 pub mod graph;
@@ -20,7 +22,10 @@ pub mod okta;
 pub mod policy;
 pub mod provider;
 mod saas;
+pub mod salesforce;
 pub mod stage;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire;

@@ -120,6 +120,12 @@ impl SaasApi {
         result.map_err(|e| act_error(permission, e))
     }
 
+    /// The API host named with the current token (Salesforce's `instance_url`),
+    /// fetching a token first if none is fresh.
+    pub async fn token_instance_url(&self) -> Result<Option<String>, ApiError> {
+        self.client.lock().await.token_instance_url().await
+    }
+
     /// [`SaasApi::call`] where `404` is an error naming `what` was not found.
     pub async fn expect(
         &self,
@@ -146,6 +152,19 @@ pub(crate) fn segment(id: &str) -> String {
         .map(crate::sources::api::percent_encode)
         .collect::<Vec<_>>()
         .join("!")
+}
+
+/// Whether `text` looks like an email address (one `@`, something on both sides, no
+/// spaces or control characters): Salesforce usernames and Dropbox members' emails.
+pub(crate) fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.contains('@')
+        && text.len() <= 254
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// The user a user action targets: `given` (the `target` expression), else the

@@ -225,18 +225,35 @@ impl BoxConfig {
 
     /// Box's Client Credentials Grant for the enterprise.
     fn grant(&self) -> FormGrant {
-        FormGrant {
-            token_url: join(&self.api_url, "/oauth2/token"),
-            fields: vec![
-                ("grant_type", "client_credentials".into()),
-                ("client_id", self.client_id.clone()),
-                ("box_subject_type", "enterprise".into()),
-                ("box_subject_id", self.enterprise_id.clone()),
-            ],
-            secrets: vec![("client_secret", self.client_secret.clone())],
-            token_help: "check client_id, client_secret and enterprise_id, that the app uses Server Authentication (Client Credentials Grant), and that an admin has authorised it (Admin Console → Integrations → Platform Apps Manager)",
-            api_help: "the app may not read enterprise events: give it the application scope \"Manage enterprise properties\" and App + Enterprise Access, then have an admin re-authorise it (Platform Apps Manager); see docs/sources.md",
-        }
+        enterprise_grant(
+            &self.api_url,
+            &self.client_id,
+            &self.client_secret,
+            &self.enterprise_id,
+        )
+    }
+}
+
+/// Box's Client Credentials Grant for an enterprise (the token acts as its service
+/// account), with the source's help texts; `respond box` replaces `api_help` with its
+/// own.
+pub(crate) fn enterprise_grant(
+    api_url: &Url,
+    client_id: &str,
+    client_secret: &Secret,
+    enterprise_id: &str,
+) -> FormGrant {
+    FormGrant {
+        token_url: join(api_url, "/oauth2/token"),
+        fields: vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", client_id.to_string()),
+            ("box_subject_type", "enterprise".into()),
+            ("box_subject_id", enterprise_id.to_string()),
+        ],
+        secrets: vec![("client_secret", client_secret.clone())],
+        token_help: "check client_id, client_secret and enterprise_id, that the app uses Server Authentication (Client Credentials Grant), and that an admin has authorised it (Admin Console → Integrations → Platform Apps Manager)",
+        api_help: "the app may not read enterprise events: give it the application scope \"Manage enterprise properties\" and App + Enterprise Access, then have an admin re-authorise it (Platform Apps Manager); see docs/sources.md",
     }
 }
 

@@ -200,19 +200,35 @@ impl DropboxConfig {
 
     /// The refresh-token grant.
     fn grant(&self) -> FormGrant {
-        FormGrant {
-            token_url: join(&self.login_url, "/oauth2/token"),
-            fields: vec![
-                ("grant_type", "refresh_token".into()),
-                ("client_id", self.client_id.clone()),
-            ],
-            secrets: vec![
-                ("refresh_token", self.refresh_token.clone()),
-                ("client_secret", self.client_secret.clone()),
-            ],
-            token_help: "check client_id (the App key), client_secret (the App secret) and refresh_token, and that the app is still linked to the team (Admin Console → Settings → Connected apps)",
-            api_help: "Dropbox refused the app's access to the team activity log: give the app the team scope events.read (App Console → Permissions), have a team admin authorise it again for a new refresh_token, and check that the team plan includes the activity log; see docs/sources.md",
-        }
+        refresh_token_grant(
+            &self.login_url,
+            &self.client_id,
+            &self.client_secret,
+            &self.refresh_token,
+        )
+    }
+}
+
+/// Dropbox's refresh-token grant, with the source's help texts; `respond dropbox`
+/// replaces `api_help` with its own.
+pub(crate) fn refresh_token_grant(
+    login_url: &Url,
+    client_id: &str,
+    client_secret: &Secret,
+    refresh_token: &Secret,
+) -> FormGrant {
+    FormGrant {
+        token_url: join(login_url, "/oauth2/token"),
+        fields: vec![
+            ("grant_type", "refresh_token".into()),
+            ("client_id", client_id.to_string()),
+        ],
+        secrets: vec![
+            ("refresh_token", refresh_token.clone()),
+            ("client_secret", client_secret.clone()),
+        ],
+        token_help: "check client_id (the App key), client_secret (the App secret) and refresh_token, and that the app is still linked to the team (Admin Console → Settings → Connected apps)",
+        api_help: "Dropbox refused the app's access to the team activity log: give the app the team scope events.read (App Console → Permissions), have a team admin authorise it again for a new refresh_token, and check that the team plan includes the activity log; see docs/sources.md",
     }
 }
 

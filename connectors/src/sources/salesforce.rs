@@ -228,11 +228,12 @@ impl Source for SalesforceSource {
 }
 
 /// Salesforce's client credentials flow: like RFC 6749's, without a scope (the
-/// connected app's policies decide), against the org's My Domain.
-struct ClientCredentialsGrant {
-    token_url: Url,
-    client_id: String,
-    client_secret: Secret,
+/// connected app's policies decide), against the org's My Domain. `respond salesforce`
+/// uses it too.
+pub(crate) struct ClientCredentialsGrant {
+    pub token_url: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
 }
 
 impl TokenGrant for ClientCredentialsGrant {
@@ -503,7 +504,7 @@ impl Poller for LogFilePoller {
 
 /// The `errorCode`s of a Salesforce error answer (`[{"errorCode": ..., "message":
 /// ...}]`).
-fn error_codes(body: &[u8]) -> Vec<String> {
+pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
     let Ok(Value::Array(errors)) = pipectl_core::json::from_slice(body) else {
         return Vec::new();
     };

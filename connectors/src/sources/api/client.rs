@@ -11,7 +11,8 @@
 //! or another `4xx` is a permanent error that names what to fix — except a `403` the
 //! source recognises as a rate limit ([`Forbidden::Throttled`]), retried like a `429`.
 //! Requests carry no body, or a JSON one (Dropbox's RPC endpoints take their arguments
-//! so).
+//! so; responders `PATCH`, `PUT`, `POST` and `DELETE` with [`ApiClient::call_json`]).
+//! A permanent error keeps the HTTP status that caused it ([`ApiError::status`]).
 
 use super::error::{display_url, excerpt, ApiError};
 use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
