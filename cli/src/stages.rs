@@ -39,6 +39,10 @@ struct Node {
 pub struct Stages {
     /// In topological order: every node comes after the nodes it reads.
     nodes: Vec<Node>,
+    /// How many nodes read each output, and which node reads each root last (it takes
+    /// the supplied events; earlier readers copy them). Fixed at build.
+    consumers: HashMap<Input, usize>,
+    last_reader: HashMap<usize, usize>,
 }
 
 /// Whether a component kind is one events pass through (and so can be built here).
@@ -136,7 +140,21 @@ impl Stages {
                 inputs,
             });
         }
-        Ok(Stages { nodes })
+        let mut consumers: HashMap<Input, usize> = HashMap::new();
+        let mut last_reader: HashMap<usize, usize> = HashMap::new();
+        for (index, node) in nodes.iter().enumerate() {
+            for input in &node.inputs {
+                *consumers.entry(input.clone()).or_default() += 1;
+                if let Input::Root(root) = input {
+                    last_reader.insert(*root, index);
+                }
+            }
+        }
+        Ok(Stages {
+            nodes,
+            consumers,
+            last_reader,
+        })
     }
 
     /// The built component named `name`, when there is one.
@@ -160,16 +178,6 @@ impl Stages {
         finished: bool,
         mut seen: impl FnMut(&ComponentPlan, Option<&str>, &[Event]),
     ) {
-        let mut consumers: HashMap<Input, usize> = HashMap::new();
-        let mut last_reader: HashMap<usize, usize> = HashMap::new();
-        for (index, node) in self.nodes.iter().enumerate() {
-            for input in &node.inputs {
-                *consumers.entry(input.clone()).or_default() += 1;
-                if let Input::Root(root) = input {
-                    last_reader.insert(*root, index);
-                }
-            }
-        }
         // Each output with the number of consumers still to read it: the last one
         // takes the events, the others get copies.
         let mut pending: HashMap<Input, (Vec<Event>, usize)> = HashMap::new();
@@ -191,7 +199,7 @@ impl Stages {
                     if !roots.contains(root) {
                         continue;
                     }
-                    if last_reader.get(root) == Some(&index) {
+                    if self.last_reader.get(root) == Some(&index) {
                         if let Some((_, event)) = slot.take() {
                             input.push(event);
                         }
@@ -220,13 +228,18 @@ impl Stages {
                 seen(&node.plan, Some(&port), &events);
                 offer(
                     &mut pending,
-                    &consumers,
+                    &self.consumers,
                     Input::Node(index, Some(port)),
                     events,
                 );
             }
             seen(&node.plan, None, &default);
-            offer(&mut pending, &consumers, Input::Node(index, None), default);
+            offer(
+                &mut pending,
+                &self.consumers,
+                Input::Node(index, None),
+                default,
+            );
         }
     }
 }
