@@ -8,6 +8,7 @@ mod commands;
 mod control;
 mod exit;
 mod registry;
+mod replay;
 mod settings;
 mod stages;
 
@@ -71,6 +72,10 @@ enum Command {
     Rollback(commands::rollback::Args),
     /// A live sample of the events leaving a component of the daemon.
     Tap(commands::tap::Args),
+    /// Play archived events (NDJSON archives or OpenSearch) through a pipeline in event
+    /// time, deterministically, with a progress bar: to reproduce an incident or try a
+    /// changed model on history.
+    Replay(commands::replay::Args),
     /// Print the pipeline graph in Graphviz DOT.
     Graph(commands::graph::Args),
     /// Write (or check) the component reference generated from the catalogue.
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
                 Command::History(args) => commands::history::run(args, &settings),
                 Command::Rollback(args) => commands::rollback::run(args, &settings),
                 Command::Tap(args) => commands::tap::run(args, &settings),
+                Command::Replay(args) => commands::replay::run(args, &settings),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),
                 Command::Opensearch(args) => commands::opensearch::run(args),

@@ -10,6 +10,7 @@ pub mod models;
 pub mod opensearch;
 pub mod plan;
 pub mod reference;
+pub mod replay;
 pub mod rollback;
 pub mod rules;
 pub mod run;
