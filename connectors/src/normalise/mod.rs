@@ -43,6 +43,7 @@ pub mod o365;
 pub mod okta;
 pub mod salesforce;
 pub mod suricata;
+pub mod windows;
 pub mod zeek;
 
 use pipectl_core::detect::sigma::hit::document_id;

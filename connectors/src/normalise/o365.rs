@@ -23,6 +23,8 @@ use super::{
 };
 use pipectl_core::value::Value;
 
+mod alert;
+
 const DATASET: Dataset = Dataset {
     module: "o365",
     name: "o365.audit",
@@ -46,11 +48,33 @@ pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     Ok(build(record, head, Received::now()))
 }
 
+/// Records arrive beside the audit records on the same feeds: Defender security alerts
+/// ([`alert`]) and Windows events ([`super::windows`]) are mapped as what they are.
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
+    if text(record, "Operation").is_none() {
+        if alert::is_alert(record) {
+            if let Some(head) = alert::head(record) {
+                return Ok(head);
+            }
+        }
+        if super::windows::is_windows_event(record) {
+            if let Some(head) = super::windows::head(record) {
+                return Ok(head);
+            }
+        }
+    }
     require_head(Format::O365, record, "CreationTime", "Operation")
 }
 
 pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
+    if text(&record, "Operation").is_none() {
+        if alert::is_alert(&record) {
+            return alert::build(record, head, received);
+        }
+        if super::windows::is_windows_event(&record) {
+            return super::windows::build(record, head, received);
+        }
+    }
     let r = &record;
     let mut doc = Doc::new(head.time, received);
     let op = head.action.as_str();

@@ -20,6 +20,8 @@ use super::{
 };
 use pipectl_core::value::{Map, Value};
 
+mod summary;
+
 const DATASET: Dataset = Dataset {
     module: "okta",
     name: "okta.system",
@@ -33,11 +35,19 @@ pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
     Ok(build(record, head, Received::now()))
 }
 
+/// Behaviour summaries computed over the log ([`summary`]) travel with it; they are
+/// mapped as what they are.
 pub(crate) fn check(record: &Value) -> Result<Head, NormaliseError> {
+    if text(record, "eventType").is_none() && summary::is_summary(record) {
+        return Ok(summary::head(record));
+    }
     require_head(Format::Okta, record, "published", "eventType")
 }
 
 pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
+    if text(&record, "eventType").is_none() && summary::is_summary(&record) {
+        return summary::build(record, head, received);
+    }
     let r = &record;
     let mut doc = Doc::new(head.time, received);
     let event_type = head.action.as_str();

@@ -221,7 +221,7 @@ mod tests {
             &[
                 r#"{"uuid":"a","published":"2026-01-01T00:00:00Z","eventType":"user.session.start","actor":{"type":"User","alternateId":"Ann@X.example"}}"#,
                 r#"{"message":"{\"uuid\":\"b\",\"published\":\"2026-01-01T00:00:01Z\",\"eventType\":\"user.session.end\"}"}"#,
-                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0}"#,
+                r#"{"total_events":1000,"severity_score":57.0}"#,
                 r#"{"uuid":"c","eventType":"user.session.start"}"#,
             ],
         )
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(
             outcome.port("errors"),
             [
-                r#"{"baseline_total_events":1000,"anomaly_severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `eventType`: not an Okta System Log record"}}}"#
+                r#"{"total_events":1000,"severity_score":57.0,"pipectl":{"error":{"component":"test.t","message":"okta: no `eventType`: not an Okta System Log record"}}}"#
             ]
         );
         assert_eq!(outcome.counters.events_errored, 1);

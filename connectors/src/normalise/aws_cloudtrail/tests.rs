@@ -23,6 +23,7 @@ fn every_record_of_the_sample_normalises_those_without_a_time_at_the_time_receiv
         "aws.cloudtrail",
         "aws",
         &[],
+        &[],
     );
     assert!(refused.is_empty(), "{refused:?}");
     for &line in WITHOUT_TIME {

@@ -5,24 +5,113 @@ use crate::normalise::samples::{
 use pipectl_core::json::{from_str, to_string};
 
 /// The sample's lines that are not audit records: Microsoft Graph security alerts
-/// (20–23) and Windows security events (24–25).
-const NOT_O365: &[usize] = &[20, 21, 22, 23, 24, 25];
+/// (20–23) and Windows security events (24–25), mapped as what they are.
+const ALERTS: &[usize] = &[20, 21, 22, 23];
+const WINDOWS: &[usize] = &[24, 25];
 
 fn sample(line: usize) -> Value {
     normalised("m365_audit.jsonl", line, normalise)
 }
 
 #[test]
-fn every_real_record_of_the_sample_normalises_and_the_rest_are_refused() {
+fn every_record_of_the_sample_normalises() {
     let refused = refused_lines(
         "m365_audit.jsonl",
         normalise,
         "Operation",
         "o365.audit",
         "m365",
-        &["Operation"],
+        &[],
+        &[ALERTS, WINDOWS].concat(),
     );
-    assert_eq!(refused, NOT_O365);
+    assert!(refused.is_empty(), "{refused:?}");
+    for &line in ALERTS {
+        let e = sample(line);
+        assert_eq!(s(&e, "event.kind"), Some("alert"), "line {line}");
+        assert_eq!(s(&e, "event.dataset"), Some("m365_defender.alert"));
+        assert!(get(&e, "m365_defender.alert.id").is_some(), "line {line}");
+        assert!(s(&e, "rule.name").is_some(), "line {line}");
+    }
+    for &line in WINDOWS {
+        let e = sample(line);
+        assert_eq!(
+            s(&e, "event.dataset"),
+            Some("windows.security"),
+            "line {line}"
+        );
+        assert_eq!(
+            s(&e, "event.action"),
+            Some("created-process"),
+            "line {line}"
+        );
+    }
+}
+
+#[test]
+fn a_defender_alert_names_the_user_and_address_of_its_evidence() {
+    let e = sample(20);
+    assert_eq!(s(&e, "@timestamp"), Some("2026-04-01T14:31:48.438Z"));
+    assert_eq!(s(&e, "event.action"), Some("AnonymousLogin"));
+    assert_eq!(s(&e, "rule.name"), Some("Anonymous IP address"));
+    assert_eq!(
+        s(&e, "event.provider"),
+        Some("microsoftDefenderForIdentity")
+    );
+    assert_eq!(get(&e, "event.severity").and_then(Value::as_i64), Some(3));
+    assert_eq!(
+        s(&e, "user.email"),
+        Some("homer.simpson@corporation.onmicrosoft.com")
+    );
+    assert_eq!(
+        s(&e, "user.id"),
+        Some("011d5ede-0faa-4946-a25e-b2cd0c47a52c")
+    );
+    assert_eq!(s(&e, "source.ip"), Some("185.220.103.6"));
+    assert_eq!(s(&e, "source.geo.country_iso_code"), Some("US"));
+    assert_eq!(get(&e, "event.outcome"), None);
+    assert_eq!(
+        entity_keys(&e),
+        ["user:homer.simpson@corporation.onmicrosoft.com"]
+    );
+    // An alert without evidence still maps, with no actor.
+    let bare = sample(23);
+    assert_eq!(s(&bare, "event.action"), Some("Informational"));
+    assert_eq!(
+        get(&bare, "event.severity").and_then(Value::as_i64),
+        Some(1)
+    );
+    assert_eq!(get(&bare, "user"), None);
+}
+
+#[test]
+fn a_windows_process_creation_event() {
+    let e = sample(24);
+    assert_eq!(s(&e, "@timestamp"), Some("2024-01-15T10:30:45Z"));
+    assert_eq!(s(&e, "event.code"), Some("4688"));
+    assert_eq!(s(&e, "event.outcome"), Some("success"));
+    assert_eq!(s(&e, "host.name"), Some("WIN-WORKSTATION-01"));
+    assert_eq!(s(&e, "user.name"), Some("jdoe"));
+    assert_eq!(s(&e, "user.domain"), Some("CORP"));
+    assert_eq!(s(&e, "process.name"), Some("mimikatz.exe"));
+    assert_eq!(get(&e, "process.pid").and_then(Value::as_i64), Some(0x1234));
+    assert_eq!(
+        get(&e, "process.parent.pid").and_then(Value::as_i64),
+        Some(0x5678)
+    );
+    assert_eq!(
+        s(&e, "process.command_line"),
+        Some("mimikatz.exe privilege::debug sekurlsa::logonpasswords")
+    );
+    assert_eq!(
+        s(&e, "process.parent.executable"),
+        Some("C:\\Windows\\System32\\cmd.exe")
+    );
+    assert_eq!(
+        to_string(get(&e, "event.category").unwrap()),
+        r#"["process"]"#
+    );
+    // Two exports of the same host's log records stay apart by their record number.
+    assert_ne!(s(&e, "event.id"), s(&sample(25), "event.id"));
 }
 
 #[test]

@@ -5,8 +5,8 @@ use crate::normalise::samples::{
 use pipectl_core::json::{from_str, to_string};
 
 /// The sample's lines that are not System Log events: per-user anomaly summaries of
-/// an analytics job, which name no `eventType`.
-const NOT_OKTA: &[usize] = &[
+/// an analytics job, which name no `eventType`, mapped as what they are.
+const SUMMARIES: &[usize] = &[
     3, 4, 5, 6, 7, 8, 57, 58, 59, 60, 61, 62, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79,
     80,
 ];
@@ -20,16 +20,17 @@ fn sample(line: usize) -> Value {
 }
 
 #[test]
-fn every_real_record_of_the_sample_normalises_and_the_rest_are_refused() {
+fn every_record_of_the_sample_normalises() {
     let refused = refused_lines(
         "okta_system_log.jsonl",
         normalise,
         "eventType",
         "okta.system",
         "okta",
-        &["eventType"],
+        &[],
+        SUMMARIES,
     );
-    assert_eq!(refused, NOT_OKTA);
+    assert!(refused.is_empty(), "{refused:?}");
     for &line in WITHOUT_TIME {
         assert_time_from_ingest(&sample(line));
     }
@@ -157,9 +158,45 @@ fn refusals_say_why() {
     );
     let err = |json: &str| normalise(from_str(json).unwrap()).unwrap_err().to_string();
     assert_eq!(
-        err(r#"{"user_email":"a@x.example","anomaly_severity_score":40.0}"#),
+        err(r#"{"user_email":"a@x.example","score":40.0}"#),
         "okta: no `eventType`: not an Okta System Log record"
     );
+}
+
+#[test]
+fn anomaly_summaries_are_alerts_on_their_user() {
+    for &line in SUMMARIES {
+        let e = sample(line);
+        assert_eq!(s(&e, "event.dataset"), Some("okta.anomaly"), "line {line}");
+        assert!(
+            s(&e, "event.action").is_some_and(|a| a.starts_with("okta-anomaly-")),
+            "line {line}"
+        );
+        assert!(
+            matches!(s(&e, "event.kind"), Some("alert" | "metric")),
+            "line {line}"
+        );
+    }
+    let e = sample(3);
+    assert_eq!(s(&e, "event.action"), Some("okta-anomaly-account-activity"));
+    assert_eq!(s(&e, "event.kind"), Some("alert"));
+    assert_eq!(s(&e, "user.email"), Some("compromised.user@company.com"));
+    assert_eq!(entity_keys(&e), ["user:compromised.user@company.com"]);
+    assert!(get(&e, "event.risk_score").is_some());
+    assert_eq!(
+        s(&sample(57), "event.action"),
+        Some("okta-anomaly-policy-weakening")
+    );
+    assert_eq!(
+        s(&sample(67), "event.action"),
+        Some("okta-anomaly-credential-extraction")
+    );
+    assert_eq!(
+        s(&sample(75), "event.action"),
+        Some("okta-anomaly-credential-access-hours")
+    );
+    // A row with an empty admin address names no one.
+    assert_eq!(get(&sample(61), "user"), None);
 }
 
 #[test]
