@@ -30,6 +30,31 @@ const INCIDENTS_RAISED_FLOOR: u64 = 5;
 /// False incidents per 1,000 entity-days on this organisation today are about 3.3.
 const FALSE_INCIDENT_CEILING: f64 = 6.0;
 
+/// The smallest organisation the generator accepts still has room for every scenario
+/// (its finance department once went entirely to the accounts-payable team, leaving no
+/// insider, and the generator failed).
+#[test]
+fn the_smallest_organisation_generates_every_scenario() {
+    let dir = TempDir::new("scenario-smallest");
+    let status = Command::new("python3")
+        .arg(repo_root().join("examples/scenario/generate.py"))
+        .args(["--users", "60", "--days", "8", "--out"])
+        .arg(dir.path())
+        .status()
+        .expect("python3 runs the scenario generator");
+    assert!(
+        status.success(),
+        "the scenario generator failed at its minimum size"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("meta.json")).unwrap())
+            .unwrap();
+    assert!(
+        meta["scenarios"].as_array().is_some_and(|s| s.len() >= 8),
+        "{meta}"
+    );
+}
+
 #[test]
 fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
     let dir = TempDir::new("detection-eval");

@@ -526,8 +526,10 @@ class Org:
         for p in self.iam_people:
             p.iam = p.email.split("@")[0]
         self.it_admins = it[:3] or self.by_dept["it"][:1]
-        self.ap_team = [p for p in self.by_dept["finance"] if p.join_day == 0
-                        and p.change is None][:6]
+        # Up to six accounts-payable clerks, leaving finance people outside the team
+        # (the insider scenario needs one) in the smallest organisations.
+        settled = [p for p in self.by_dept["finance"] if p.join_day == 0 and p.change is None]
+        self.ap_team = settled[:min(6, max(1, len(settled) - 2))]
         self.sites = build_sites(rng)
         self.click_pool = CLICK_DOMAINS
         self.apps = {a: ("0oa" + b62(rng, 17)) for a in ALL_APPS}
