@@ -376,3 +376,121 @@ fn an_opensearch_archive_replays_like_the_same_files() {
         "OpenSearch and files gave different breaches"
     );
 }
+
+/// Vendor files standing in for their sources: records ordered by the time their own
+/// normaliser finds, a flow log header still ahead of its lines, a refused record
+/// still reaching the `errors` output.
+#[test]
+fn raw_vendor_files_replay_in_event_time_through_the_normalisers() {
+    let dir = TempDir::new("replay-raw");
+    let pipeline = r#"
+pipeline "raw" {
+  source file "okta_log" {
+    path = "live/okta.jsonl"
+  }
+  source file "flow_log" {
+    path = "live/flows.log"
+  }
+  transform normalise "okta" {
+    inputs = [okta_log]
+    format = "okta"
+  }
+  transform normalise "flows" {
+    inputs = [flow_log]
+    format = "aws_vpcflow"
+  }
+  transform filter "merged" {
+    inputs    = [okta, flows]
+    condition = exists(event.action)
+  }
+  sink file "all" {
+    inputs = [merged]
+    path   = "all.ndjson"
+  }
+  sink file "refused" {
+    inputs = [okta.errors]
+    path   = "refused.ndjson"
+  }
+}
+"#;
+    std::fs::write(dir.path().join("raw.pipe"), pipeline).unwrap();
+    let okta = |second: i64, n: u32| {
+        serde_json::json!({
+            "uuid": format!("e{n}"),
+            "published": rfc3339(START_MS + second * 1000),
+            "eventType": "user.session.start",
+            "actor": {"type": "User", "alternateId": "ana@acme.example"},
+        })
+        .to_string()
+    };
+    let okta_file = [
+        okta(2, 2),
+        okta(0, 0),
+        "not a record".to_string(),
+        okta(4, 4),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("okta.jsonl"), okta_file + "\n").unwrap();
+    let start = START_MS / 1000;
+    let flows = format!(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 123456789012 eni-1 10.0.0.1 10.0.0.2 4000 443 6 10 840 {} {} ACCEPT OK\n\
+         2 123456789012 eni-1 10.0.0.1 10.0.0.3 4001 443 6 10 840 {} {} ACCEPT OK\n",
+        start + 1,
+        start + 1,
+        start + 3,
+        start + 3
+    );
+    std::fs::write(dir.path().join("flows.log"), flows).unwrap();
+    let output = pipectl()
+        .current_dir(dir.path())
+        .args([
+            "--log",
+            "warn",
+            "replay",
+            "raw.pipe",
+            "--json-summary",
+            "--quiet",
+        ])
+        .args([
+            "--source",
+            "okta_log=okta.jsonl",
+            "--source",
+            "flow_log=flows.log",
+        ])
+        .args(["--from", "2026-09-07", "--to", "2026-09-08"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let all = std::fs::read_to_string(dir.path().join("all.ndjson")).unwrap();
+    let order: Vec<String> = all
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{}@{}",
+                v["event"]["module"].as_str().unwrap_or("?"),
+                &v["@timestamp"].as_str().unwrap_or("?")[17..19]
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["okta@00", "aws@01", "okta@02", "aws@03", "okta@04"],
+        "{all}"
+    );
+    let refused = std::fs::read_to_string(dir.path().join("refused.ndjson")).unwrap();
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    assert!(refused.contains("not a record"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 without a time"), "{stderr}");
+
+    let unknown = pipectl()
+        .current_dir(dir.path())
+        .args(["replay", "raw.pipe", "--source", "nope=okta.jsonl"])
+        .args(["--from", "2026-09-07", "--to", "2026-09-08"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2), "{}", describe(&unknown));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no source `nope`"));
+}

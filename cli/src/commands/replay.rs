@@ -14,9 +14,9 @@ use super::opensearch::ConnectArgs;
 use super::{check, PathArgs};
 use crate::exit::Exit;
 use crate::replay::archive::{self, Selection, Window};
-use crate::replay::feed;
 use crate::replay::progress::{Progress, Style};
 use crate::replay::split::{self, Cut, ARCHIVE};
+use crate::replay::{feed, raw};
 use crate::settings::Settings;
 use crate::stages::{Stages, StateDir};
 use pipectl_core::detect::sigma::time::{format_rfc3339, parse_rfc3339};
@@ -52,14 +52,19 @@ pub struct Args {
     speed: Option<f64>,
 
     /// NDJSON archive files or directories (`*.ndjson`, `*.jsonl`, `*.json`, optionally
-    /// gzipped), as a `file` sink writes them.
+    /// gzipped) of normalised events, as a `file` sink writes them.
     #[arg(
         long,
         value_name = "PATH",
-        required_unless_present = "index",
-        conflicts_with = "index"
+        required_unless_present_any = ["index", "source"],
+        conflicts_with_all = ["index", "source"]
     )]
     archive: Vec<PathBuf>,
+
+    /// A raw archive standing in for a source: the file of the records source NAME
+    /// reads (vendor-native lines, optionally gzipped). Repeatable, one per source.
+    #[arg(long, value_name = "NAME=PATH", conflicts_with_all = ["index", "stand_ins"])]
+    source: Vec<String>,
 
     /// Read the archive from OpenSearch instead: a document type (`events`, ...) or an
     /// index pattern.
@@ -142,33 +147,97 @@ pub fn run(args: Args, settings: &Settings) -> Result<(), Exit> {
         .map_err(|e| Exit::usage(format!("--time-field {}: {e}", args.time_field)))?;
     let checked = check(&args.paths)?;
     let pipeline = choose_pipeline(&checked.plan, args.pipeline.as_deref())?;
-    let stand_ins = if args.stand_ins.is_empty() {
-        split::default_stand_ins(pipeline)
+    let raw_sources = args
+        .source
+        .iter()
+        .map(|s| raw::parse_source(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Exit::usage)?;
+    let stand_ins: Vec<(String, String)> = if raw_sources.is_empty() {
+        let names = if args.stand_ins.is_empty() {
+            split::default_stand_ins(pipeline)
+        } else {
+            args.stand_ins.clone()
+        };
+        if names.is_empty() {
+            return Err(Exit::usage(format!(
+                "pipeline `{}` has no source or normaliser for the archive to stand in for; name one with --as",
+                pipeline.name
+            )));
+        }
+        names
+            .into_iter()
+            .map(|n| (n, ARCHIVE.to_string()))
+            .collect()
     } else {
-        args.stand_ins.clone()
+        for (name, _) in &raw_sources {
+            let is_source = pipeline
+                .components
+                .iter()
+                .any(|c| &c.name == name && c.kind == pipectl_dsl::plan::ComponentKind::Source);
+            if !is_source {
+                return Err(Exit::usage(format!(
+                    "--source {name}=...: pipeline `{}` has no source `{name}`",
+                    pipeline.name
+                )));
+            }
+        }
+        raw_sources
+            .iter()
+            .map(|(n, _)| (n.clone(), split::own_root(n)))
+            .collect()
     };
-    if stand_ins.is_empty() {
-        return Err(Exit::usage(format!(
-            "pipeline `{}` has no source or normaliser for the archive to stand in for; name one with --as",
-            pipeline.name
-        )));
-    }
     let cut = split::cut(pipeline, &stand_ins, args.act).map_err(Exit::usage)?;
+    let roots: Vec<String> = if raw_sources.is_empty() {
+        vec![ARCHIVE.to_string()]
+    } else {
+        stand_ins.iter().map(|(_, root)| root.clone()).collect()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Exit::runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(replay(args, settings, window, time_field, pipeline, cut))
+    let plan = Replay {
+        window,
+        time_field,
+        pipeline,
+        cut,
+        roots,
+        raw_sources,
+    };
+    runtime.block_on(replay(args, settings, plan))
 }
 
-async fn replay(
-    args: Args,
-    settings: &Settings,
+/// What to replay through what.
+struct Replay<'p> {
     window: Window,
     time_field: FieldPath,
-    pipeline: &PipelinePlan,
+    pipeline: &'p PipelinePlan,
     cut: Cut,
-) -> Result<(), Exit> {
+    /// The streams fed to the stages, by index ([`archive::Archived::root`]).
+    roots: Vec<String>,
+    /// `--source` archives, by source name.
+    raw_sources: Vec<(String, PathBuf)>,
+}
+
+async fn replay(args: Args, settings: &Settings, plan: Replay<'_>) -> Result<(), Exit> {
+    let Replay {
+        window,
+        time_field,
+        pipeline,
+        cut,
+        roots,
+        raw_sources,
+    } = plan;
+    let secrets = SecretStore::new(settings.secrets_dir.clone());
+    let temporary;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temporary = StateDir::new("replay")?;
+            temporary.path().to_path_buf()
+        }
+    };
     let selection = match &args.index {
         Some(index) => {
             let client = args
@@ -183,6 +252,18 @@ async fn replay(
                 window,
             )
             .await
+            .map_err(Exit::runtime)?
+        }
+        None if !raw_sources.is_empty() => {
+            let scratch = StateDir::new("replay-order")?;
+            raw::read_sources(
+                pipeline,
+                &raw_sources,
+                &time_field,
+                window,
+                scratch.path(),
+                &secrets,
+            )
             .map_err(Exit::runtime)?
         }
         None => {
@@ -200,18 +281,9 @@ async fn replay(
         )));
     }
 
-    let temporary;
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            temporary = StateDir::new("replay")?;
-            temporary.path().to_path_buf()
-        }
-    };
-    let secrets = SecretStore::new(settings.secrets_dir.clone());
     let mut stages = Stages::build(
         &cut.stages,
-        &[ARCHIVE.to_string()],
+        &roots,
         None,
         &pipeline.name,
         &data_dir.join(&pipeline.name),
@@ -283,9 +355,12 @@ async fn replay(
             stopped_early = events.peek().is_some();
             break;
         }
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch: Vec<(usize, Event)> = Vec::with_capacity(BATCH);
         while let Some(next) = events.peek() {
-            if batch.len() >= BATCH {
+            // A batch holds one root's run of events: a stage reading several of them
+            // then sees them in event-time order, not grouped by where they came from.
+            let other_root = batch.first().is_some_and(|(root, _)| *root != next.root);
+            if batch.len() >= BATCH || other_root {
                 break;
             }
             if let Some(speed) = args.speed {
@@ -300,15 +375,18 @@ async fn replay(
             }
             let Some(next) = events.next() else { break };
             last_at = next.at;
-            batch.push(Event::new(next.value, source.clone()));
+            batch.push((next.root, Event::new(next.value, source.clone())));
         }
         if batch.is_empty() {
             break;
         }
         let n = batch.len() as u64;
         let mut pending: Pending = HashMap::new();
-        if senders.iter().any(|f| f.output.0 == ARCHIVE) {
-            pending.insert((ARCHIVE.to_string(), None), batch.clone());
+        for (root, event) in &batch {
+            let key = (roots[*root].clone(), None);
+            if senders.iter().any(|f| f.output == key) {
+                pending.entry(key).or_default().push(event.clone());
+            }
         }
         run_stages(
             &mut stages,
@@ -381,14 +459,13 @@ async fn replay(
 /// what the feeds carry.
 fn run_stages(
     stages: &mut Stages,
-    batch: Vec<Event>,
+    batch: Vec<(usize, Event)>,
     finished: bool,
     outputs: &mut BTreeMap<String, u64>,
     pending: &mut Pending,
     senders: &[FeedSender],
 ) {
-    let supplied = batch.into_iter().map(|e| (0, e)).collect();
-    stages.run(supplied, finished, |plan, port, events| {
+    stages.run(batch, finished, |plan, port, events| {
         if events.is_empty() {
             return;
         }

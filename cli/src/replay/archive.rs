@@ -27,10 +27,12 @@ impl Window {
     }
 }
 
-/// One archived event with the keys that order it.
+/// One archived event with the keys that order it and the root it is fed as.
 pub struct Archived {
     pub at: i64,
-    tiebreak: String,
+    pub(crate) tiebreak: String,
+    /// Index of the root it stands for (always 0 for an archive of normalised events).
+    pub root: usize,
     pub value: Value,
 }
 
@@ -43,7 +45,8 @@ pub struct Selection {
     pub read: u64,
     /// Records whose time is outside the window.
     pub outside: u64,
-    /// Records with no readable time in the time field.
+    /// Records with no readable time in the time field (left out), or, in raw archives,
+    /// with none of their own (placed with their neighbours in the file).
     pub untimed: u64,
     /// Lines that are not a JSON object, with the first few places for the report.
     pub unreadable: u64,
@@ -70,11 +73,12 @@ impl Selection {
         self.events.push(Archived {
             at,
             tiebreak,
+            root: 0,
             value,
         });
     }
 
-    fn unreadable(&mut self, place: String) {
+    pub(crate) fn unreadable(&mut self, place: String) {
         self.unreadable += 1;
         if self.unreadable_examples.len() < EXAMPLES {
             self.unreadable_examples.push(place);
@@ -82,7 +86,7 @@ impl Selection {
     }
 
     /// Puts the events in replay order.
-    fn sort(&mut self) {
+    pub(crate) fn sort(&mut self) {
         self.events
             .sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.tiebreak.cmp(&b.tiebreak)));
     }
@@ -147,6 +151,18 @@ fn is_archive_name(path: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
+/// Opens an archive file, decompressing `.gz`.
+pub(crate) fn open(path: &Path) -> Result<BufReader<Box<dyn Read>>, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open archive {}: {e}", path.display()))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    Ok(BufReader::new(reader))
+}
+
 /// Reads NDJSON archive files.
 pub fn read_files(
     files: &[PathBuf],
@@ -155,14 +171,7 @@ pub fn read_files(
 ) -> Result<Selection, String> {
     let mut selection = Selection::default();
     for path in files {
-        let file = std::fs::File::open(path)
-            .map_err(|e| format!("cannot open archive {}: {e}", path.display()))?;
-        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
-        let mut reader = BufReader::new(reader);
+        let mut reader = open(path)?;
         let mut line = Vec::new();
         let mut number = 0u64;
         loop {

@@ -10,9 +10,15 @@
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan, OutputRef, PipelinePlan, PlanValue};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The name the archive's stream goes by inside the cut pipeline. It cannot clash with
-/// a component: component names are identifiers, which do not start with `@`.
+/// The name the archive's stream goes by inside the cut pipeline when one stream
+/// stands in for every stand-in (an archive of normalised events). Root names start
+/// with `@`, which no component name can.
 pub const ARCHIVE: &str = "@archive";
+
+/// The root a stand-in's own stream goes by (a raw archive standing in for one source).
+pub fn own_root(stand_in: &str) -> String {
+    format!("@{stand_in}")
+}
 
 /// A pipeline cut for replay.
 pub struct Cut {
@@ -22,7 +28,7 @@ pub struct Cut {
     /// The sinks, responders and what reads responders, plus one `replay_feed` source per
     /// output they read from the in-process part; empty when nothing is written.
     pub tail: PipelinePlan,
-    /// Each feed: the output it carries (component or [`ARCHIVE`], port) and its name.
+    /// Each feed: the output it carries (component or root, port) and its name.
     pub feeds: Vec<(OutputRef, String)>,
     /// Components that do not run because nothing the archive feeds reaches them.
     pub left_out: Vec<String>,
@@ -47,9 +53,14 @@ pub fn default_stand_ins(pipeline: &PipelinePlan) -> Vec<String> {
         .collect()
 }
 
-/// Cuts `pipeline` below `stand_ins`.
-pub fn cut(pipeline: &PipelinePlan, stand_ins: &[String], act: bool) -> Result<Cut, String> {
-    for name in stand_ins {
+/// Cuts `pipeline` below its stand-ins, each given with the root whose stream stands
+/// in for it ([`ARCHIVE`] for all, or each its [`own_root`]).
+pub fn cut(
+    pipeline: &PipelinePlan,
+    stand_ins: &[(String, String)],
+    act: bool,
+) -> Result<Cut, String> {
+    for (name, _) in stand_ins {
         let Some(component) = pipeline.components.iter().find(|c| &c.name == name) else {
             return Err(format!(
                 "--as {name}: pipeline `{}` has no component `{name}`",
@@ -63,7 +74,13 @@ pub fn cut(pipeline: &PipelinePlan, stand_ins: &[String], act: bool) -> Result<C
             ));
         }
     }
-    let is_stand_in = |name: &str| stand_ins.iter().any(|s| s == name);
+    let root_of = |name: &str| {
+        stand_ins
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, root)| root.clone())
+    };
+    let is_stand_in = |name: &str| root_of(name).is_some();
     // Rewrite inputs: a stand-in's default output is the archive; a stand-in's other
     // ports and every source bring nothing.
     let mut components: Vec<ComponentPlan> = pipeline
@@ -81,9 +98,9 @@ pub fn cut(pipeline: &PipelinePlan, stand_ins: &[String], act: bool) -> Result<C
     for component in &mut components {
         let mut inputs: Vec<OutputRef> = Vec::new();
         for input in &component.inputs {
-            let rewritten = if is_stand_in(&input.component) {
-                input.port.is_none().then(|| OutputRef {
-                    component: ARCHIVE.to_string(),
+            let rewritten = if let Some(root) = root_of(&input.component) {
+                input.port.is_none().then_some(OutputRef {
+                    component: root,
                     port: None,
                 })
             } else if sources.contains(input.component.as_str()) {
@@ -100,7 +117,7 @@ pub fn cut(pipeline: &PipelinePlan, stand_ins: &[String], act: bool) -> Result<C
         component.inputs = inputs;
     }
     // Keep what the archive reaches.
-    let mut reached: BTreeSet<String> = BTreeSet::from([ARCHIVE.to_string()]);
+    let mut reached: BTreeSet<String> = stand_ins.iter().map(|(_, root)| root.clone()).collect();
     loop {
         let before = reached.len();
         for c in &components {
@@ -193,14 +210,13 @@ pub fn cut(pipeline: &PipelinePlan, stand_ins: &[String], act: bool) -> Result<C
     })
 }
 
-/// A feed's component name, `replay:<component>[.<port>]` (the archive's
-/// `replay:archive`): the colon keeps it apart from every name a pipeline file can give.
+/// A feed's component name, `replay:<component>[.<port>]` (a root's without its `@`):
+/// the colon keeps it apart from every name a pipeline file can give.
 fn feed_name(output: &OutputRef) -> String {
-    let component = if output.component == ARCHIVE {
-        "archive"
-    } else {
-        output.component.as_str()
-    };
+    let component = output
+        .component
+        .strip_prefix('@')
+        .unwrap_or(&output.component);
     match &output.port {
         Some(port) => format!("replay:{component}.{port}"),
         None => format!("replay:{component}"),
@@ -266,7 +282,11 @@ mod tests {
         let pipeline = pipeline();
         let stand_ins = default_stand_ins(&pipeline);
         assert_eq!(stand_ins, ["norm_a", "norm_b"]);
-        let cut = cut(&pipeline, &stand_ins, false).unwrap();
+        let shared: Vec<(String, String)> = stand_ins
+            .iter()
+            .map(|s| (s.clone(), ARCHIVE.to_string()))
+            .collect();
+        let cut = cut(&pipeline, &shared, false).unwrap();
         let stages: Vec<&str> = cut.stages.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(stages, ["model", "incidents"]);
         // The model reads the archive once, not once per normaliser.
@@ -310,7 +330,7 @@ mod tests {
             .find(|c| c.name == "contain")
             .unwrap();
         assert_eq!(contain.attr("dry_run"), Some(&PlanValue::Bool(true)));
-        let acting = super::cut(&pipeline, &stand_ins, true).unwrap();
+        let acting = super::cut(&pipeline, &shared, true).unwrap();
         let contain = acting
             .tail
             .components
@@ -321,11 +341,39 @@ mod tests {
     }
 
     #[test]
+    fn raw_archives_stand_in_for_their_own_sources() {
+        let pipeline = pipeline();
+        let roots = [
+            ("raw_a".to_string(), own_root("raw_a")),
+            ("raw_b".to_string(), own_root("raw_b")),
+        ];
+        let cut = cut(&pipeline, &roots, false).unwrap();
+        let stages: Vec<&str> = cut.stages.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            stages,
+            ["incidents", "model", "norm_a", "norm_b", "parse_a"]
+        );
+        let norm_b = cut.stages.iter().find(|c| c.name == "norm_b").unwrap();
+        assert_eq!(norm_b.inputs[0].component, "@raw_b");
+        // The error sink reads a normaliser's port and a raw stream.
+        let errors = cut
+            .tail
+            .components
+            .iter()
+            .find(|c| c.name == "errors")
+            .unwrap();
+        let inputs: Vec<&str> = errors.inputs.iter().map(|i| i.component.as_str()).collect();
+        assert_eq!(inputs, ["replay:norm_a.errors", "replay:raw_b"]);
+        assert!(cut.left_out.is_empty(), "{:?}", cut.left_out);
+    }
+
+    #[test]
     fn stand_ins_must_exist_and_emit() {
         let pipeline = pipeline();
-        let unknown = cut(&pipeline, &["nope".into()], false).err().unwrap();
+        let one = |name: &str| [(name.to_string(), ARCHIVE.to_string())];
+        let unknown = cut(&pipeline, &one("nope"), false).err().unwrap();
         assert!(unknown.contains("no component `nope`"), "{unknown}");
-        let sink = cut(&pipeline, &["index".into()], false).err().unwrap();
+        let sink = cut(&pipeline, &one("index"), false).err().unwrap();
         assert!(sink.contains("emits nothing"), "{sink}");
     }
 }
