@@ -75,7 +75,7 @@ enum Command {
     /// Play archived events (NDJSON archives or OpenSearch) through a pipeline in event
     /// time, deterministically, with a progress bar: to reproduce an incident or try a
     /// changed model on history.
-    Replay(commands::replay::Args),
+    Replay(Box<commands::replay::Args>),
     /// Print the pipeline graph in Graphviz DOT.
     Graph(commands::graph::Args),
     /// Write (or check) the component reference generated from the catalogue.
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
                 Command::History(args) => commands::history::run(args, &settings),
                 Command::Rollback(args) => commands::rollback::run(args, &settings),
                 Command::Tap(args) => commands::tap::run(args, &settings),
-                Command::Replay(args) => commands::replay::run(args, &settings),
+                Command::Replay(args) => commands::replay::run(*args, &settings),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),
                 Command::Opensearch(args) => commands::opensearch::run(args),
