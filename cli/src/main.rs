@@ -76,6 +76,9 @@ enum Command {
     /// time, deterministically, with a progress bar: to reproduce an incident or try a
     /// changed model on history.
     Replay(Box<commands::replay::Args>),
+    /// The indexed incidents, most severe first, with entity, score, explanation and
+    /// response; `--labels` scores them against a scenario's labelled attacks.
+    Report(commands::report::Args),
     /// Print the pipeline graph in Graphviz DOT.
     Graph(commands::graph::Args),
     /// Write (or check) the component reference generated from the catalogue.
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
                 Command::Rollback(args) => commands::rollback::run(args, &settings),
                 Command::Tap(args) => commands::tap::run(args, &settings),
                 Command::Replay(args) => commands::replay::run(*args, &settings),
+                Command::Report(args) => commands::report::run(args),
                 Command::Graph(args) => commands::graph::run(args),
                 Command::Reference(args) => commands::reference::run(args),
                 Command::Opensearch(args) => commands::opensearch::run(args),

@@ -118,3 +118,16 @@ fn the_shipped_scenario_pipeline_tests_pass() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 }
+
+/// `pipectl test pipelines/`: the shipped pipelines' own tests, as users run theirs in CI.
+#[test]
+fn the_shipped_pipelines_tests_pass() {
+    let output = pipectl()
+        .arg("test")
+        .arg(common::repo_root().join("pipelines"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}

@@ -11,6 +11,7 @@ pub mod opensearch;
 pub mod plan;
 pub mod reference;
 pub mod replay;
+pub mod report;
 pub mod rollback;
 pub mod rules;
 pub mod run;

@@ -279,7 +279,7 @@ fn modelled_kinds(plan: &ComponentPlan) -> Vec<String> {
     }
 }
 
-fn read_labels(path: &Path) -> Result<Vec<Attack>, Exit> {
+pub(crate) fn read_labels(path: &Path) -> Result<Vec<Attack>, Exit> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Exit::usage(format!("cannot read the labels {}: {e}", path.display())))?;
     let labels: Vec<Label> = serde_json::from_str(&text)
@@ -332,7 +332,7 @@ fn write_all(
     Ok(())
 }
 
-fn incident_of(doc: &Value) -> Option<IncidentVersion> {
+pub(crate) fn incident_of(doc: &Value) -> Option<IncidentVersion> {
     if get(doc, "event.dataset").and_then(Value::as_str) != Some("pipectl.incident") {
         return None;
     }
