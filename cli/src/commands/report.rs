@@ -224,12 +224,32 @@ async fn score(
         .filter_map(|i| super::models::incident_of(&pipectl_core::json::from_serde(i.doc.clone())))
         .collect();
     let entity_days = entity_days(client).await?;
-    Ok(evaluate_incidents(
-        &attacks,
-        &versions,
-        entity_days,
-        BTreeMap::new(),
-    ))
+    let hits = hits_by_rule(client).await?;
+    Ok(evaluate_incidents(&attacks, &versions, entity_days, hits))
+}
+
+/// Rule hits indexed, by rule name.
+async fn hits_by_rule(client: &Client) -> Result<BTreeMap<String, u64>, Exit> {
+    let body = json!({
+        "size": 0,
+        "aggs": {"rules": {"terms": {"field": "rule.name", "size": 1000}}}
+    });
+    let reply = send(client, "/pipectl-hits-*/_search", body).await?;
+    Ok(reply
+        .pointer("/aggregations/rules/buckets")
+        .and_then(Value::as_array)
+        .map(|buckets| {
+            buckets
+                .iter()
+                .filter_map(|b| {
+                    Some((
+                        b.get("key")?.as_str()?.to_string(),
+                        b.get("doc_count")?.as_u64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Distinct entities per day of the indexed events, summed.
