@@ -326,3 +326,23 @@ fn dropbox() {
         &[],
     );
 }
+
+#[test]
+fn aws_s3_access() {
+    assert_coverage(
+        "aws_s3_access.jsonl",
+        Format::AwsS3Access,
+        Coverage {
+            records: 16,
+            refused: 0,
+            no_event: 0,
+            events: 16,
+            vendor_time: 11,
+            action: 11,
+            outcome: 10,
+            actor: 10,
+            source_ip: 13,
+        },
+        &[],
+    );
+}

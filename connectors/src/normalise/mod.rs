@@ -34,6 +34,7 @@
 
 pub mod aws_cloudtrail;
 pub mod aws_route53;
+pub mod aws_s3_access;
 pub mod aws_vpcflow;
 pub mod box_events;
 pub mod dropbox;
@@ -84,11 +85,12 @@ pub enum Format {
     Dropbox,
     Zeek,
     Suricata,
+    AwsS3Access,
 }
 
 impl Format {
     /// Every format, in the order the transform's documentation lists them.
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::AwsCloudtrail,
         Format::AwsVpcflow,
         Format::O365,
@@ -100,6 +102,7 @@ impl Format {
         Format::Dropbox,
         Format::Zeek,
         Format::Suricata,
+        Format::AwsS3Access,
     ];
 
     /// The format of a pipeline's `format = "..."`.
@@ -121,6 +124,7 @@ impl Format {
             Format::Dropbox => "dropbox",
             Format::Zeek => "zeek",
             Format::Suricata => "suricata",
+            Format::AwsS3Access => "aws_s3_access",
         }
     }
 }
@@ -139,6 +143,8 @@ pub enum Normaliser {
     Flow(aws_vpcflow::FlowLogParser),
     /// Zeek log lines (TSV under the last header read, or JSON) and parsed records.
     Zeek(zeek::ZeekParser),
+    /// S3 server access log lines (text, or their parsed JSON form) and parsed records.
+    S3Access,
 }
 
 /// The two halves of a JSON vendor's `normalise`, split so that a failing record is
@@ -219,6 +225,7 @@ impl Normaliser {
             Format::Box => vendor(box_events::check, box_events::build),
             Format::Dropbox => vendor(dropbox::check, dropbox::build),
             Format::Suricata => vendor(suricata::check, suricata::build),
+            Format::AwsS3Access => Normaliser::S3Access,
             Format::Zeek => Normaliser::Zeek(zeek::ZeekParser::new(None)),
             Format::GoogleWorkspace => Normaliser::Split(format, google_workspace::normalise_all),
             Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
@@ -309,6 +316,20 @@ impl Normaliser {
                     }
                     None => Ok(false),
                 }
+            }
+            Normaliser::S3Access => {
+                let record = match message {
+                    Some(line) if line.trim_start().starts_with('{') => {
+                        match json_message(Format::AwsS3Access, Some(line))? {
+                            Some(record) => record,
+                            None => return Ok(false),
+                        }
+                    }
+                    Some(line) => aws_s3_access::parse_line(line)?,
+                    None => event.clone(),
+                };
+                *event = aws_s3_access::normalise(record, received)?;
+                Ok(true)
             }
             Normaliser::Zeek(parser) => {
                 let out = match message {
@@ -452,6 +473,7 @@ fn vendor_name(format: Format) -> &'static str {
         Format::Dropbox => "a Dropbox team log",
         Format::Zeek => "a Zeek log",
         Format::Suricata => "a Suricata EVE",
+        Format::AwsS3Access => "an S3 server access log",
     }
 }
 
