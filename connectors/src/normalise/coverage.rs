@@ -324,3 +324,23 @@ fn dropbox() {
         &[],
     );
 }
+
+#[test]
+fn azure_activity() {
+    assert_coverage(
+        "azure_activity.jsonl",
+        Format::AzureActivity,
+        Coverage {
+            records: 212,
+            refused: 0,
+            no_event: 0,
+            events: 212,
+            vendor_time: 212,
+            action: 212,
+            outcome: 210,
+            actor: 17,
+            source_ip: 212,
+        },
+        &[],
+    );
+}

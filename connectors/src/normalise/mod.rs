@@ -35,6 +35,7 @@
 pub mod aws_cloudtrail;
 pub mod aws_route53;
 pub mod aws_vpcflow;
+pub mod azure_activity;
 pub mod box_events;
 pub mod dropbox;
 pub mod entra_id;
@@ -74,6 +75,7 @@ impl NormaliseError {
 pub enum Format {
     AwsCloudtrail,
     AwsVpcflow,
+    AzureActivity,
     O365,
     Okta,
     EntraId,
@@ -87,9 +89,10 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order the transform's documentation lists them.
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::AwsCloudtrail,
         Format::AwsVpcflow,
+        Format::AzureActivity,
         Format::O365,
         Format::Okta,
         Format::EntraId,
@@ -111,6 +114,7 @@ impl Format {
         match self {
             Format::AwsCloudtrail => "aws_cloudtrail",
             Format::AwsVpcflow => "aws_vpcflow",
+            Format::AzureActivity => "azure_activity",
             Format::O365 => "o365",
             Format::Okta => "okta",
             Format::EntraId => "entra_id",
@@ -220,6 +224,7 @@ impl Normaliser {
             Format::Suricata => vendor(suricata::check, suricata::build),
             Format::Zeek => Normaliser::Zeek(zeek::ZeekParser::new(None)),
             Format::GoogleWorkspace => Normaliser::Split(format, google_workspace::normalise_all),
+            Format::AzureActivity => Normaliser::Split(format, azure_activity::normalise_all),
             Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
         }
     }
@@ -442,6 +447,7 @@ fn vendor_name(format: Format) -> &'static str {
     match format {
         Format::AwsCloudtrail => "a CloudTrail",
         Format::AwsVpcflow => "a VPC flow log",
+        Format::AzureActivity => "an Azure Activity Log",
         Format::O365 => "an Office 365 audit",
         Format::Okta => "an Okta System Log",
         Format::EntraId => "an Entra ID sign-in or directory audit",
