@@ -24,6 +24,7 @@ use pipectl_core::component::Factory;
 /// Every component type this crate provides.
 pub fn factories() -> Vec<Factory> {
     vec![
+        sources::azure_activity::FACTORY,
         sources::box_events::FACTORY,
         sources::cloudtrail::FACTORY,
         sources::dropbox::FACTORY,
@@ -105,6 +106,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 31);
     }
 }

@@ -64,7 +64,8 @@ pub fn normalise(record: Value) -> Result<Value, NormaliseError> {
 /// Every record of a value: a `{"records": [...]}` blob gives one event per record,
 /// anything else is one record.
 pub fn normalise_all(record: &Value, received: Received) -> Result<Vec<Value>, NormaliseError> {
-    if let Some(records) = key(record, "records").filter(|_| field(record, "operationName").is_none())
+    if let Some(records) =
+        key(record, "records").filter(|_| field(record, "operationName").is_none())
     {
         let Value::Array(records) = records else {
             return Err(NormaliseError::new(
@@ -75,7 +76,10 @@ pub fn normalise_all(record: &Value, received: Received) -> Result<Vec<Value>, N
         let mut events = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
             let head = check(r).map_err(|e| {
-                NormaliseError::new(FORMAT, format!("record {} of the blob: {}", i + 1, e.reason))
+                NormaliseError::new(
+                    FORMAT,
+                    format!("record {} of the blob: {}", i + 1, e.reason),
+                )
             })?;
             events.push(build(r.clone(), head, received));
         }
@@ -124,7 +128,8 @@ fn claim<'a>(record: &'a Value, names: &[&str]) -> Option<&'a str> {
 fn is_storage(record: &Value) -> bool {
     text(record, "category").is_some_and(|c| c.to_ascii_lowercase().starts_with("storage"))
         || field(record, "properties.metricResponseType").is_some()
-        || (field(record, "statusCode").is_some() && field(record, "properties.objectKey").is_some())
+        || (field(record, "statusCode").is_some()
+            && field(record, "properties.objectKey").is_some())
 }
 
 pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
@@ -155,7 +160,9 @@ pub(crate) fn build(record: Value, head: Head, received: Received) -> Value {
         .or_else(|| text(r, "caller").filter(|c| !c.contains('@')));
     doc.set_text("user.id", object_id);
     doc.set_text("service.id", claim(r, &["appid"]));
-    if !doc.set_client_ip(text(r, "callerIpAddress")) && !doc.set_client_ip(text(r, "httpRequest.clientIpAddress")) {
+    if !doc.set_client_ip(text(r, "callerIpAddress"))
+        && !doc.set_client_ip(text(r, "httpRequest.clientIpAddress"))
+    {
         doc.set_client_ip(claim(r, &["ipaddr"]));
     }
     // Where.
@@ -243,7 +250,8 @@ fn categorise(doc: &mut Doc, r: &Value, action: &str, storage: bool) {
     if storage {
         let kind = if last.starts_with("delete") {
             "deletion"
-        } else if last.starts_with("put") || last.starts_with("create") || last.starts_with("copy") {
+        } else if last.starts_with("put") || last.starts_with("create") || last.starts_with("copy")
+        {
             "creation"
         } else if last.starts_with("get") || last.starts_with("list") || last.starts_with("read") {
             "access"

@@ -72,7 +72,10 @@ fn storage_logs_give_the_object_and_never_the_signature() {
     let e = sample(190);
     assert_eq!(s(&e, "event.outcome"), Some("failure"));
     assert_eq!(s(&e, "error.code"), Some("AuthenticationFailed"));
-    assert_eq!(s(&e, "url.domain"), Some("securedata.blob.core.windows.net"));
+    assert_eq!(
+        s(&e, "url.domain"),
+        Some("securedata.blob.core.windows.net")
+    );
     assert_eq!(s(&e, "url.path"), Some("/secrets/key.txt"));
     assert_eq!(s(&e, "file.path"), Some("/securedata/secrets/key.txt"));
     assert_eq!(to_string(get(&e, "event.category").unwrap()), r#"["file"]"#);
@@ -86,7 +89,9 @@ fn storage_logs_give_the_object_and_never_the_signature() {
     assert_eq!(s(&e, "event.outcome"), Some("failure"));
     let e = sample(155);
     assert_eq!(to_string(get(&e, "event.type").unwrap()), r#"["deletion"]"#);
-    assert!(s(&e, "user_agent.original").unwrap().starts_with("AZURECLI/2.79.0"));
+    assert!(s(&e, "user_agent.original")
+        .unwrap()
+        .starts_with("AZURECLI/2.79.0"));
 }
 
 #[test]
