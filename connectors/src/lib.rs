@@ -49,6 +49,7 @@ pub fn factories() -> Vec<Factory> {
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
         respond::aws::FACTORY,
+        respond::azure::FACTORY,
         respond::box_content::FACTORY,
         respond::dropbox::FACTORY,
         respond::google_workspace::FACTORY,
@@ -106,6 +107,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 31);
+        assert_eq!(seen.len(), 32);
     }
 }

@@ -4,7 +4,7 @@
 //! The framework is provider-neutral — policy and guard rails ([`policy`]), the journal
 //! and the operator channel ([`journal`]), the decision engine ([`engine`]), audit
 //! documents ([`audit`]) and the stage's loop and shared attributes ([`stage`]) — and
-//! each provider is one file implementing [`provider::Actions`] ([`aws`], [`graph`],
+//! each provider is one file implementing [`provider::Actions`] ([`aws`], [`azure`], [`graph`],
 //! [`okta`], [`google_workspace`], [`salesforce`], [`box_content`], [`dropbox`]). It
 //! lives in the connectors crate because responders call provider APIs with the same
 //! clients the sources use (the AWS client, the SaaS client through `saas`), and core
@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod aws;
+pub mod azure;
 pub mod box_content;
 pub mod dropbox;
 pub mod engine;
