@@ -54,6 +54,7 @@ pub fn factories() -> Vec<Factory> {
         respond::dropbox::FACTORY,
         respond::google_workspace::FACTORY,
         respond::graph::FACTORY,
+        respond::m365_mail::FACTORY,
         respond::okta::FACTORY,
         respond::salesforce::FACTORY,
     ]
@@ -107,6 +108,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 32);
+        assert_eq!(seen.len(), 33);
     }
 }

@@ -770,10 +770,12 @@ impl Actions for AzureActions {
             Some(g) => g.trim(),
             None => match text("entity.kind") {
                 Some("host") => text("entity.id").unwrap_or("").trim(),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "the incident is about a `{}` entity, not a host; name the VM with `target`",
                     other.unwrap_or("")
-                )),
+                ))
+                }
             },
         };
         let id = if named.starts_with('/') {

@@ -5,7 +5,7 @@
 //! and the operator channel ([`journal`]), the decision engine ([`engine`]), audit
 //! documents ([`audit`]) and the stage's loop and shared attributes ([`stage`]) — and
 //! each provider is one file implementing [`provider::Actions`] ([`aws`], [`azure`], [`graph`],
-//! [`okta`], [`google_workspace`], [`salesforce`], [`box_content`], [`dropbox`]). It
+//! [`m365_mail`], [`okta`], [`google_workspace`], [`salesforce`], [`box_content`], [`dropbox`]). It
 //! lives in the connectors crate because responders call provider APIs with the same
 //! clients the sources use (the AWS client, the SaaS client through `saas`), and core
 //! knows no provider.
@@ -19,6 +19,7 @@ pub mod engine;
 pub mod google_workspace;
 pub mod graph;
 pub mod journal;
+pub mod m365_mail;
 pub mod okta;
 pub mod policy;
 pub mod provider;
