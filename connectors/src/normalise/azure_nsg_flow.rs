@@ -87,8 +87,13 @@ pub fn normalise_all(value: &Value, _received: Received) -> Result<Vec<Value>, N
     record_flows(value)
 }
 
-/// The rule-level groups of a record: `(rule, mac, tuples)` for NSG and VNet layouts.
-fn groups(record: &Value) -> Result<(i64, Vec<(String, String, Vec<String>)>), NormaliseError> {
+/// The flows one rule decided on one NIC: the rule, the NIC's MAC (none in VNet flow
+/// logs) and the tuples.
+type Group = (String, String, Vec<String>);
+
+/// The rule-level groups of a record, with its tuples' version, for NSG and VNet
+/// layouts.
+fn groups(record: &Value) -> Result<(i64, Vec<Group>), NormaliseError> {
     let mut out = Vec::new();
     let tuples_of = |v: &Value| -> Result<Vec<String>, NormaliseError> {
         let list = field(v, "flowTuples")
