@@ -199,13 +199,20 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         Some(forbidden),
     )
     .map_err(|e| attrs.error(e))?;
+    let operation_timeout = attrs.duration("operation_timeout")?;
+    let operation_poll = attrs.duration("operation_poll_interval")?;
+    if operation_timeout.is_zero() || operation_poll.is_zero() {
+        return Err(attrs.error(
+            "attributes `operation_timeout` and `operation_poll_interval` must be longer than zero",
+        ));
+    }
     let provider = AzureActions {
         api,
         base: app.api_url,
         home,
         isolation,
-        operation_timeout: attrs.duration("operation_timeout")?,
-        operation_poll: attrs.duration("operation_poll_interval")?,
+        operation_timeout,
+        operation_poll,
     };
     let responder =
         Responder::open(policy, provider, &ctx.data_dir, clock).map_err(|e| attrs.error(e))?;

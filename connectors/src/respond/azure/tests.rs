@@ -567,3 +567,63 @@ async fn targets_are_vm_resource_ids() {
 fn every_action_is_documented() {
     assert_documented("azure", ACTIONS);
 }
+
+#[test]
+fn configuration_is_checked() {
+    use crate::testkit::{build, build_error, eq, plan, string};
+    use pipectl_dsl::plan::PlanValue;
+    let attrs = |action: &str, extra: Vec<(&'static str, PlanValue)>| {
+        let mut attrs = vec![
+            ("action", string(action)),
+            ("when", PlanValue::Expr(eq("entity.kind", "host"))),
+            ("tenant_id", string("contoso.onmicrosoft.com")),
+            ("client_id", string("app-1")),
+            ("client_secret", string("s")),
+        ];
+        attrs.extend(extra);
+        plan(&SPEC, "contain", attrs)
+    };
+    let dir = TempDir::new("azure-build");
+    let ok = attrs(
+        "isolate_vm",
+        vec![
+            ("subscription_id", string(SUB)),
+            ("resource_group", string("prod-rg")),
+            ("isolation_nsg", string(&nsg("soc-deny-all"))),
+            ("cloud", string("gcc_high")),
+        ],
+    );
+    assert!(build(&FACTORY, &ok, dir.path()).is_ok());
+    let error = build_error(
+        &FACTORY,
+        &attrs("deallocate_vm", vec![("subscription_id", string(SUB))]),
+    );
+    assert!(error.contains("go together"), "{error}");
+    let error = build_error(
+        &FACTORY,
+        &attrs(
+            "isolate_vm",
+            vec![("isolation_nsg", string("deny all/../x"))],
+        ),
+    );
+    assert!(
+        error.contains("neither a name nor a resource id"),
+        "{error}"
+    );
+    let error = build_error(
+        &FACTORY,
+        &attrs(
+            "deallocate_vm",
+            vec![("operation_poll_interval", PlanValue::Duration(0))],
+        ),
+    );
+    assert!(error.contains("longer than zero"), "{error}");
+    let error = build_error(
+        &FACTORY,
+        &attrs(
+            "deallocate_vm",
+            vec![("api_url", string("http://management.example"))],
+        ),
+    );
+    assert!(error.contains("must start with https://"), "{error}");
+}

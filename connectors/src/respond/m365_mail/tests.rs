@@ -519,3 +519,47 @@ fn external_means_outside_every_internal_domain() {
 fn every_action_is_documented() {
     assert_documented("m365_mail", ACTIONS);
 }
+
+#[test]
+fn configuration_is_checked() {
+    use crate::testkit::{build, build_error, eq, plan, string};
+    use pipectl_dsl::plan::PlanValue;
+    let attrs = |action: &str, extra: Vec<(&'static str, PlanValue)>| {
+        let mut attrs = vec![
+            ("action", string(action)),
+            ("when", PlanValue::Expr(eq("entity.kind", "user"))),
+            ("tenant_id", string("contoso.onmicrosoft.com")),
+            ("client_id", string("app-1")),
+            ("client_secret", string("s")),
+        ];
+        attrs.extend(extra);
+        plan(&SPEC, "contain", attrs)
+    };
+    let error = build_error(&FACTORY, &attrs("quarantine_message", vec![]));
+    assert!(error.contains("needs `target`"), "{error}");
+    let error = build_error(&FACTORY, &attrs("remove_forwarding_rules", vec![]));
+    assert!(error.contains("needs `internal_domains`"), "{error}");
+    let error = build_error(
+        &FACTORY,
+        &attrs(
+            "remove_forwarding_rules",
+            vec![
+                (
+                    "internal_domains",
+                    PlanValue::List(vec![string("acme.com")]),
+                ),
+                ("mailboxes", PlanValue::List(vec![string("a/../b")])),
+            ],
+        ),
+    );
+    assert!(error.contains("is not a user principal name"), "{error}");
+    let dir = TempDir::new("mail-build");
+    let ok = attrs(
+        "remove_forwarding_rules",
+        vec![(
+            "internal_domains",
+            PlanValue::List(vec![string("@Acme.com")]),
+        )],
+    );
+    assert!(build(&FACTORY, &ok, dir.path()).is_ok());
+}
