@@ -4,9 +4,7 @@
 
 use super::*;
 use crate::respond::policy::{Mode, HOUR_MS};
-use crate::respond::saas::testing::{
-    assert_documented, constant, quick_settings, responder, statuses, T0,
-};
+use crate::respond::saas::testing::{assert_documented, quick_settings, responder, statuses, T0};
 use crate::respond::tests::{incident, policy};
 use crate::sources::api::oauth::ClientCredentials;
 use crate::sources::api::testing::{Answer as Reply_, MockApi, Seen};
@@ -560,7 +558,6 @@ async fn targets_are_vm_resource_ids() {
         .target("isolate_vm", &host("i", 1), None)
         .unwrap_err()
         .contains("no `subscription_id` and `resource_group`"));
-    let _ = constant;
 }
 
 #[test]
