@@ -24,6 +24,7 @@ use pipectl_core::component::Factory;
 /// Every component type this crate provides.
 pub fn factories() -> Vec<Factory> {
     vec![
+        sources::azure_activity::FACTORY,
         sources::box_events::FACTORY,
         sources::cloudtrail::FACTORY,
         sources::dropbox::FACTORY,
@@ -48,10 +49,12 @@ pub fn factories() -> Vec<Factory> {
         sinks::file::FACTORY,
         sinks::opensearch::FACTORY,
         respond::aws::FACTORY,
+        respond::azure::FACTORY,
         respond::box_content::FACTORY,
         respond::dropbox::FACTORY,
         respond::google_workspace::FACTORY,
         respond::graph::FACTORY,
+        respond::m365_mail::FACTORY,
         respond::okta::FACTORY,
         respond::salesforce::FACTORY,
     ]
@@ -105,6 +108,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 33);
     }
 }

@@ -311,3 +311,115 @@ async fn a_followed_file_checkpoints_what_the_sink_wrote() {
         [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]
     );
 }
+
+fn normalise(name: &str, from: &str, format: &str) -> ComponentPlan {
+    component(
+        ComponentKind::Transform,
+        "normalise",
+        name,
+        vec![input(from, None)],
+        &["errors"],
+        vec![("format", s(format))],
+    )
+}
+
+/// Azure's diagnostic-setting blobs, read as files: an Activity Log `PT1H.json` (one
+/// record per line) and an NSG flow log blob (written record by record, a comma before
+/// each record after the first), normalised to one event per record and per flow.
+#[tokio::test]
+async fn azure_blobs_read_as_files_are_normalised() {
+    let dir = Scratch::new("azure-blobs");
+    let activity = dir.0.join("activity-PT1H.json");
+    std::fs::write(
+        &activity,
+        concat!(
+            r#"{"time":"2026-11-28T08:00:00.1234567Z","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/PROD-RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/WEB-01","operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","correlationId":"c1","identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"Mallory@Contoso.com"}},"level":"Information","location":"westeurope","properties":{"statusCode":"Accepted"}}"#,
+            "\n",
+            r#"{"time":"2026-11-28T08:00:05Z","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/PROD-RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WEB-NSG/SECURITYRULES/ALLOW-RDP","operationName":"MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE","category":"Administrative","resultType":"Failure","resultSignature":"Forbidden","callerIpAddress":"203.0.113.9"}"#,
+            "\n",
+            r#"{"time":"2026-11-28T08:00:09Z","category":"Administrative"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let flows = dir.0.join("nsg-PT1H.json");
+    let record = |time: &str, tuple: &str| {
+        format!(
+            r#"{{"time":"{time}","macAddress":"000D3AF87856","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/PROD-RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WEB-NSG","operationName":"NetworkSecurityGroupFlowEvents","properties":{{"Version":2,"flows":[{{"rule":"DefaultRule_DenyAllInBound","flows":[{{"mac":"000D3AF87856","flowTuples":["{tuple}"]}}]}}]}}}}"#
+        )
+    };
+    std::fs::write(
+        &flows,
+        format!(
+            "{{\"records\":[\n{}\n,{}\n]}}\n",
+            record(
+                "2026-11-28T08:00:00Z",
+                "1795766400,185.220.101.4,10.1.0.4,44321,3389,T,I,D,B,,,,"
+            ),
+            record(
+                "2026-11-28T08:01:00Z",
+                "1795766460,185.220.101.4,10.1.0.4,44322,3389,T,I,D,B,,,,"
+            ),
+        ),
+    )
+    .unwrap();
+    let out = |name: &str| dir.0.join("out").join(format!("{name}.ndjson"));
+    let plan = Plan {
+        pipelines: vec![PipelinePlan {
+            name: "azure".into(),
+            components: vec![
+                file_source("activity", &activity, "read_once"),
+                normalise("activity_ecs", "activity", "azure_activity"),
+                file_sink("events", &out("events"), input("activity_ecs", None)),
+                file_sink(
+                    "refused",
+                    &out("refused"),
+                    input("activity_ecs", Some("errors")),
+                ),
+                file_source("nsg", &flows, "read_once"),
+                normalise("nsg_ecs", "nsg", "azure_nsg_flow"),
+                file_sink("flows", &out("flows"), input("nsg_ecs", None)),
+            ],
+            tests: Vec::new(),
+        }],
+    };
+    let (_trigger, signal) = shutdown_pair();
+    let options = RunOptions::new(dir.0.join("data"));
+    let graph = start(&plan, &Registry::new(factories()), options, signal)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let summary = tokio::time::timeout(Duration::from_secs(30), graph.wait())
+        .await
+        .expect("a finite run ends")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+
+    let events: Vec<serde_json::Value> = lines(&out("events"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["@timestamp"], "2026-11-28T08:00:00.123Z");
+    assert_eq!(events[0]["event"]["dataset"], "azure.activitylogs");
+    assert_eq!(events[0]["user"]["name"], "mallory@contoso.com");
+    assert_eq!(events[0]["host"]["name"], "WEB-01");
+    assert_eq!(events[1]["event"]["outcome"], "failure");
+    assert_eq!(events[1]["error"]["code"], "Forbidden");
+    let refused = lines(&out("refused"));
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].contains("no `operationName`: not an Azure Activity Log record"),
+        "{}",
+        refused[0]
+    );
+
+    let flows: Vec<serde_json::Value> = lines(&out("flows"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0]["event"]["dataset"], "azure.nsgflow");
+    assert_eq!(flows[0]["event"]["action"], "denied");
+    assert_eq!(flows[1]["source"]["port"], 44322);
+    // The framing lines `{"records":[` and `]}` carry no flow.
+    assert_eq!(counters(&summary, "azure.nsg_ecs").events_dropped, 2);
+}

@@ -225,7 +225,8 @@ const fn named_source(type_name: &'static str) -> ComponentSpec {
     }
 }
 
-static NAMED_SOURCES: [ComponentSpec; 9] = [
+static NAMED_SOURCES: [ComponentSpec; 10] = [
+    named_source("azure_activity"),
     named_source("box"),
     named_source("cloudtrail"),
     named_source("dropbox"),

@@ -346,3 +346,23 @@ fn aws_s3_access() {
         &[],
     );
 }
+
+#[test]
+fn azure_activity() {
+    assert_coverage(
+        "azure_activity.jsonl",
+        Format::AzureActivity,
+        Coverage {
+            records: 212,
+            refused: 0,
+            no_event: 0,
+            events: 212,
+            vendor_time: 212,
+            action: 212,
+            outcome: 210,
+            actor: 17,
+            source_ip: 212,
+        },
+        &[],
+    );
+}

@@ -36,6 +36,8 @@ pub mod aws_cloudtrail;
 pub mod aws_route53;
 pub mod aws_s3_access;
 pub mod aws_vpcflow;
+pub mod azure_activity;
+pub mod azure_nsg_flow;
 pub mod box_events;
 pub mod dropbox;
 pub mod entra_id;
@@ -76,6 +78,8 @@ impl NormaliseError {
 pub enum Format {
     AwsCloudtrail,
     AwsVpcflow,
+    AzureActivity,
+    AzureNsgFlow,
     O365,
     Okta,
     EntraId,
@@ -90,9 +94,11 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order the transform's documentation lists them.
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 14] = [
         Format::AwsCloudtrail,
         Format::AwsVpcflow,
+        Format::AzureActivity,
+        Format::AzureNsgFlow,
         Format::O365,
         Format::Okta,
         Format::EntraId,
@@ -115,6 +121,8 @@ impl Format {
         match self {
             Format::AwsCloudtrail => "aws_cloudtrail",
             Format::AwsVpcflow => "aws_vpcflow",
+            Format::AzureActivity => "azure_activity",
+            Format::AzureNsgFlow => "azure_nsg_flow",
             Format::O365 => "o365",
             Format::Okta => "okta",
             Format::EntraId => "entra_id",
@@ -145,6 +153,9 @@ pub enum Normaliser {
     Zeek(zeek::ZeekParser),
     /// S3 server access log lines (text, or their parsed JSON form) and parsed records.
     S3Access,
+    /// Azure NSG / VNet flow logs: a blob, a record or a line of a blob, one event per
+    /// flow tuple.
+    AzureFlow,
 }
 
 /// The two halves of a JSON vendor's `normalise`, split so that a failing record is
@@ -228,6 +239,8 @@ impl Normaliser {
             Format::AwsS3Access => Normaliser::S3Access,
             Format::Zeek => Normaliser::Zeek(zeek::ZeekParser::new(None)),
             Format::GoogleWorkspace => Normaliser::Split(format, google_workspace::normalise_all),
+            Format::AzureActivity => Normaliser::Split(format, azure_activity::normalise_all),
+            Format::AzureNsgFlow => Normaliser::AzureFlow,
             Format::AwsVpcflow => Normaliser::Flow(aws_vpcflow::FlowLogParser::new()),
         }
     }
@@ -330,6 +343,21 @@ impl Normaliser {
                 };
                 *event = aws_s3_access::normalise(record, received)?;
                 Ok(true)
+            }
+            Normaliser::AzureFlow => {
+                let events = match message {
+                    Some(line) => azure_nsg_flow::line(line, received)?,
+                    None => azure_nsg_flow::normalise_all(event, received)?,
+                };
+                let mut events = events.into_iter();
+                match events.next() {
+                    Some(first) => {
+                        *event = first;
+                        more.extend(events);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
             }
             Normaliser::Zeek(parser) => {
                 let out = match message {
@@ -464,6 +492,8 @@ fn vendor_name(format: Format) -> &'static str {
     match format {
         Format::AwsCloudtrail => "a CloudTrail",
         Format::AwsVpcflow => "a VPC flow log",
+        Format::AzureActivity => "an Azure Activity Log",
+        Format::AzureNsgFlow => "an Azure NSG or VNet flow log",
         Format::O365 => "an Office 365 audit",
         Format::Okta => "an Okta System Log",
         Format::EntraId => "an Entra ID sign-in or directory audit",

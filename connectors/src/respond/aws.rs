@@ -221,6 +221,7 @@ fn act_error(permission: &'static str) -> impl Fn(AwsError) -> ActError {
 fn done(reply: QueryReply) -> Done {
     Done {
         request_id: reply.request_id,
+        state: None,
     }
 }
 

@@ -330,6 +330,9 @@ impl<P: Actions> Responder<P> {
             Ok(done) => {
                 record.executed_at = Some(now);
                 record.provider_request_id = done.request_id;
+                if let Some(state) = done.state {
+                    record.revert.state = Some(state);
+                }
                 record.error = None;
                 if record.revert.reversible {
                     record.expires_at = self.policy.expire_ms.map(|e| now.saturating_add(e));

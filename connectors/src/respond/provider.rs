@@ -48,6 +48,10 @@ pub struct Done {
     /// The provider's request id of the call that changed something, for its own audit
     /// log.
     pub request_id: Option<String>,
+    /// What the undo needs as the action left it, replacing the state captured before
+    /// (a moved mail message has a new id, known only once it is moved); `None` keeps
+    /// the captured state.
+    pub state: Option<serde_json::Value>,
 }
 
 /// A provider call that failed, already worded for a person: which call, which

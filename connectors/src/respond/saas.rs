@@ -78,7 +78,7 @@ fn answer(reply: &Reply) -> Result<Answer, Bad> {
 }
 
 /// An API error as a person reads it: a refusal names what to grant.
-fn act_error(permission: &str, error: ApiError) -> ActError {
+pub(crate) fn act_error(permission: &str, error: ApiError) -> ActError {
     if error.status == Some(403) {
         ActError(format!("missing permission {permission}: {error}"))
     } else {
@@ -116,6 +116,24 @@ impl SaasApi {
         let result = match body {
             Some(body) => client.call_json(method, url, body, answer).await,
             None => client.call(method, url, answer).await,
+        };
+        result.map_err(|e| act_error(permission, e))
+    }
+
+    /// `method url` with an optional JSON body, read by the caller's `decode` (which
+    /// sees the status and headers: Azure's `202` and its operation links).
+    pub async fn call_with<T>(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        permission: &str,
+        decode: impl FnMut(&Reply) -> Result<T, Bad>,
+    ) -> Result<T, ActError> {
+        let mut client = self.client.lock().await;
+        let result = match body {
+            Some(body) => client.call_json(method, url, body, decode).await,
+            None => client.call(method, url, decode).await,
         };
         result.map_err(|e| act_error(permission, e))
     }

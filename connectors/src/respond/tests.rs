@@ -100,6 +100,7 @@ impl Actions for Fake {
             self.log(format!("execute:{}", target.id));
             Ok(Done {
                 request_id: Some("req-1".into()),
+                state: None,
             })
         })
     }

@@ -4,12 +4,13 @@
 //! leave decoding to the `parse` transform; `http` decodes its JSON bodies and `syslog`
 //! its messages, since their framing is part of the protocol. `cloudtrail` emits each
 //! CloudTrail record as it is and `vpc_flow` each flow log line as a `message`, both
-//! read from S3 ([`s3_logs`]); the SaaS API sources (`okta`, `office365`, `graph`,
+//! read from S3 ([`s3_logs`]); the SaaS and cloud API sources (`azure_activity`, `okta`, `office365`, `graph`,
 //! `google_workspace`, `salesforce`, `box`, `dropbox`, built on `api`) emit the
 //! vendor's records unchanged. All leave mapping to the schema to the `normalise`
 //! transform.
 
 pub(crate) mod api;
+pub mod azure_activity;
 pub mod box_events;
 pub mod cloudtrail;
 pub mod dropbox;

@@ -33,13 +33,15 @@ use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Transform,
     type_name: "normalise",
-    summary: "Turns vendor records (CloudTrail, VPC flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox, Zeek, Suricata, S3 server access logs) into ECS events with their entities; records not of the format go to `errors`.",
+    summary: "Turns vendor records (CloudTrail, VPC flow logs, Azure Activity Log, Azure NSG/VNet flow logs, Office 365, Okta, Entra ID, Google Workspace, Salesforce, Box, Dropbox, Zeek, Suricata, S3 server access logs) into ECS events with their entities; records not of the format go to `errors`.",
     attrs: &[
         AttrSpec::required(
         "format",
         AttrType::Enum(&[
             "aws_cloudtrail",
             "aws_vpcflow",
+            "azure_activity",
+            "azure_nsg_flow",
             "o365",
             "okta",
             "entra_id",
@@ -51,7 +53,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "suricata",
             "aws_s3_access",
         ]),
-        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`, a JSON or TSV log line for `zeek`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects; `zeek` reads any Zeek log (mapping conn, dns, http, ssl and files) in JSON or TSV with its `#fields` header; `suricata` reads EVE JSON (`eve.json`); `aws_s3_access` reads S3 server access log lines or their parsed JSON; `o365` also maps the Defender alerts and Windows events that travel in the same feeds, `okta` the behaviour summaries of analytics jobs. A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
+        "The vendor format of the input: a parsed record, or its text in `message` (a flow log line for `aws_vpcflow`, a JSON or TSV log line for `zeek`). `entra_id` reads sign-ins and directory audits, from diagnostic settings or the Graph API; `azure_activity` reads Activity Log records from the REST API or a diagnostic setting's blobs (JSON lines, or one `{\"records\": [...]}` object, one event per record); `azure_nsg_flow` reads NSG (version 1 and 2) and VNet flow logs, a whole blob, a record or one line of a blob, one event per flow tuple; `aws_vpcflow` also reads Route 53 Resolver query log records (JSON, native or OCSF) as `aws.route53` events; `google_workspace` makes one event of each of an activity's `events[]`; `salesforce` reads EventLogFile rows and real-time event objects; `zeek` reads any Zeek log (mapping conn, dns, http, ssl and files) in JSON or TSV with its `#fields` header; `suricata` reads EVE JSON (`eve.json`). `aws_s3_access` reads S3 server access log lines or their parsed JSON; `o365` also maps the Defender alerts and Windows events that travel in the same feeds, `okta` the behaviour summaries of analytics jobs. A record without a time of its own takes its ingest time, tagged `time_from_ingest`.",
         ),
         AttrSpec::optional(
             "log",

@@ -1,4 +1,5 @@
-//! What the Microsoft sources (`office365`, `graph`) share: an Entra ID app
+//! What the Microsoft sources and responders (`office365`, `graph`, `azure_activity`,
+//! `respond azure`, `respond m365_mail`) share: an Entra ID app
 //! registration (tenant, client id, client secret) exchanged for tokens at the
 //! identity platform's v2 endpoint, and the national clouds' host names.
 
@@ -35,6 +36,15 @@ impl Cloud {
             Cloud::Gcc => "https://manage-gcc.office.com",
             Cloud::GccHigh => "https://manage.office365.us",
             Cloud::Dod => "https://manage.protection.apps.mil",
+        }
+    }
+
+    /// The Azure Resource Manager host (Azure Monitor, Compute, Network): Azure
+    /// Government for the US government clouds, whose tenants live there.
+    pub fn management(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "https://management.azure.com",
+            Cloud::GccHigh | Cloud::Dod => "https://management.usgovcloudapi.net",
         }
     }
 
