@@ -351,7 +351,7 @@ mod tests {
         let stages: Vec<&str> = cut.stages.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             stages,
-            ["incidents", "model", "norm_a", "norm_b", "parse_a"]
+            ["parse_a", "norm_a", "norm_b", "model", "incidents"]
         );
         let norm_b = cut.stages.iter().find(|c| c.name == "norm_b").unwrap();
         assert_eq!(norm_b.inputs[0].component, "@raw_b");
