@@ -72,6 +72,15 @@ impl FieldMap {
                 p.extend(tail.iter().cloned());
                 add(p);
             }
+            // Azure's REST API writes names as localizable strings (`"operationName":
+            // {"value": ..., "localizedValue": ...}`) where its diagnostic settings,
+            // which the rules are written for, write the text.
+            if ns.first().is_some_and(|root| root.as_str() == "azure") {
+                let mut p = ns.clone();
+                p.extend(nested.iter().cloned());
+                p.push(Str::from("value"));
+                add(p);
+            }
         }
         out
     }
@@ -116,6 +125,22 @@ mod tests {
 
     fn show(paths: &[KeyPath]) -> Vec<String> {
         paths.iter().map(|p| p.join("/")).collect()
+    }
+
+    #[test]
+    fn azure_names_also_try_the_value_of_a_localizable_string() {
+        let map = FieldMap::default();
+        let ns = vec![key_path("azure.activitylogs").unwrap()];
+        assert_eq!(
+            show(&map.paths("operationName", &ns)),
+            [
+                "operationName",
+                "azure/activitylogs/operationName",
+                "azure/activitylogs/operationName/value",
+            ]
+        );
+        let aws = vec![key_path("aws.cloudtrail").unwrap()];
+        assert_eq!(map.paths("eventName", &aws).len(), 2);
     }
 
     #[test]

@@ -166,3 +166,32 @@ fn a_missing_rule_path_fails_the_build_with_its_name() {
     assert!(err.contains("paths"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Rules for Azure activity logs name `operationName` as the diagnostic settings write
+/// it (text); records read from the REST API hold it as `{"value": ...}`. Both match.
+#[test]
+fn azure_rules_match_activity_records_of_both_shapes() {
+    let dir = std::env::temp_dir().join(format!("pipectl-sigma-azure-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/vm.yml"),
+        "title: VM deleted\nid: 21111111-2222-3333-4444-555555555555\nstatus: test\nlevel: medium\nlogsource:\n    product: azure\n    service: activitylogs\ndetection:\n    sel:\n        operationName: MICROSOFT.COMPUTE/VIRTUALMACHINES/DELETE\n    condition: sel\n",
+    )
+    .unwrap();
+    let secrets = SecretStore::new(None);
+    let ctx = BuildContext {
+        pipeline: "p",
+        data_dir: dir.clone(),
+        secrets: &secrets,
+    };
+    let Built::Transform(mut stage) = build(&plan(&dir, vec![]), &ctx).unwrap() else {
+        panic!("detect sigma is a transform")
+    };
+    let mut out = TransformOutput::new(&["matched".to_string()]);
+    let rest = r#"{"@timestamp":"2026-10-03T22:00:00Z","event":{"dataset":"azure.activitylogs","id":"a1"},"azure":{"activitylogs":{"operationName":{"value":"Microsoft.Compute/virtualMachines/delete","localizedValue":"Delete Virtual Machine"}}}}"#;
+    let diagnostic = r#"{"@timestamp":"2026-10-03T22:01:00Z","event":{"dataset":"azure.activitylogs","id":"a2"},"azure":{"activitylogs":{"operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/DELETE"}}}"#;
+    let other = r#"{"@timestamp":"2026-10-03T22:02:00Z","event":{"dataset":"azure.activitylogs","id":"a3"},"azure":{"activitylogs":{"operationName":{"value":"Microsoft.Compute/virtualMachines/write"}}}}"#;
+    stage.transform(vec![event(rest), event(diagnostic), event(other)], &mut out);
+    assert_eq!(out.default.len(), 2, "{:?}", out.default);
+    std::fs::remove_dir_all(dir).unwrap();
+}
