@@ -86,7 +86,7 @@ fn validate_prints_a_one_line_summary_for_good_files() {
 #[test]
 fn shipped_pipeline_files_are_formatted() {
     let out = pipectl()
-        .args(["fmt", "--check", "bench/pipelines", "examples/quickstart"])
+        .args(["fmt", "--check", "bench/pipelines", "examples", "pipelines"])
         .output()
         .expect("pipectl runs");
     assert!(out.status.success(), "{}", describe(&out));
