@@ -27,6 +27,9 @@ pub mod recover;
 pub mod run;
 pub mod wal;
 
+#[cfg(test)]
+mod tests;
+
 use crate::settings::choice;
 use pipectl_core::component::BuildError;
 use pipectl_core::config::Attrs;

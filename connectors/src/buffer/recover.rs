@@ -94,11 +94,18 @@ pub fn repair_segments(dir: &Path, from: u64) -> Result<Vec<Repaired>, String> {
     Ok(repaired)
 }
 
-/// Opens the buffer in `dir` (created if missing) for a sink.
+/// Opens the buffer in `dir` (created if missing) for a sink, waiting up to 10 s for
+/// an instance being replaced to let go of it.
 pub fn open(dir: &Path) -> Result<Recovered, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create the buffer {}: {e}", dir.display()))?;
-    let lock = lock_within(dir, Duration::from_secs(10))?;
+    open_locked(dir, lock_within(dir, Duration::from_secs(10))?)
+}
+
+/// The start-up path on a buffer whose lock is held: delete what was delivered,
+/// quarantine bad records, find where delivery resumes. `pipectl buffer repair` runs
+/// it too.
+pub fn open_locked(dir: &Path, lock: File) -> Result<Recovered, String> {
     let checkpoint = wal::read_checkpoint(dir);
     if checkpoint.is_none() && dir.join("checkpoint").exists() {
         tracing::warn!(buffer = %dir.display(), "buffer: the checkpoint cannot be read; every record in the buffer is delivered again");

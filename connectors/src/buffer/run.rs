@@ -490,7 +490,10 @@ impl Buffered {
                         pos = Pos {
                             segment: id,
                             offset: HEADER_LEN,
-                        }
+                        };
+                        // Once everything before is accepted, the checkpoint moves into
+                        // the next segment and this one can be deleted.
+                        inflight.push_back((settled(), pos));
                     }
                     None => {
                         let _ = tokio::time::timeout(POLL, shared.data.notified()).await;
@@ -540,9 +543,7 @@ impl Buffered {
                 }
             }
             let ack = if batch.is_empty() {
-                let (token, ack) = AckToken::new();
-                drop(token);
-                ack
+                settled()
             } else {
                 attach_ack(&mut batch)
             };
@@ -611,6 +612,13 @@ impl Buffered {
             _ => tracing::error!(component = %self.name, segment = at.segment, offset = at.offset, "buffer: a record cannot be decoded ({reason}) nor moved aside; skipped"),
         }
     }
+}
+
+/// An acknowledgement that is already settled (a position with nothing to deliver).
+fn settled() -> AckReceiver {
+    let (token, ack) = AckToken::new();
+    drop(token);
+    ack
 }
 
 /// Runs `f` on the writer in the blocking pool (file I/O must not stall the runtime).

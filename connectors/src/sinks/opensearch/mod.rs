@@ -324,6 +324,8 @@ pub(crate) mod tests {
             ("username", string("ingest")),
             ("password", string("hunter2")),
             ("setup_templates", PlanValue::Bool(false)),
+            // Without the disk buffer, the source itself sees the refusal.
+            ("buffer", string("none")),
         ];
         let sink = sink(&url, &dir, more);
         let (tx, rx) = mpsc::channel(4);
