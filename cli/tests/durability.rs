@@ -46,7 +46,16 @@ fn unique(label: &str) -> String {
 /// `curl` against OpenSearch: status and JSON body.
 fn http(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "--max-time", "60", "-w", "\n%{http_code}", "-X", method, url]);
+    cmd.args([
+        "-s",
+        "--max-time",
+        "60",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+        url,
+    ]);
     if let Some(b) = body {
         cmd.args(["-H", "content-type: application/json", "--data-binary", b]);
     }
@@ -85,7 +94,10 @@ fn all_ids(url: &str, name: &str) -> Vec<String> {
         if hits.is_empty() {
             break;
         }
-        ids.extend(hits.iter().filter_map(|h| h["_id"].as_str().map(String::from)));
+        ids.extend(
+            hits.iter()
+                .filter_map(|h| h["_id"].as_str().map(String::from)),
+        );
         let scroll_id = page["_scroll_id"].as_str().unwrap_or_default().to_string();
         let body = serde_json::json!({"scroll": "2m", "scroll_id": scroll_id}).to_string();
         let (status, next) = http("POST", &format!("{url}/_search/scroll"), Some(&body));
@@ -276,7 +288,12 @@ impl OwnNode {
     fn start() -> OwnNode {
         let dir = TempDir::new("outage-node");
         let url = Self::launch(dir.path(), "0");
-        let port = url.rsplit(':').next().unwrap_or_default().trim_end_matches('/').to_string();
+        let port = url
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
         OwnNode { dir, url, port }
     }
 
@@ -345,7 +362,10 @@ fn an_opensearch_outage_of_a_minute_loses_nothing_and_memory_stays_flat() {
     let writer = {
         let (written, stop, input) = (Arc::clone(&written), Arc::clone(&stop), input.clone());
         std::thread::spawn(move || {
-            let mut file = std::fs::OpenOptions::new().append(true).open(&input).unwrap();
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&input)
+                .unwrap();
             while !stop.load(Ordering::Relaxed) {
                 let from = written.load(Ordering::Relaxed);
                 let mut chunk = String::new();
@@ -439,35 +459,61 @@ fn buffer_commands_inspect_verify_and_repair_a_damaged_buffer() {
         .unwrap();
 
     let data = dir.path().join("data");
-    let inspect = pipectl().args(["buffer", "inspect"]).arg(&data).output().unwrap();
+    let inspect = pipectl()
+        .args(["buffer", "inspect"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(inspect.status.success(), "{}", describe(&inspect));
     let text = String::from_utf8_lossy(&inspect.stdout).to_string();
     assert!(text.contains(&buffer.display().to_string()), "{text}");
     assert!(text.contains("00000000000000000001.seg"), "{text}");
     assert!(
-        text.contains("2 segment(s)") && text.contains("148 record(s)") && text.contains("2 damaged range(s)"),
+        text.contains("2 segment(s)")
+            && text.contains("148 record(s)")
+            && text.contains("2 damaged range(s)"),
         "{text}"
     );
     assert!(text.contains("148 waiting for delivery"), "{text}");
 
-    let verify = pipectl().args(["buffer", "verify"]).arg(&buffer).output().unwrap();
+    let verify = pipectl()
+        .args(["buffer", "verify"])
+        .arg(&buffer)
+        .output()
+        .unwrap();
     assert_eq!(verify.status.code(), Some(1), "{}", describe(&verify));
     let text = String::from_utf8_lossy(&verify.stdout).to_string();
     assert!(
-        text.contains(&format!("{}: offset {hit}: corrupt record", first.display())),
+        text.contains(&format!(
+            "{}: offset {hit}: corrupt record",
+            first.display()
+        )),
         "{text}"
     );
     assert!(text.contains("truncated record"), "{text}");
 
-    let repair = pipectl().args(["buffer", "repair"]).arg(&data).output().unwrap();
+    let repair = pipectl()
+        .args(["buffer", "repair"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(repair.status.success(), "{}", describe(&repair));
     let text = String::from_utf8_lossy(&repair.stdout).to_string();
     assert!(text.contains("moved aside to"), "{text}");
-    assert!(text.contains("148 record(s) waiting for delivery"), "{text}");
-    let quarantined = std::fs::read_dir(buffer.join("quarantine")).unwrap().count();
+    assert!(
+        text.contains("148 record(s) waiting for delivery"),
+        "{text}"
+    );
+    let quarantined = std::fs::read_dir(buffer.join("quarantine"))
+        .unwrap()
+        .count();
     assert_eq!(quarantined, 2);
 
-    let verify = pipectl().args(["buffer", "verify"]).arg(&data).output().unwrap();
+    let verify = pipectl()
+        .args(["buffer", "verify"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(verify.status.success(), "{}", describe(&verify));
     assert!(
         String::from_utf8_lossy(&verify.stdout).contains("ok, 2 segment(s), 148 record(s)"),
@@ -476,10 +522,18 @@ fn buffer_commands_inspect_verify_and_repair_a_damaged_buffer() {
     );
 
     // A path without buffers is a clear error.
-    let none = pipectl().args(["buffer", "verify"]).arg(dir.path().join("data/durability")).output().unwrap();
+    let none = pipectl()
+        .args(["buffer", "verify"])
+        .arg(dir.path().join("data/durability"))
+        .output()
+        .unwrap();
     assert!(none.status.success(), "{}", describe(&none));
     let empty = TempDir::new("buffer-cli-empty");
-    let none = pipectl().args(["buffer", "inspect"]).arg(empty.path()).output().unwrap();
+    let none = pipectl()
+        .args(["buffer", "inspect"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
     assert_eq!(none.status.code(), Some(1), "{}", describe(&none));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no sink buffer under"));
 }

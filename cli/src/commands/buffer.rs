@@ -52,7 +52,10 @@ fn is_buffer(dir: &Path) -> bool {
 /// Buffers at or under `root`, sorted.
 fn find_buffers(root: &Path) -> Result<Vec<PathBuf>, Exit> {
     if !root.is_dir() {
-        return Err(Exit::usage(format!("{} is not a directory", root.display())));
+        return Err(Exit::usage(format!(
+            "{} is not a directory",
+            root.display()
+        )));
     }
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -107,7 +110,10 @@ fn inspect(dir: &Path) -> Result<bool, Exit> {
         println!("  in use by a running sink: the newest segment may be mid-write");
     }
     match checkpoint {
-        Some(cp) => println!("  delivered up to: segment {} offset {}", cp.segment, cp.offset),
+        Some(cp) => println!(
+            "  delivered up to: segment {} offset {}",
+            cp.segment, cp.offset
+        ),
         None => println!("  delivered up to: nothing recorded (every record is waiting)"),
     }
     println!(

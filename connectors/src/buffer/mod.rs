@@ -122,7 +122,10 @@ impl BufferConfig {
     }
 
     /// Reads the `buffer*` attributes; `None` when the buffer is off.
-    pub fn from_attrs(attrs: &Attrs<'_>, data_dir: &Path) -> Result<Option<BufferConfig>, BuildError> {
+    pub fn from_attrs(
+        attrs: &Attrs<'_>,
+        data_dir: &Path,
+    ) -> Result<Option<BufferConfig>, BuildError> {
         if !choice(attrs, "buffer", &[("disk", true), ("none", false)])? {
             return Ok(None);
         }
@@ -135,9 +138,16 @@ impl BufferConfig {
         let when_full = choice(
             attrs,
             "buffer_when_full",
-            &[("block", WhenFull::Block), ("drop_newest", WhenFull::DropNewest)],
+            &[
+                ("block", WhenFull::Block),
+                ("drop_newest", WhenFull::DropNewest),
+            ],
         )?;
-        let fsync = if choice(attrs, "buffer_fsync", &[("batch", true), ("interval", false)])? {
+        let fsync = if choice(
+            attrs,
+            "buffer_fsync",
+            &[("batch", true), ("interval", false)],
+        )? {
             Fsync::Batch
         } else {
             let every = attrs.duration("buffer_fsync_interval")?;

@@ -65,8 +65,8 @@ pub fn repair_segments(dir: &Path, from: u64) -> Result<Vec<Repaired>, String> {
         .map_err(|e| format!("cannot list the buffer {}: {e}", dir.display()))?;
     let mut repaired = Vec::new();
     for (id, path) in segments.into_iter().filter(|(id, _)| *id >= from) {
-        let (bytes, scan) = wal::scan_file(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let (bytes, scan) =
+            wal::scan_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if scan.bad.is_empty() {
             continue;
         }
@@ -111,7 +111,8 @@ pub fn open_locked(dir: &Path, lock: File) -> Result<Recovered, String> {
         tracing::warn!(buffer = %dir.display(), "buffer: the checkpoint cannot be read; every record in the buffer is delivered again");
     }
     let list = |dir: &Path| {
-        wal::list_segments(dir).map_err(|e| format!("cannot list the buffer {}: {e}", dir.display()))
+        wal::list_segments(dir)
+            .map_err(|e| format!("cannot list the buffer {}: {e}", dir.display()))
     };
     // Segments wholly before the checkpoint were delivered.
     let mut resume = checkpoint.unwrap_or(Pos {
@@ -120,8 +121,12 @@ pub fn open_locked(dir: &Path, lock: File) -> Result<Recovered, String> {
     });
     for (id, path) in list(dir)? {
         if id < resume.segment {
-            std::fs::remove_file(&path)
-                .map_err(|e| format!("cannot delete the delivered segment {}: {e}", path.display()))?;
+            std::fs::remove_file(&path).map_err(|e| {
+                format!(
+                    "cannot delete the delivered segment {}: {e}",
+                    path.display()
+                )
+            })?;
         }
     }
     let _ = std::fs::remove_file(dir.join("checkpoint.tmp"));

@@ -250,7 +250,10 @@ impl Buffered {
         };
         if dirty && result.is_ok() {
             if let Err(e) = with_writer(&mut writer, SegmentWriter::sync).await {
-                let e = self.error(format!("cannot sync the buffer {}: {e}", self.config.dir.display()));
+                let e = self.error(format!(
+                    "cannot sync the buffer {}: {e}",
+                    self.config.dir.display()
+                ));
                 shared.close(Some(e.message.clone()));
                 return Err(e);
             }
@@ -312,7 +315,9 @@ impl Buffered {
                         if shared.stopped() {
                             pending.0.push(event);
                             pending.0.extend(events);
-                            return Err(self.error("the sink stopped while its buffer was full".into()));
+                            return Err(
+                                self.error("the sink stopped while its buffer was full".into())
+                            );
                         }
                         let _ = tokio::time::timeout(POLL * 5, shared.space.notified()).await;
                     }
@@ -378,7 +383,10 @@ impl Buffered {
         })
         .await
         .map_err(|e| {
-            let message = format!("cannot write to the buffer {}: {e}", self.config.dir.display());
+            let message = format!(
+                "cannot write to the buffer {}: {e}",
+                self.config.dir.display()
+            );
             self.error(message)
         })?;
         {
@@ -417,7 +425,9 @@ impl Buffered {
         let mut closed_at: Option<Instant> = None;
         loop {
             while let Some((ack, _)) = inflight.front_mut() {
-                let Some(status) = ack.try_status() else { break };
+                let Some(status) = ack.try_status() else {
+                    break;
+                };
                 let end = inflight.pop_front().map_or(committed, |(_, end)| end);
                 match status {
                     BatchStatus::Delivered if !frozen => committed = end,
@@ -537,7 +547,11 @@ impl Buffered {
             for record in records {
                 match record {
                     ReadRecord::Event(event) => batch.push(event),
-                    ReadRecord::Undecodable { at, payload, reason } => {
+                    ReadRecord::Undecodable {
+                        at,
+                        payload,
+                        reason,
+                    } => {
                         self.quarantine_record(at, payload, &reason).await;
                     }
                 }
@@ -608,8 +622,12 @@ impl Buffered {
         .await;
         self.counters.add_errored(1);
         match written {
-            Ok(Ok(())) => tracing::error!(component = %self.name, segment = at.segment, offset = at.offset, quarantine = %target.display(), "buffer: a record cannot be decoded ({reason}); moved aside"),
-            _ => tracing::error!(component = %self.name, segment = at.segment, offset = at.offset, "buffer: a record cannot be decoded ({reason}) nor moved aside; skipped"),
+            Ok(Ok(())) => {
+                tracing::error!(component = %self.name, segment = at.segment, offset = at.offset, quarantine = %target.display(), "buffer: a record cannot be decoded ({reason}); moved aside")
+            }
+            _ => {
+                tracing::error!(component = %self.name, segment = at.segment, offset = at.offset, "buffer: a record cannot be decoded ({reason}) nor moved aside; skipped")
+            }
         }
     }
 }
@@ -627,7 +645,9 @@ async fn with_writer<T: Send + 'static>(
     f: impl FnOnce(&mut SegmentWriter) -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
     let Some(mut w) = writer.take() else {
-        return Err(std::io::Error::other("the buffer writer was lost after an earlier failure"));
+        return Err(std::io::Error::other(
+            "the buffer writer was lost after an earlier failure",
+        ));
     };
     let done = tokio::task::spawn_blocking(move || {
         let result = f(&mut w);

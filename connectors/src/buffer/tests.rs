@@ -55,7 +55,10 @@ fn write_segment(dir: &std::path::Path, id: u64, docs: &[&str]) -> std::path::Pa
 
 /// A delivery loop that takes every batch and records its documents (dropping an
 /// event acknowledges it).
-async fn collect(mut input: BufferedInput, into: Arc<Mutex<Vec<String>>>) -> Result<(), ComponentError> {
+async fn collect(
+    mut input: BufferedInput,
+    into: Arc<Mutex<Vec<String>>>,
+) -> Result<(), ComponentError> {
     while let Some(batch) = input.next_batch().await {
         into.lock().unwrap().extend(batch.iter().map(json));
     }
@@ -102,7 +105,10 @@ fn framing_catches_a_flipped_bit_in_the_length_or_the_payload() {
     for at in [4, 5, 8, 12, 22] {
         let mut bad = frame.clone();
         bad[at] ^= 0x10;
-        assert!(wal::frame_at(&bad, 0).is_err(), "byte {at} flipped went unnoticed");
+        assert!(
+            wal::frame_at(&bad, 0).is_err(),
+            "byte {at} flipped went unnoticed"
+        );
     }
     assert_eq!(wal::frame_at(&frame[..20], 0), Err(FrameError::Truncated));
 }
@@ -140,7 +146,11 @@ fn a_torn_tail_is_moved_aside_and_the_rest_is_kept() {
 fn a_flipped_byte_costs_only_its_own_record() {
     let dir = TempDir::new("buf-flip");
     let bdir = dir.path().join("buffer");
-    let docs = [r#"{"n":1}"#, r#"{"n":2,"pad":"xxxxxxxxxxxxxxxx"}"#, r#"{"n":3}"#];
+    let docs = [
+        r#"{"n":1}"#,
+        r#"{"n":2,"pad":"xxxxxxxxxxxxxxxx"}"#,
+        r#"{"n":3}"#,
+    ];
     let path = write_segment(&bdir, 7, &docs);
     let scan = wal::scan_file(&path).unwrap().1;
     let second = scan.records[1].0 as usize;
@@ -206,11 +216,13 @@ async fn a_full_buffer_blocks_the_source_until_the_destination_takes_records() {
     let (open_tx, open_rx) = tokio::sync::oneshot::channel::<()>();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = Arc::clone(&seen);
-    let run = tokio::spawn(buffered(config, &counters).run(rx, move |input| async move {
-        // The destination is away until told otherwise.
-        let _ = open_rx.await;
-        collect(input, seen2).await
-    }));
+    let run = tokio::spawn(
+        buffered(config, &counters).run(rx, move |input| async move {
+            // The destination is away until told otherwise.
+            let _ = open_rx.await;
+            collect(input, seen2).await
+        }),
+    );
     // 300 events of ~10 KB: three times the buffer.
     let source = tokio::spawn(async move {
         let mut acks = Vec::new();
@@ -252,10 +264,12 @@ async fn a_full_buffer_with_drop_newest_drops_and_counts() {
     let (open_tx, open_rx) = tokio::sync::oneshot::channel::<()>();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = Arc::clone(&seen);
-    let run = tokio::spawn(buffered(config, &counters).run(rx, move |input| async move {
-        let _ = open_rx.await;
-        collect(input, seen2).await
-    }));
+    let run = tokio::spawn(
+        buffered(config, &counters).run(rx, move |input| async move {
+            let _ = open_rx.await;
+            collect(input, seen2).await
+        }),
+    );
     let mut acks = Vec::new();
     for round in 0..30 {
         let (token, ack) = AckToken::new();
@@ -265,7 +279,9 @@ async fn a_full_buffer_with_drop_newest_drops_and_counts() {
     // Every batch is settled while the destination is still away: nothing blocks.
     for ack in acks {
         assert_eq!(
-            tokio::time::timeout(Duration::from_secs(10), ack.wait()).await.unwrap(),
+            tokio::time::timeout(Duration::from_secs(10), ack.wait())
+                .await
+                .unwrap(),
             BatchStatus::Delivered
         );
     }

@@ -295,7 +295,11 @@ pub fn quarantine(
     for bad in &scan.bad {
         let target = quarantine_path(dir, id, bad.start);
         let mut file = File::create(&target)?;
-        file.write_all(bytes.get(bad.start as usize..bad.end as usize).unwrap_or_default())?;
+        file.write_all(
+            bytes
+                .get(bad.start as usize..bad.end as usize)
+                .unwrap_or_default(),
+        )?;
         file.sync_all()?;
         written.push(target);
     }
@@ -420,7 +424,11 @@ pub struct SegmentReader {
 /// One record read back, or a record whose payload could not be decoded.
 pub enum ReadRecord {
     Event(Event),
-    Undecodable { at: Pos, payload: Vec<u8>, reason: String },
+    Undecodable {
+        at: Pos,
+        payload: Vec<u8>,
+        reason: String,
+    },
 }
 
 impl SegmentReader {
