@@ -108,7 +108,7 @@ impl Shared {
             state.failed = failed;
         }
         drop(state);
-        self.data.notify_waiters();
+        self.data.notify_one();
     }
 }
 
@@ -402,7 +402,7 @@ impl Buffered {
                 };
             }
         }
-        shared.data.notify_waiters();
+        shared.data.notify_one();
         pending.written();
         Ok(())
     }
@@ -605,7 +605,7 @@ impl Buffered {
             }
             state.total = state.segments.values().sum();
             drop(state);
-            shared.space.notify_waiters();
+            shared.space.notify_one();
         }
         Ok(())
     }
