@@ -521,7 +521,7 @@ fn buffer_commands_inspect_verify_and_repair_a_damaged_buffer() {
         describe(&verify)
     );
 
-    // A path without buffers is a clear error.
+    // A directory above a buffer finds it; one without any is a clear error.
     let none = pipectl()
         .args(["buffer", "verify"])
         .arg(dir.path().join("data/durability"))
