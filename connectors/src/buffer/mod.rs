@@ -30,7 +30,6 @@ pub mod wal;
 #[cfg(test)]
 mod tests;
 
-use crate::settings::choice;
 use pipectl_core::component::BuildError;
 use pipectl_core::config::Attrs;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType};
@@ -121,40 +120,60 @@ impl BufferConfig {
         (self.max_size / 8).clamp(64 << 10, 16 << 20)
     }
 
-    /// Reads the `buffer*` attributes; `None` when the buffer is off.
+    /// Reads the `buffer*` attributes; `None` when the buffer is off. `default_on` is
+    /// the sink's default for `buffer`. A plan made before these attributes existed (a
+    /// revision stored by the daemon) lacks them: their defaults apply.
     pub fn from_attrs(
         attrs: &Attrs<'_>,
         data_dir: &Path,
+        default_on: bool,
     ) -> Result<Option<BufferConfig>, BuildError> {
-        if !choice(attrs, "buffer", &[("disk", true), ("none", false)])? {
+        let on = match attrs.opt_string("buffer")?.as_deref() {
+            None => default_on,
+            Some("disk") => true,
+            Some("none") => false,
+            Some(other) => {
+                return Err(attrs.error(format!(
+                    "attribute `buffer`: `{other}` is not one of \"disk\", \"none\""
+                )))
+            }
+        };
+        if !on {
             return Ok(None);
         }
-        let max_size = attrs.size("buffer_max_size")?;
+        let max_size = attrs.opt_size("buffer_max_size")?.unwrap_or(1 << 30);
         if max_size < MIN_MAX_SIZE {
             return Err(attrs.error(format!(
                 "attribute `buffer_max_size` must be at least 1MiB, not {max_size} bytes"
             )));
         }
-        let when_full = choice(
-            attrs,
-            "buffer_when_full",
-            &[
-                ("block", WhenFull::Block),
-                ("drop_newest", WhenFull::DropNewest),
-            ],
-        )?;
-        let fsync = if choice(
-            attrs,
-            "buffer_fsync",
-            &[("batch", true), ("interval", false)],
-        )? {
-            Fsync::Batch
-        } else {
-            let every = attrs.duration("buffer_fsync_interval")?;
-            if every.is_zero() {
-                return Err(attrs.error("attribute `buffer_fsync_interval` must be longer than 0s"));
+        let when_full = match attrs.opt_string("buffer_when_full")?.as_deref() {
+            None | Some("block") => WhenFull::Block,
+            Some("drop_newest") => WhenFull::DropNewest,
+            Some(other) => {
+                return Err(attrs.error(format!(
+                "attribute `buffer_when_full`: `{other}` is not one of \"block\", \"drop_newest\""
+            )))
             }
-            Fsync::Interval(every)
+        };
+        let fsync = match attrs.opt_string("buffer_fsync")?.as_deref() {
+            None | Some("batch") => Fsync::Batch,
+            Some("interval") => {
+                let every = attrs
+                    .opt_duration("buffer_fsync_interval")?
+                    .unwrap_or(Duration::from_secs(1));
+                if every.is_zero() {
+                    return Err(
+                        attrs.error("attribute `buffer_fsync_interval` must be longer than 0s")
+                    );
+                }
+                Fsync::Interval(every)
+            }
+            Some(other) => {
+                return Err(attrs.error(format!(
+                    "attribute `buffer_fsync`: `{other}` is not one of \"batch\", \"interval\""
+                )))
+            }
         };
         Ok(Some(BufferConfig {
             dir: data_dir.join("buffer"),

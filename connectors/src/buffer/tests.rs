@@ -356,3 +356,61 @@ async fn what_the_destination_did_not_accept_is_delivered_after_a_restart() {
     let cp = wal::read_checkpoint(&dir.path().join("buffer")).unwrap();
     assert!(cp.offset >= HEADER_LEN);
 }
+
+#[test]
+fn a_plan_stored_before_the_buffer_attributes_existed_gets_their_defaults() {
+    use crate::testkit::{plan, string};
+    use pipectl_core::component::BuildContext;
+    use pipectl_core::config::Attrs;
+    let dir = TempDir::new("buf-old-plan");
+    let secrets = pipectl_core::secrets::SecretStore::default();
+    let ctx = BuildContext {
+        pipeline: "p",
+        data_dir: dir.path().to_path_buf(),
+        secrets: &secrets,
+    };
+    let mut p = plan(
+        &crate::sinks::opensearch::SPEC,
+        "search",
+        vec![("endpoint", string("http://127.0.0.1:9"))],
+    );
+    p.attrs.retain(|key, _| !key.starts_with("buffer"));
+    let attrs = Attrs::new(&p, &ctx);
+    let on = super::BufferConfig::from_attrs(&attrs, dir.path(), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (on.max_size, on.when_full, on.fsync),
+        (1 << 30, WhenFull::Block, Fsync::Batch)
+    );
+    assert_eq!(on.dir, dir.path().join("buffer"));
+    assert!(super::BufferConfig::from_attrs(&attrs, dir.path(), false)
+        .unwrap()
+        .is_none());
+    // And what the catalogue fills in by default says the same.
+    let p = plan(
+        &crate::sinks::opensearch::SPEC,
+        "search",
+        vec![("buffer_fsync", string("interval"))],
+    );
+    let attrs = Attrs::new(&p, &ctx);
+    let on = super::BufferConfig::from_attrs(&attrs, dir.path(), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (on.max_size, on.fsync),
+        (1 << 30, Fsync::Interval(Duration::from_secs(1)))
+    );
+    let p = plan(
+        &crate::sinks::opensearch::SPEC,
+        "search",
+        vec![("buffer_max_size", size(1000))],
+    );
+    let attrs = Attrs::new(&p, &ctx);
+    let err = super::BufferConfig::from_attrs(&attrs, dir.path(), true).unwrap_err();
+    assert!(err.message.contains("at least 1MiB"), "{}", err.message);
+}
+
+fn size(bytes: u64) -> pipectl_dsl::plan::PlanValue {
+    pipectl_dsl::plan::PlanValue::Size(bytes)
+}

@@ -79,7 +79,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         path,
         fsync: attrs.bool("fsync")?,
     };
-    let buffer = crate::buffer::BufferConfig::from_attrs(&attrs, &ctx.data_dir)?;
+    let buffer = crate::buffer::BufferConfig::from_attrs(&attrs, &ctx.data_dir, false)?;
     Ok(Built::Sink(Box::new(FileSink {
         settings: Settings { config, buffer },
     })))
@@ -294,7 +294,7 @@ mod tests {
             secrets: &secrets,
         };
         let attrs = Attrs::new(&p, &ctx);
-        let config = BufferConfig::from_attrs(&attrs, dir.path())
+        let config = BufferConfig::from_attrs(&attrs, dir.path(), false)
             .unwrap()
             .unwrap();
         assert_eq!(config.dir, dir.path().join("buffer"));

@@ -216,7 +216,7 @@ impl OpenSearchConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("deadletter.ndjson")),
             setup_templates: attrs.bool("setup_templates")?,
-            buffer: crate::buffer::BufferConfig::from_attrs(attrs, data_dir)?,
+            buffer: crate::buffer::BufferConfig::from_attrs(attrs, data_dir, true)?,
         };
         Ok(config)
     }
