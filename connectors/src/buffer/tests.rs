@@ -414,3 +414,15 @@ fn a_plan_stored_before_the_buffer_attributes_existed_gets_their_defaults() {
 fn size(bytes: u64) -> pipectl_dsl::plan::PlanValue {
     pipectl_dsl::plan::PlanValue::Size(bytes)
 }
+
+#[test]
+fn one_owner_at_a_time() {
+    let dir = TempDir::new("buf-lock");
+    let first = wal::lock(dir.path()).unwrap();
+    assert!(first.is_some());
+    assert!(wal::lock(dir.path()).unwrap().is_none());
+    let err = recover::lock_within(dir.path(), Duration::from_millis(100)).unwrap_err();
+    assert!(err.contains("in use by another process"), "{err}");
+    drop(first);
+    assert!(wal::lock(dir.path()).unwrap().is_some());
+}

@@ -345,15 +345,23 @@ pub fn write_checkpoint(dir: &Path, pos: Pos) -> std::io::Result<()> {
 /// Takes the buffer's lock, so two processes (or a running sink and `pipectl buffer
 /// repair`) never change it at once. Held until the file is dropped.
 pub fn lock(dir: &Path) -> std::io::Result<Option<File>> {
+    use std::os::unix::io::AsRawFd;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("lock"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    // SAFETY: flock(2) only reads the descriptor, which `file` keeps open for the call;
+    // the lock is released when `file` is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(file));
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(err)
     }
 }
 
