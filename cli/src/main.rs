@@ -98,6 +98,9 @@ enum Command {
     /// Evaluate model stages: `models evaluate --data DIR` scores a pipeline's model on
     /// a generated scenario with labelled attacks (exit 1 when one goes undetected).
     Models(commands::models::Args),
+    /// Sinks' disk buffers: `buffer inspect|verify|repair PATH` (a buffer directory or
+    /// the data directory); verify exits 1 naming each damaged record.
+    Buffer(commands::buffer::Args),
 }
 
 fn main() -> ExitCode {
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
                 Command::Rules(args) => commands::rules::run(args),
                 Command::Models(args) => commands::models::run(args),
                 Command::Actions(args) => commands::actions::run(args, &settings),
+                Command::Buffer(args) => commands::buffer::run(args),
             }
         });
     match result {

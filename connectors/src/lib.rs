@@ -6,6 +6,7 @@
 //! from which the checker's catalogue and the reference documentation are derived.
 
 pub mod aws;
+pub mod buffer;
 mod checkpoint;
 pub mod codecs;
 mod io;

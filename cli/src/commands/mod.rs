@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod apply;
+pub mod buffer;
 pub mod dashboards;
 pub mod fmt;
 pub mod graph;

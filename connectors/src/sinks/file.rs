@@ -4,6 +4,9 @@
 //! asked), and only then are its events acknowledged. A write error marks the batch
 //! failed (no source checkpoint advances past it) and stops the run. Parent
 //! directories are created; an existing file is appended to, never truncated.
+//!
+//! With `buffer = "disk"` events go through a disk buffer first (`crate::buffer`,
+//! docs/reliability.md): acknowledged once in it, forgotten once appended here.
 
 use super::{encode_ndjson, SinkRun};
 use crate::io::BatchInput;
@@ -18,6 +21,7 @@ use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The catalogue entry of `sink file`.
 pub static SPEC: ComponentSpec = ComponentSpec {
@@ -38,6 +42,11 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "\"ndjson\"",
             "One compact JSON document per line.",
         ),
+        crate::buffer::ATTR_BUFFER_OFF,
+        crate::buffer::ATTR_MAX_SIZE,
+        crate::buffer::ATTR_WHEN_FULL,
+        crate::buffer::ATTR_FSYNC,
+        crate::buffer::ATTR_FSYNC_INTERVAL,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -53,6 +62,12 @@ pub struct FileSinkConfig {
     pub fsync: bool,
 }
 
+/// A built `sink file`'s settings and its optional disk buffer.
+struct Settings {
+    config: FileSinkConfig,
+    buffer: Option<crate::buffer::BufferConfig>,
+}
+
 fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildError> {
     let attrs = Attrs::new(plan, ctx);
     choice(&attrs, "encoding", &[("ndjson", ())])?;
@@ -64,17 +79,44 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         path,
         fsync: attrs.bool("fsync")?,
     };
-    Ok(Built::Sink(Box::new(FileSink { config })))
+    let buffer = crate::buffer::BufferConfig::from_attrs(&attrs, &ctx.data_dir, false)?;
+    Ok(Built::Sink(Box::new(FileSink {
+        settings: Settings { config, buffer },
+    })))
 }
 
 /// A built `sink file`.
 pub struct FileSink {
-    config: FileSinkConfig,
+    settings: Settings,
 }
 
 impl Sink for FileSink {
     fn run(self: Box<Self>, ctx: SinkContext) -> BoxFuture<'static, Result<(), ComponentError>> {
-        Box::pin(append(self.config, SinkRun::from_context(ctx)))
+        let Settings { config, buffer } = self.settings;
+        match buffer {
+            None => Box::pin(append(config, SinkRun::from_context(ctx))),
+            Some(buffer) => Box::pin(async move {
+                let buffered = crate::buffer::run::Buffered {
+                    config: buffer,
+                    name: Arc::clone(&ctx.name),
+                    counters: Arc::clone(&ctx.counters),
+                    drain: None,
+                };
+                let (name, counters) = (ctx.name, ctx.counters);
+                buffered
+                    .run(ctx.input, move |input| {
+                        append(
+                            config,
+                            SinkRun {
+                                name,
+                                input,
+                                counters,
+                            },
+                        )
+                    })
+                    .await
+            }),
+        }
     }
 }
 
@@ -143,6 +185,7 @@ mod tests {
     use crate::testkit::{build_error, event, plan, string, TempDir};
     use pipectl_core::ack::{AckToken, BatchStatus};
     use pipectl_core::metrics::ComponentCounters;
+    use pipectl_dsl::plan::PlanValue;
     use std::sync::Arc;
     use tokio::sync::mpsc;
 
@@ -229,6 +272,74 @@ mod tests {
             err.message
         );
         assert_eq!(ack.wait().await, BatchStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn with_a_disk_buffer_events_go_through_it_and_are_appended() {
+        use crate::buffer::{BufferConfig, Fsync, WhenFull};
+        let dir = TempDir::new("file-sink-buffer");
+        let p = plan(
+            &SPEC,
+            "t",
+            vec![
+                ("path", string("x")),
+                ("buffer", string("disk")),
+                ("buffer_max_size", PlanValue::Size(1 << 20)),
+            ],
+        );
+        let secrets = pipectl_core::secrets::SecretStore::default();
+        let ctx = BuildContext {
+            pipeline: "p",
+            data_dir: dir.path().to_path_buf(),
+            secrets: &secrets,
+        };
+        let attrs = Attrs::new(&p, &ctx);
+        let config = BufferConfig::from_attrs(&attrs, dir.path(), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.dir, dir.path().join("buffer"));
+        assert_eq!(
+            (config.max_size, config.when_full, config.fsync),
+            (1 << 20, WhenFull::Block, Fsync::Batch)
+        );
+
+        let out = dir.path().join("out.ndjson");
+        let (tx, rx) = mpsc::channel(4);
+        let (token, ack) = AckToken::new();
+        let mut batch = vec![event(r#"{"a":1}"#), event(r#"{"b":2}"#)];
+        for e in &mut batch {
+            e.meta.ack = Some(token.clone());
+        }
+        drop(token);
+        tx.send(batch).await.unwrap();
+        drop(tx);
+        let counters = Arc::new(ComponentCounters::default());
+        let buffered = crate::buffer::run::Buffered {
+            config,
+            name: Arc::from("p.t"),
+            counters: Arc::clone(&counters),
+            drain: None,
+        };
+        let path = out.clone();
+        buffered
+            .run(rx, move |input| {
+                append(
+                    FileSinkConfig { path, fsync: false },
+                    SinkRun {
+                        name: Arc::from("p.t"),
+                        input,
+                        counters,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(ack.wait().await, BatchStatus::Delivered);
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+        assert!(crate::buffer::wal::read_checkpoint(&dir.path().join("buffer")).is_some());
     }
 
     #[test]

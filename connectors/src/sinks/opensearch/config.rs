@@ -130,6 +130,11 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "true",
             "Install pipectl's index templates at start (idempotent; as `pipectl opensearch setup`).",
         ),
+        crate::buffer::ATTR_BUFFER_ON,
+        crate::buffer::ATTR_MAX_SIZE,
+        crate::buffer::ATTR_WHEN_FULL,
+        crate::buffer::ATTR_FSYNC,
+        crate::buffer::ATTR_FSYNC_INTERVAL,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -149,6 +154,8 @@ pub struct OpenSearchConfig {
     pub deadletter_index: IndexPattern,
     pub deadletter_file: PathBuf,
     pub setup_templates: bool,
+    /// The disk buffer, unless `buffer = "none"`.
+    pub buffer: Option<crate::buffer::BufferConfig>,
 }
 
 impl OpenSearchConfig {
@@ -209,6 +216,7 @@ impl OpenSearchConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("deadletter.ndjson")),
             setup_templates: attrs.bool("setup_templates")?,
+            buffer: crate::buffer::BufferConfig::from_attrs(attrs, data_dir, true)?,
         };
         Ok(config)
     }

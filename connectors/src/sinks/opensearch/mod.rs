@@ -13,7 +13,10 @@
 //! - [`client`] and [`setup`]: the HTTP client with auth and TLS, the start-up check,
 //!   and the template installer `pipectl opensearch setup` shares.
 //!
-//! Guarantees: an event is acknowledged only once OpenSearch accepted it or it was
+//! With `buffer = "disk"` (the default) events go through a write-ahead log first
+//! (`crate::buffer`): they are acknowledged to their sources once durably in it, and
+//! the log forgets them only once OpenSearch accepted them (docs/reliability.md).
+//! Without it: an event is acknowledged only once OpenSearch accepted it or it was
 //! durably dead-lettered (in the dead-letter index, or the local file synced to disk).
 //! While OpenSearch is unreachable or overloaded the sink retries for ever and stops
 //! reading, so backpressure holds the sources; once the input has ended it retries
@@ -33,6 +36,7 @@ pub mod run;
 pub mod setup;
 pub mod time;
 
+use crate::buffer::run::Buffered;
 use crate::io::BatchInput;
 use client::Client;
 use config::OpenSearchConfig;
@@ -121,7 +125,22 @@ impl OpenSearchSink {
             config.setup_templates,
         ));
         let encoder = Encoder::new(config.router, Some(config.id_field));
-        run::run(input, encoder, delivery, config.batching).await
+        match config.buffer {
+            None => run::run(input, encoder, delivery, config.batching).await,
+            Some(buffer) => {
+                let buffered = Buffered {
+                    config: buffer,
+                    name: Arc::clone(&delivery.name),
+                    counters: Arc::clone(&delivery.counters),
+                    drain: Some(config.drain_timeout),
+                };
+                buffered
+                    .run(input, move |from_buffer| {
+                        run::run(from_buffer, encoder, delivery, config.batching)
+                    })
+                    .await
+            }
+        }
     }
 }
 
@@ -305,6 +324,8 @@ pub(crate) mod tests {
             ("username", string("ingest")),
             ("password", string("hunter2")),
             ("setup_templates", PlanValue::Bool(false)),
+            // Without the disk buffer, the source itself sees the refusal.
+            ("buffer", string("none")),
         ];
         let sink = sink(&url, &dir, more);
         let (tx, rx) = mpsc::channel(4);
