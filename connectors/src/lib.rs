@@ -8,6 +8,7 @@
 pub mod aws;
 mod checkpoint;
 pub mod codecs;
+pub mod gzip;
 mod io;
 pub mod lines;
 pub mod normalise;
