@@ -134,7 +134,10 @@ mod tests {
         let err = err.expect("a truncated stream must fail");
         assert_eq!(err.decompressed, out.len() as u64);
         assert!(text.as_bytes().starts_with(&out));
-        assert!(err.to_string().starts_with("corrupt or truncated gzip"), "{err}");
+        assert!(
+            err.to_string().starts_with("corrupt or truncated gzip"),
+            "{err}"
+        );
     }
 
     #[test]

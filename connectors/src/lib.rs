@@ -10,6 +10,7 @@ mod checkpoint;
 pub mod codecs;
 pub mod gzip;
 mod io;
+pub mod limits;
 pub mod lines;
 pub mod normalise;
 pub mod respond;

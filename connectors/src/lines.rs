@@ -269,7 +269,8 @@ pub const BATCH_SIZE_ATTR: AttrSpec = AttrSpec::with_default(
 
 /// The first bytes of a too-long line, as [`Piece::TooLong`] reports them.
 fn head_of(line: &[u8]) -> &[u8] {
-    line.get(..TOO_LONG_HEAD.min(line.len())).unwrap_or_default()
+    line.get(..TOO_LONG_HEAD.min(line.len()))
+        .unwrap_or_default()
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -358,7 +359,10 @@ mod tests {
             ["too long 0..5 abcd", "ok@8"]
         );
         // At end of stream.
-        assert_eq!(split(3, &[b"x\nabcdef"], true), ["x@2", "too long 2..8 abcdef"]);
+        assert_eq!(
+            split(3, &[b"x\nabcdef"], true),
+            ["x@2", "too long 2..8 abcdef"]
+        );
     }
 
     #[test]
@@ -379,7 +383,10 @@ mod tests {
     fn the_cap_counts_without_the_carriage_return() {
         assert_eq!(split(3, &[b"abc\r\n"], true), ["abc@5"]);
         assert_eq!(split(3, &[b"ab", b"c\r", b"\n"], true), ["abc@5"]);
-        assert_eq!(split(3, &[b"ab", b"cd\r\n"], true), ["too long 0..6 abcd\r"]);
+        assert_eq!(
+            split(3, &[b"ab", b"cd\r\n"], true),
+            ["too long 0..6 abcd\r"]
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! previous one for a date more than a month ahead, so December messages read in
 //! January land in the right year) and the time is taken as UTC.
 
-use super::{excerpt, put, CodecError};
+use super::{excerpt, put, CodecError, MapBuilder};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1, take_while_m_n};
 use nom::character::complete::{char, one_of};
@@ -435,11 +435,11 @@ fn structured_data(c: &mut Cursor<'_>) -> Result<Option<Map>, CodecError> {
     if !c.rest.starts_with('[') {
         return Err(c.error("structured data (`[id param=\"value\"]`) or `-`"));
     }
-    let mut elements = Map::new();
+    let mut elements = MapBuilder::new();
     while c.rest.starts_with('[') {
         c.rest = &c.rest[1..];
         let id = c.step(sd_name, "a structured data id")?;
-        let mut params = Map::new();
+        let mut params = MapBuilder::new();
         loop {
             if let Some(rest) = c.rest.strip_prefix(']') {
                 c.rest = rest;
@@ -452,9 +452,9 @@ fn structured_data(c: &mut Cursor<'_>) -> Result<Option<Map>, CodecError> {
             let value = sd_value(c)?;
             params.insert(name, Value::from(value));
         }
-        elements.insert(id, Value::Object(params));
+        elements.insert(id, Value::Object(params.finish()));
     }
-    Ok(Some(elements))
+    Ok(Some(elements.finish()))
 }
 
 /// SD-NAME: printable ASCII except `=`, space, `]` and `"`.

@@ -1059,9 +1059,11 @@ mod tests {
         let mut events = Vec::new();
         while let Some(batch) = rx.recv().await {
             let path = path.display().to_string();
-            events.extend(batch.iter().map(|e| {
-                pipectl_core::json::to_string(&e.value).replace(&path, "IN")
-            }));
+            events.extend(
+                batch
+                    .iter()
+                    .map(|e| pipectl_core::json::to_string(&e.value).replace(&path, "IN")),
+            );
         }
         (events, counters.snapshot().events_errored)
     }

@@ -181,7 +181,10 @@ pub(crate) fn too_long_record(component: &str, skipped: &Skipped<'_>) -> Value {
     );
     let mut record = error_record(component, &decode_line(skipped.head).0, &reason);
     let mut log = Map::with_capacity(2);
-    log.push("offset", Value::Int(i64::try_from(skipped.start).unwrap_or(i64::MAX)));
+    log.push(
+        "offset",
+        Value::Int(i64::try_from(skipped.start).unwrap_or(i64::MAX)),
+    );
     if let Some(path) = skipped.file {
         let mut file = Map::with_capacity(1);
         file.push("path", Value::from(path.to_string_lossy().as_ref()));

@@ -96,7 +96,10 @@ fn key_bit(key: &str) -> usize {
         [only] => (usize::from(*only), usize::from(*only)),
     };
     let middle = b.get(b.len() / 2).map_or(0, |m| usize::from(*m));
-    (b.len().wrapping_mul(37) ^ first.wrapping_mul(7) ^ last.wrapping_mul(131) ^ middle.wrapping_mul(17))
+    (b.len().wrapping_mul(37)
+        ^ first.wrapping_mul(7)
+        ^ last.wrapping_mul(131)
+        ^ middle.wrapping_mul(17))
         & 255
 }
 

@@ -115,9 +115,14 @@ fn limits_bound_depth_and_fields() {
         max_fields: usize::MAX,
     };
     let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-    assert_eq!(from_str_limited(&deep, generous).unwrap_err().reason, TOO_DEEP);
     assert_eq!(
-        from_slice_limited(br#"{"a":{"b":{"c":{}}}}"#, limits).unwrap_err().reason,
+        from_str_limited(&deep, generous).unwrap_err().reason,
+        TOO_DEEP
+    );
+    assert_eq!(
+        from_slice_limited(br#"{"a":{"b":{"c":{}}}}"#, limits)
+            .unwrap_err()
+            .reason,
         TOO_DEEP
     );
 }
