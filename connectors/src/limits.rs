@@ -87,7 +87,16 @@ impl InputLimits {
     /// attributes; a depth above [`json::MAX_DEPTH`] is refused, since the parser
     /// could not honour it.
     pub fn from_attrs(attrs: &Attrs<'_>) -> Result<InputLimits, BuildError> {
-        let max_event_size = crate::settings::size_limit(attrs, "max_event_size")?;
+        Ok(InputLimits {
+            max_event_size: crate::settings::size_limit(attrs, "max_event_size")?,
+            ..InputLimits::from_attrs_without_size(attrs)?
+        })
+    }
+
+    /// Reads `max_depth` and `max_fields` only, for components whose record size is
+    /// bounded another way (`max_body_size`, `max_length`); `max_event_size` is left
+    /// at its default.
+    pub fn from_attrs_without_size(attrs: &Attrs<'_>) -> Result<InputLimits, BuildError> {
         let max_depth = crate::settings::positive(attrs, "max_depth")?;
         if max_depth > json::MAX_DEPTH {
             return Err(attrs.error(format!(
@@ -95,11 +104,10 @@ impl InputLimits {
                 json::MAX_DEPTH
             )));
         }
-        let max_fields = crate::settings::positive(attrs, "max_fields")?;
         Ok(InputLimits {
-            max_event_size,
             max_depth,
-            max_fields,
+            max_fields: crate::settings::positive(attrs, "max_fields")?,
+            ..InputLimits::default()
         })
     }
 

@@ -3,6 +3,7 @@
 use super::scan::find_special;
 use super::{JsonError, Limits, MAX_DEPTH, TOO_DEEP, TOO_MANY_FIELDS};
 use crate::value::{Map, Str, Value};
+use std::collections::HashMap;
 
 /// Parses one JSON document; surrounding whitespace is allowed, anything else after
 /// the document is an error.
@@ -74,6 +75,9 @@ struct Scratch {
 /// Slots of the key cache.
 const KEY_SLOTS: usize = 256;
 
+/// Keys of one object looked up through a hash index once it holds this many.
+const INDEX_AFTER: usize = 64;
+
 /// Keys longer than this are not cached (they would not be stored inline anyway).
 const MAX_CACHED_KEY: usize = 24;
 
@@ -83,6 +87,64 @@ const SCRATCH_KEEP: usize = 4096;
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> =
         const { std::cell::Cell::new(Scratch { entries: Vec::new(), items: Vec::new(), keys: Vec::new() }) };
+}
+
+/// The keys of the object being parsed, to resolve duplicates: the last value wins,
+/// at the first key's position, so the map holds each key once (a later `remove`
+/// cannot uncover an earlier value, and sinks never see a key twice).
+///
+/// A 256-bit filter of the keys seen (by a cheap hash) answers first: a key whose bit
+/// is clear is certainly new, so an object of distinct keys costs a few bit operations
+/// per key and duplicates are looked for only on a hit. Past [`INDEX_AFTER`] keys the
+/// filter is mostly set, so a hash index takes over and a hostile object of a hundred
+/// thousand keys still parses in linear time.
+#[derive(Default)]
+struct ObjectKeys {
+    seen: [u64; 4],
+    index: Option<HashMap<Str, usize>>,
+}
+
+impl ObjectKeys {
+    /// Adds `key: value` to the object whose entries start at `start` in `entries`.
+    #[inline]
+    fn add(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
+        let count = entries.len() - start;
+        if count >= INDEX_AFTER {
+            let index = self.index.get_or_insert_with(|| {
+                entries[start..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect()
+            });
+            match index
+                .get(key.as_str())
+                .and_then(|&i| entries.get_mut(start + i))
+            {
+                Some(entry) => entry.1 = value,
+                None => {
+                    index.insert(key.clone(), count);
+                    entries.push((key, value));
+                }
+            }
+            return;
+        }
+        let bit = key_bit(key.as_str());
+        let word = &mut self.seen[bit / 64];
+        let mask = 1u64 << (bit % 64);
+        if *word & mask == 0 {
+            *word |= mask;
+            entries.push((key, value));
+            return;
+        }
+        match entries[start..]
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == key.as_str())
+        {
+            Some(entry) => entry.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
 }
 
 /// A bit (0..256) for `key` in an object's filter of seen keys: its length and first,
@@ -197,10 +259,7 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(Value::Object(Map::new()));
         }
-        // A 256-bit filter of the keys seen in this object (by a cheap hash): a key
-        // whose bit is clear is certainly new, so duplicates are looked for only on a
-        // hit, and an object of distinct keys costs a few bit operations per key.
-        let mut seen = [0u64; 4];
+        let mut keys = ObjectKeys::default();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.fail_entries(start, "expected a string key"));
@@ -224,24 +283,7 @@ impl<'a> Parser<'a> {
                 Ok(v) => v,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
-            let bit = key_bit(key.as_str());
-            let word = &mut seen[bit / 64];
-            let mask = 1u64 << (bit % 64);
-            if *word & mask == 0 {
-                *word |= mask;
-                self.scratch.entries.push((key, value));
-            } else {
-                // Duplicate keys: the last value wins, at the first key's position, so
-                // the event holds the key once (a later `remove` cannot uncover an
-                // earlier value, and sinks never see the key twice).
-                let earlier = self.scratch.entries[start..]
-                    .iter_mut()
-                    .find(|(k, _)| k.as_str() == key.as_str());
-                match earlier {
-                    Some(entry) => entry.1 = value,
-                    None => self.scratch.entries.push((key, value)),
-                }
-            }
+            keys.add(&mut self.scratch.entries, start, key, value);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {

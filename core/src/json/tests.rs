@@ -93,6 +93,28 @@ fn many_keys_and_filter_collisions_keep_every_distinct_key() {
     }
 }
 
+/// An object of 200,000 distinct keys (and every key again) parses in linear time.
+#[test]
+fn huge_objects_parse_in_linear_time() {
+    let mut text = String::from("{");
+    for i in 0..400_000 {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!("\"key{}\":{i}", i % 200_000));
+    }
+    text.push('}');
+    let started = std::time::Instant::now();
+    let Value::Object(map) = parse(&text) else {
+        panic!("an object");
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(map.len(), 200_000);
+    assert_eq!(map.get("key7"), Some(&Value::Int(200_007)));
+    // A scan per key (quadratic) takes minutes here.
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+}
+
 #[test]
 fn limits_bound_depth_and_fields() {
     let limits = Limits {
