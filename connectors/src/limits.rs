@@ -87,17 +87,22 @@ impl InputLimits {
     /// attributes; a depth above [`json::MAX_DEPTH`] is refused, since the parser
     /// could not honour it.
     pub fn from_attrs(attrs: &Attrs<'_>) -> Result<InputLimits, BuildError> {
+        let max_event_size = match attrs.raw("max_event_size") {
+            None => DEFAULT_MAX_EVENT_SIZE,
+            Some(_) => crate::settings::size_limit(attrs, "max_event_size")?,
+        };
         Ok(InputLimits {
-            max_event_size: crate::settings::size_limit(attrs, "max_event_size")?,
+            max_event_size,
             ..InputLimits::from_attrs_without_size(attrs)?
         })
     }
 
     /// Reads `max_depth` and `max_fields` only, for components whose record size is
     /// bounded another way (`max_body_size`, `max_length`); `max_event_size` is left
-    /// at its default.
+    /// at its default. An attribute absent from the plan (a plan built by code rather
+    /// than compiled, which fills in defaults) takes its default.
     pub fn from_attrs_without_size(attrs: &Attrs<'_>) -> Result<InputLimits, BuildError> {
-        let max_depth = crate::settings::positive(attrs, "max_depth")?;
+        let max_depth = count_or(attrs, "max_depth", DEFAULT_MAX_DEPTH)?;
         if max_depth > json::MAX_DEPTH {
             return Err(attrs.error(format!(
                 "attribute `max_depth` must be at most {}, not {max_depth}",
@@ -106,7 +111,7 @@ impl InputLimits {
         }
         Ok(InputLimits {
             max_depth,
-            max_fields: crate::settings::positive(attrs, "max_fields")?,
+            max_fields: count_or(attrs, "max_fields", DEFAULT_MAX_FIELDS)?,
             ..InputLimits::default()
         })
     }
@@ -182,6 +187,14 @@ impl InputLimits {
             }),
             _ => None,
         }
+    }
+}
+
+/// A count of at least 1, or `default` when the attribute is absent.
+pub(crate) fn count_or(attrs: &Attrs<'_>, key: &str, default: usize) -> Result<usize, BuildError> {
+    match attrs.raw(key) {
+        None => Ok(default),
+        Some(_) => crate::settings::positive(attrs, key),
     }
 }
 

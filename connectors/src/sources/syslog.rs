@@ -123,7 +123,11 @@ impl SyslogConfig {
                     ("rfc3164", codec::Format::Rfc3164),
                 ],
             )?,
-            max_fields: crate::settings::positive(attrs, "max_fields")?,
+            max_fields: crate::limits::count_or(
+                attrs,
+                "max_fields",
+                crate::limits::DEFAULT_MAX_FIELDS,
+            )?,
         })
     }
 }

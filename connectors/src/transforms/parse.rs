@@ -10,7 +10,9 @@
 //! the `errors` output, with the reason (codec, position, what was expected) under
 //! `pipectl.error`. So does a record over the input limits (`max_event_size`,
 //! `max_depth`, `max_fields`, see [`crate::limits`]): its text is not decoded when too
-//! large, and JSON parsing stops where the depth or field limit is crossed.
+//! large, and JSON parsing stops where the depth or field limit is crossed. An event
+//! that is already an error record (a source's: a line over `max_line_length`, the
+//! damage in a gzip file) goes to `errors` as it is, keeping its first reason.
 //!
 //! Decoding JSON from `message` is the hot path of most pipelines; it parses straight
 //! from the field's text and, when `message` was the only field, the decoded object
@@ -315,9 +317,24 @@ fn merge_into_root(document: &mut Value, mut parsed: Map) {
     *document = Value::Object(parsed);
 }
 
+/// Whether `document` is already an error record (`pipectl.error` set by a source).
+fn is_error_record(document: &Value) -> bool {
+    match document {
+        Value::Object(map) => matches!(
+            map.get("pipectl"),
+            Some(Value::Object(pipectl)) if pipectl.get("error").is_some()
+        ),
+        _ => false,
+    }
+}
+
 impl Transform for Parse {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         for mut event in batch {
+            if is_error_record(&event.value) {
+                out.forward_error(event);
+                continue;
+            }
             match self.apply(&mut event.value) {
                 Ok(()) => out.push(event),
                 Err(reason) => out.push_error(&self.name, event, &reason),
@@ -588,6 +605,17 @@ mod tests {
             "{}",
             errors[0]
         );
+        assert_eq!(outcome.counters.events_errored, 1);
+    }
+
+    #[tokio::test]
+    async fn error_records_of_sources_pass_to_errors_with_their_reason() {
+        let p = plan(&SPEC, "t", vec![("codec", string("kv"))]);
+        let record =
+            r#"{"message":"a=1","pipectl":{"error":{"component":"in","message":"line too long"}}}"#;
+        let outcome = run_transform(FACTORY, p, &[record, r#"{"message":"b=2"}"#]).await;
+        assert_eq!(outcome.port(""), [r#"{"b":"2"}"#]);
+        assert_eq!(outcome.port("errors"), [record]);
         assert_eq!(outcome.counters.events_errored, 1);
     }
 }
