@@ -256,7 +256,7 @@ pub const MAX_LINE_LENGTH_ATTR: AttrSpec = AttrSpec::with_default(
     "max_line_length",
     AttrType::Size,
     "1MiB",
-    "Longer lines are skipped and counted as errors, so memory stays bounded.",
+    "Longer lines are skipped without being held (memory stays bounded) and emitted as error records holding their first 256 bytes.",
 );
 
 /// The `batch_size` attribute every line-oriented source shares.

@@ -12,8 +12,17 @@
 //! read twice and nothing unacknowledged is lost (at-least-once). A line still being
 //! written (no newline yet) waits for its newline.
 //!
-//! Lines longer than `max_line_length` are skipped, counted as errored and logged with
-//! their offset; memory stays bounded whatever the file holds. Invalid UTF-8 is
+//! `read_once` recognises a gzip file by its magic bytes (not its name) and reads its
+//! decompressed lines, several members one after another as `zcat` does, in bounded
+//! memory whatever the compression ratio ([`crate::gzip`]). A gzip file cut short or
+//! damaged delivers the lines before the damage, then one error record saying where
+//! the stream broke (its `message` holds the incomplete line read up to there).
+//! `follow` reads files as they are (a compressed file is a finished rotation).
+//!
+//! Lines longer than `max_line_length` are skipped, never held whole (memory stays
+//! bounded whatever the file holds), and become error records — `message` holds the
+//! line's first 256 bytes, `pipectl.error` the reason, `log.offset` and
+//! `log.file.path` where to find it — counted as errored and logged. Invalid UTF-8 is
 //! replaced with U+FFFD (and the number of such lines logged), not dropped.
 
 use super::{error_record, Halt, LineBatcher, Run, Skipped};
@@ -41,7 +50,7 @@ use tokio::sync::mpsc;
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Source,
     type_name: "file",
-    summary: "Reads a file line by line, once or following it across rotation, as `{\"message\": line}` events.",
+    summary: "Reads a file line by line (gzip decompressed when read once), once or following it across rotation, as `{\"message\": line}` events.",
     attrs: &[
         AttrSpec::required("path", AttrType::Path, "The file to read."),
         AttrSpec::with_default(

@@ -3,8 +3,9 @@
 //!
 //! A batch is sent when it is full or when input pauses (a read returned less than a
 //! full buffer), so interactive use sees events at once while piped bulk input still
-//! travels in full batches. Over-long lines are skipped and counted as errors; invalid
-//! UTF-8 is replaced with U+FFFD.
+//! travels in full batches. Over-long lines are skipped without being held and become
+//! error records (their first 256 bytes, the reason, `log.offset`), counted as errors;
+//! invalid UTF-8 is replaced with U+FFFD.
 
 use super::{Halt, LineBatcher, Run, Skipped};
 use crate::io::BatchOutput;
