@@ -39,7 +39,7 @@ pub const MAX_DEPTH_ATTR: AttrSpec = AttrSpec::with_default(
     "max_depth",
     AttrType::Int,
     "32",
-    "A record nesting objects and arrays deeper (at most 128) is a bad record; JSON parsing stops as soon as it gets there.",
+    "A record nesting objects and arrays deeper (at most 128) is a bad record.",
 );
 
 /// The `max_fields` attribute.

@@ -61,7 +61,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "max_length",
             AttrType::Size,
             "64KiB",
-            "Longer messages are skipped and counted as errors.",
+            "Longer messages are skipped without being held and emitted as error records holding their first 256 bytes.",
         ),
         AttrSpec::with_default(
             "format",

@@ -106,43 +106,52 @@ struct ObjectKeys {
 
 impl ObjectKeys {
     /// Adds `key: value` to the object whose entries start at `start` in `entries`.
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
+        if entries.len() - start < INDEX_AFTER {
+            let bit = key_bit(key.as_str());
+            let word = &mut self.seen[bit / 64];
+            let mask = 1u64 << (bit % 64);
+            if *word & mask == 0 {
+                *word |= mask;
+                entries.push((key, value));
+                return;
+            }
+        }
+        self.add_slow(entries, start, key, value);
+    }
+
+    /// A key whose bit was set (maybe a duplicate), or an object past [`INDEX_AFTER`].
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
         let count = entries.len() - start;
-        if count >= INDEX_AFTER {
-            let index = self.index.get_or_insert_with(|| {
-                entries[start..]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect()
-            });
-            match index
-                .get(key.as_str())
-                .and_then(|&i| entries.get_mut(start + i))
+        if count < INDEX_AFTER {
+            match entries[start..]
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == key.as_str())
             {
                 Some(entry) => entry.1 = value,
-                None => {
-                    index.insert(key.clone(), count);
-                    entries.push((key, value));
-                }
+                None => entries.push((key, value)),
             }
             return;
         }
-        let bit = key_bit(key.as_str());
-        let word = &mut self.seen[bit / 64];
-        let mask = 1u64 << (bit % 64);
-        if *word & mask == 0 {
-            *word |= mask;
-            entries.push((key, value));
-            return;
-        }
-        match entries[start..]
-            .iter_mut()
-            .find(|(k, _)| k.as_str() == key.as_str())
+        let index = self.index.get_or_insert_with(|| {
+            entries[start..]
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect()
+        });
+        match index
+            .get(key.as_str())
+            .and_then(|&i| entries.get_mut(start + i))
         {
             Some(entry) => entry.1 = value,
-            None => entries.push((key, value)),
+            None => {
+                index.insert(key.clone(), count);
+                entries.push((key, value));
+            }
         }
     }
 }
