@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
         max_fields: data.len() % 40,
     };
     if let Ok(limited) = json::from_slice_limited(data, limits) {
-        assert_eq!(parsed.as_ref().ok(), Some(&limited), "limits changed the value");
+        assert_eq!(
+            parsed.as_ref().ok(),
+            Some(&limited),
+            "limits changed the value"
+        );
     }
     let Ok(value) = parsed else {
         return;
@@ -36,5 +40,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(keys_unique(&value), "a key held twice");
     let text = json::to_string(&value);
     let again = json::from_str(&text).expect("the writer's output must parse");
-    assert_eq!(json::to_string(&again), text, "write(parse(write(v))) != write(v)");
+    assert_eq!(
+        json::to_string(&again),
+        text,
+        "write(parse(write(v))) != write(v)"
+    );
 });
