@@ -253,6 +253,8 @@ impl Input {
                 None => Ok(0),
                 Some(Err(e)) => Err(ReadFailure::Gzip(e)),
                 Some(Ok(chunk)) => {
+                    // Chunks are decompressed `CHUNK` bytes at a time, the size of
+                    // `buf`: nothing is cut here.
                     let n = chunk.len().min(buf.len());
                     buf[..n].copy_from_slice(&chunk[..n]);
                     Ok(n)
