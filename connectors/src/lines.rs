@@ -5,7 +5,8 @@
 //! only a line that straddles two chunks is assembled in a carry-over buffer, and that
 //! buffer never grows past the maximum line length: a longer line is reported as
 //! [`Piece::TooLong`] and skipped up to its newline, so a file without newlines cannot
-//! exhaust memory.
+//! exhaust memory. Of a skipped line only its first [`TOO_LONG_HEAD`] bytes are kept,
+//! so that the error record reporting it shows what it was.
 
 use memchr::memchr;
 use pipectl_dsl::catalogue::{AttrSpec, AttrType};
@@ -18,9 +19,17 @@ pub enum Piece<'a> {
     /// offset just past the line's newline: where reading resumes after this line.
     Line { bytes: &'a [u8], end: u64 },
     /// A line longer than the limit, skipped. `start` is the offset of its first byte
-    /// and `end` the offset just past its newline.
-    TooLong { start: u64, end: u64 },
+    /// and `end` the offset just past its newline; `head` holds its first bytes (at
+    /// most [`TOO_LONG_HEAD`], a `\r` before the newline included).
+    TooLong {
+        start: u64,
+        end: u64,
+        head: &'a [u8],
+    },
 }
+
+/// How many bytes of a skipped line [`Piece::TooLong`] keeps.
+pub const TOO_LONG_HEAD: usize = 256;
 
 /// Splits a stream fed chunk by chunk. Offsets count bytes from where the stream
 /// started (a resume offset may be given).
@@ -33,6 +42,8 @@ pub struct LineSplitter {
     partial_start: u64,
     /// Inside a line already known to be too long: skip to the next newline.
     discarding: bool,
+    /// The first bytes of the line being skipped (or just reported as too long).
+    head: Vec<u8>,
     /// `partial` was handed out as a complete line; empty it before going on.
     handed_out: bool,
     /// The stream offset of the next chunk's first byte.
@@ -47,6 +58,7 @@ impl LineSplitter {
             partial: Vec::new(),
             partial_start: offset,
             discarding: false,
+            head: Vec::new(),
             handed_out: false,
             offset,
         }
@@ -67,6 +79,7 @@ impl LineSplitter {
     pub fn reset(&mut self, offset: u64) {
         self.partial.clear();
         self.discarding = false;
+        self.head.clear();
         self.handed_out = false;
         self.offset = offset;
         self.partial_start = offset;
@@ -94,29 +107,55 @@ impl LineSplitter {
         self.partial_start = end;
         if self.discarding {
             self.discarding = false;
-            return Some(Piece::TooLong { start, end });
+            return Some(Piece::TooLong {
+                start,
+                end,
+                head: &self.head,
+            });
         }
         if self.partial.is_empty() {
             return None;
         }
         let len = trim_cr(&self.partial).len();
-        if len > self.max {
-            self.partial.clear();
-            return Some(Piece::TooLong { start, end });
-        }
         self.handed_out = true;
+        if len > self.max {
+            return Some(Piece::TooLong {
+                start,
+                end,
+                head: head_of(&self.partial),
+            });
+        }
         Some(Piece::Line {
             bytes: &self.partial[..len],
             end,
         })
     }
 
-    /// Empties the carry-over buffer once the line assembled in it has been used.
+    /// Empties the carry-over buffer once the line assembled in it has been used, and
+    /// the head of a skipped line once it was reported.
     fn clear_handed_out(&mut self) {
         if self.handed_out {
             self.partial.clear();
             self.handed_out = false;
         }
+        if !self.discarding {
+            self.head.clear();
+        }
+    }
+
+    /// Keeps the first bytes of a line being skipped, up to [`TOO_LONG_HEAD`].
+    fn keep_head(&mut self, bytes: &[u8]) {
+        let room = TOO_LONG_HEAD.saturating_sub(self.head.len());
+        self.head
+            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+    }
+
+    /// Starts skipping the line held in `partial`, keeping its head.
+    fn skip_partial(&mut self) {
+        let room = TOO_LONG_HEAD.saturating_sub(self.head.len());
+        let n = room.min(self.partial.len());
+        self.head.extend_from_slice(&self.partial[..n]);
+        self.partial.clear();
     }
 }
 
@@ -143,14 +182,19 @@ impl Chunk<'_, '_> {
             // The tail: keep it for the next chunk, within the cap.
             self.finished = true;
             sp.offset = self.base + self.data.len() as u64;
-            if rest.is_empty() || sp.discarding {
+            if sp.discarding {
+                sp.keep_head(rest);
+                return None;
+            }
+            if rest.is_empty() {
                 return None;
             }
             if sp.partial.is_empty() {
                 sp.partial_start = self.base + self.pos as u64;
             }
             if sp.partial.len() + rest.len() > sp.max + 1 {
-                sp.partial.clear();
+                sp.skip_partial();
+                sp.keep_head(rest);
                 sp.discarding = true;
             } else {
                 sp.partial.extend_from_slice(rest);
@@ -162,10 +206,12 @@ impl Chunk<'_, '_> {
         let end = line_start + i as u64 + 1;
         self.pos += i + 1;
         if sp.discarding {
+            sp.keep_head(segment);
             sp.discarding = false;
             return Some(Piece::TooLong {
                 start: sp.partial_start,
                 end,
+                head: &sp.head,
             });
         }
         if sp.partial.is_empty() {
@@ -174,15 +220,18 @@ impl Chunk<'_, '_> {
                 return Some(Piece::TooLong {
                     start: line_start,
                     end,
+                    head: head_of(segment),
                 });
             }
             return Some(Piece::Line { bytes: line, end });
         }
         if sp.partial.len() + segment.len() > sp.max + 1 {
-            sp.partial.clear();
+            sp.skip_partial();
+            sp.keep_head(segment);
             return Some(Piece::TooLong {
                 start: sp.partial_start,
                 end,
+                head: &sp.head,
             });
         }
         sp.partial.extend_from_slice(segment);
@@ -192,6 +241,7 @@ impl Chunk<'_, '_> {
             return Some(Piece::TooLong {
                 start: sp.partial_start,
                 end,
+                head: head_of(&sp.partial),
             });
         }
         Some(Piece::Line {
@@ -206,7 +256,7 @@ pub const MAX_LINE_LENGTH_ATTR: AttrSpec = AttrSpec::with_default(
     "max_line_length",
     AttrType::Size,
     "1MiB",
-    "Longer lines are skipped and counted as errors, so memory stays bounded.",
+    "Longer lines are skipped without being held (memory stays bounded) and emitted as error records holding their first 256 bytes.",
 );
 
 /// The `batch_size` attribute every line-oriented source shares.
@@ -216,6 +266,12 @@ pub const BATCH_SIZE_ATTR: AttrSpec = AttrSpec::with_default(
     "256",
     "Lines per batch sent downstream.",
 );
+
+/// The first bytes of a too-long line, as [`Piece::TooLong`] reports them.
+fn head_of(line: &[u8]) -> &[u8] {
+    line.get(..TOO_LONG_HEAD.min(line.len()))
+        .unwrap_or_default()
+}
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     match line.split_last() {
@@ -261,7 +317,9 @@ mod tests {
     fn render(piece: &Piece<'_>) -> String {
         match piece {
             Piece::Line { bytes, end } => format!("{}@{end}", String::from_utf8_lossy(bytes)),
-            Piece::TooLong { start, end } => format!("too long {start}..{end}"),
+            Piece::TooLong { start, end, head } => {
+                format!("too long {start}..{end} {}", String::from_utf8_lossy(head))
+            }
         }
     }
 
@@ -288,27 +346,47 @@ mod tests {
         // Within one chunk.
         assert_eq!(
             split(3, &[b"abcd\nxyz\n"], true),
-            ["too long 0..5", "xyz@9"]
+            ["too long 0..5 abcd", "xyz@9"]
         );
         // Across chunks: the carry-over never exceeds the cap.
         assert_eq!(
             split(3, &[b"ab", b"cdefgh", b"ij\nok\n"], true),
-            ["too long 0..11", "ok@14"]
+            ["too long 0..11 abcdefghij", "ok@14"]
         );
         // Completed by the next chunk's first segment.
         assert_eq!(
             split(3, &[b"ab", b"cd\nok\n"], true),
-            ["too long 0..5", "ok@8"]
+            ["too long 0..5 abcd", "ok@8"]
         );
         // At end of stream.
-        assert_eq!(split(3, &[b"x\nabcdef"], true), ["x@2", "too long 2..8"]);
+        assert_eq!(
+            split(3, &[b"x\nabcdef"], true),
+            ["x@2", "too long 2..8 abcdef"]
+        );
+    }
+
+    #[test]
+    fn a_skipped_line_keeps_only_its_head() {
+        let mut stream = vec![b'x'; 10_000];
+        stream[0] = b'<';
+        stream.extend_from_slice(b"\nok\n");
+        for chunk_len in [1, 7, 300, 4096, 20_000] {
+            let chunks: Vec<&[u8]> = stream.chunks(chunk_len).collect();
+            let out = split(100, &chunks, true);
+            let mut want = String::from("too long 0..10001 <");
+            want.push_str(&"x".repeat(TOO_LONG_HEAD - 1));
+            assert_eq!(out, [want, "ok@10004".to_string()], "chunks of {chunk_len}");
+        }
     }
 
     #[test]
     fn the_cap_counts_without_the_carriage_return() {
         assert_eq!(split(3, &[b"abc\r\n"], true), ["abc@5"]);
         assert_eq!(split(3, &[b"ab", b"c\r", b"\n"], true), ["abc@5"]);
-        assert_eq!(split(3, &[b"ab", b"cd\r\n"], true), ["too long 0..6"]);
+        assert_eq!(
+            split(3, &[b"ab", b"cd\r\n"], true),
+            ["too long 0..6 abcd\r"]
+        );
     }
 
     #[test]

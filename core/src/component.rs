@@ -163,6 +163,14 @@ impl TransformOutput {
         self.dropped += 1;
     }
 
+    /// Sends an event that already carries its reason under `pipectl.error` (a
+    /// source's error record: a line over `max_line_length`, a corrupt gzip) to the
+    /// `errors` port unchanged, so the first reason is kept; counted as errored.
+    pub fn forward_error(&mut self, event: Event) {
+        self.errored += 1;
+        self.push_to("errors", event);
+    }
+
     /// Sends an event to the `errors` port with the reason recorded under
     /// `pipectl.error`; counted as errored.
     pub fn push_error(&mut self, component: &str, mut event: Event, reason: &str) {

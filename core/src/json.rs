@@ -2,9 +2,14 @@
 //!
 //! JSON is the format most events arrive and leave in, so this sits on the hot path of
 //! almost every pipeline. The parser is a recursive descent over bytes with a fast path
-//! for strings without escapes, builds maps in input order (duplicates resolve to the
-//! last on lookup, see [`Map::push`]) and refuses nesting deeper than [`MAX_DEPTH`]
-//! instead of overflowing the stack. Integers that fit `i64` become [`Value::Int`],
+//! for strings without escapes, builds maps in input order and refuses nesting deeper
+//! than [`MAX_DEPTH`] instead of overflowing the stack.
+//!
+//! Duplicate keys in an object: the last value wins, kept at the position of the
+//! key's first occurrence, and the map holds the key once (`{"a":1,"b":2,"a":3}` is
+//! `{"a":3,"b":2}`), as most JSON parsers resolve them. Keeping both would let a
+//! `remove` of the key uncover the earlier value, and OpenSearch refuses a document
+//! with a duplicate field. Integers that fit `i64` become [`Value::Int`],
 //! every other number a [`Value::Float`].
 //!
 //! The writer emits compact JSON, escapes what JSON requires and writes non-finite
@@ -14,13 +19,40 @@ mod parse;
 mod scan;
 mod write;
 
-pub use parse::{from_slice, from_str};
+pub use parse::{from_slice, from_slice_limited, from_str, from_str_limited};
 pub use write::{to_string, write, write_str};
 
 use crate::value::{Map, Str, Value};
 
-/// How deeply arrays and objects may nest before parsing fails.
+/// How deeply arrays and objects may nest before parsing fails, whatever the caller's
+/// [`Limits`]: the parser recurses once per level, and this keeps it far from the end
+/// of any thread's stack.
 pub const MAX_DEPTH: usize = 128;
+
+/// The reason of a [`JsonError`] for nesting deeper than allowed.
+pub const TOO_DEEP: &str = "nesting too deep";
+
+/// The reason of a [`JsonError`] for more object members than allowed.
+pub const TOO_MANY_FIELDS: &str = "too many fields";
+
+/// Bounds on one document, checked while parsing so that a hostile document fails
+/// fast with a clear reason instead of being built whole first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Nesting levels of arrays and objects allowed (capped at [`MAX_DEPTH`]).
+    pub max_depth: usize,
+    /// Object members allowed in the whole document, at every level (each key counts,
+    /// a repeated one too); array elements do not count.
+    pub max_fields: usize,
+}
+
+impl Limits {
+    /// Only the stack's bound: [`MAX_DEPTH`] levels, any number of fields.
+    pub const DEFAULT: Limits = Limits {
+        max_depth: MAX_DEPTH,
+        max_fields: usize::MAX,
+    };
+}
 
 /// Why a document is not valid JSON, and where (a byte offset into the input).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,12 @@ use crate::{compile, Compilation, SourceFile};
 
 const MAX_LINE: AttrSpec =
     AttrSpec::with_default("max_line_length", AttrType::Size, "1MiB", "Longest line.");
+const MAX_EVENT_SIZE: AttrSpec =
+    AttrSpec::with_default("max_event_size", AttrType::Size, "1MiB", "Largest record.");
+const MAX_DEPTH: AttrSpec =
+    AttrSpec::with_default("max_depth", AttrType::Int, "32", "Deepest nesting.");
+const MAX_FIELDS: AttrSpec =
+    AttrSpec::with_default("max_fields", AttrType::Int, "10000", "Most fields.");
 const BATCH: AttrSpec =
     AttrSpec::with_default("batch_size", AttrType::Int, "256", "Events per batch.");
 
@@ -58,6 +64,8 @@ static HTTP: ComponentSpec = ComponentSpec {
         ),
         AttrSpec::with_default("path", AttrType::String, "\"/\"", "URL path."),
         AttrSpec::with_default("max_body_size", AttrType::Size, "10MiB", "Largest body."),
+        MAX_DEPTH,
+        MAX_FIELDS,
         AttrSpec::optional("auth_token", AttrType::String, "Bearer token.").sensitive(),
     ],
     fixed_outputs: &[],
@@ -88,6 +96,7 @@ static SYSLOG: ComponentSpec = ComponentSpec {
             "\"auto\"",
             "Message format.",
         ),
+        MAX_FIELDS,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -166,6 +175,9 @@ static PARSE: ComponentSpec = ComponentSpec {
             "\"=\"",
             "Key/value separator.",
         ),
+        MAX_EVENT_SIZE,
+        MAX_DEPTH,
+        MAX_FIELDS,
     ],
     fixed_outputs: &["errors"],
     outputs_from: None,

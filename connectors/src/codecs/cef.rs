@@ -13,7 +13,7 @@
 //! An unescaped `=` inside a value (a URL query, say) is kept as part of the value when
 //! the word before it cannot be a key.
 
-use super::{excerpt, put, syslog, CodecError};
+use super::{excerpt, put, syslog, CodecError, MapBuilder};
 use pipectl_core::value::{Map, Value};
 
 const CODEC: &str = "cef";
@@ -152,11 +152,11 @@ fn parse_extension(ext: &str, base: usize) -> Result<Map, CodecError> {
             _ => i += 1,
         }
     }
-    let mut map = Map::with_capacity(keys.len());
+    let mut map = MapBuilder::new();
     let Some(&(first_start, _)) = keys.first() else {
         let leftover = ext.trim();
         if leftover.is_empty() {
-            return Ok(map);
+            return Ok(Map::new());
         }
         return Err(CodecError::at(
             CODEC,
@@ -180,7 +180,7 @@ fn parse_extension(ext: &str, base: usize) -> Result<Map, CodecError> {
         let raw = ext[eq + 1..end].trim();
         map.insert(&ext[start..eq], Value::from(unescape_value(raw)));
     }
-    Ok(map)
+    Ok(map.finish())
 }
 
 fn unescape_value(raw: &str) -> String {

@@ -16,15 +16,18 @@ pub fn decode(text: &str, columns: &[String]) -> Result<Map, CodecError> {
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
         .unwrap_or(text);
-    let fields = split_record(text)?;
+    // One field past the columns is enough to refuse the record: a hostile row of a
+    // million commas costs no more than a short one.
+    let (fields, cut) = split_fields(text, columns.len() + 1)?;
     if fields.len() != columns.len() {
         return Err(CodecError::new(
             CODEC,
             format!(
-                "expected {} fields ({}), found {}",
+                "expected {} fields ({}), found {}{}",
                 columns.len(),
                 columns.join(", "),
-                fields.len()
+                fields.len(),
+                if cut { " or more" } else { "" }
             ),
         ));
     }
@@ -37,16 +40,25 @@ pub fn decode(text: &str, columns: &[String]) -> Result<Map, CodecError> {
 
 /// The fields of one record (no line break at its end), unnamed: for a header row.
 pub(crate) fn split_record(text: &str) -> Result<Vec<String>, CodecError> {
+    split_fields(text, usize::MAX).map(|(fields, _)| fields)
+}
+
+/// The fields of one record, stopping once `max` are read with text left (then the
+/// flag is set).
+fn split_fields(text: &str, max: usize) -> Result<(Vec<String>, bool), CodecError> {
     let mut fields = Vec::new();
     let mut pos = 0;
     loop {
+        if fields.len() >= max {
+            return Ok((fields, true));
+        }
         let rest = &text[pos..];
         if let Some(quoted) = rest.strip_prefix('"') {
             let (field, used) = read_quoted(quoted, pos + 1)?;
             fields.push(field);
             pos += 1 + used;
             match text[pos..].chars().next() {
-                None => return Ok(fields),
+                None => return Ok((fields, false)),
                 Some(',') => pos += 1,
                 Some(_) => {
                     return Err(CodecError::at(
@@ -72,7 +84,7 @@ pub(crate) fn split_record(text: &str) -> Result<Vec<String>, CodecError> {
             fields.push(field.to_string());
             pos += len;
             if pos >= text.len() {
-                return Ok(fields);
+                return Ok((fields, false));
             }
             pos += 1;
         }
@@ -131,6 +143,11 @@ mod tests {
         assert_eq!(
             decode_json("a,b,c", &["x", "y"]),
             "error: csv: expected 2 fields (x, y), found 3"
+        );
+        let wide = ",".repeat(1_000_000);
+        assert_eq!(
+            decode_json(&wide, &["x", "y"]),
+            "error: csv: expected 2 fields (x, y), found 3 or more"
         );
         assert_eq!(
             decode_json("a", &["x", "y"]),

@@ -8,7 +8,7 @@
 //! value separator is an error rather than a guess, so a misconfigured separator is
 //! noticed at once.
 
-use super::{excerpt, CodecError};
+use super::{excerpt, CodecError, MapBuilder};
 use pipectl_core::value::{Map, Value};
 
 const CODEC: &str = "kv";
@@ -51,7 +51,7 @@ impl Default for KvFormat {
 pub fn decode(text: &str, format: &KvFormat) -> Result<Map, CodecError> {
     let fs = format.field_split.as_str();
     let vs = format.value_split.as_str();
-    let mut map = Map::new();
+    let mut map = MapBuilder::new();
     let mut pos = 0;
     loop {
         while text[pos..].starts_with(fs) {
@@ -59,7 +59,7 @@ pub fn decode(text: &str, format: &KvFormat) -> Result<Map, CodecError> {
         }
         let rest = &text[pos..];
         if rest.trim().is_empty() {
-            return Ok(map);
+            return Ok(map.finish());
         }
         let key_end = match (rest.find(vs), rest.find(fs)) {
             (Some(v), Some(f)) if f < v => None,

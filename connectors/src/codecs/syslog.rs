@@ -19,7 +19,7 @@
 //! previous one for a date more than a month ahead, so December messages read in
 //! January land in the right year) and the time is taken as UTC.
 
-use super::{excerpt, put, CodecError};
+use super::{excerpt, put, CodecError, MapBuilder};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1, take_while_m_n};
 use nom::character::complete::{char, one_of};
@@ -329,7 +329,19 @@ fn nil_or_token(i: &str) -> IResult<&str, Option<&str>> {
     Ok((rest, (token != "-").then_some(token)))
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with plausible ranges.
+/// Days in `month` (1-12) of `year`, proleptic Gregorian.
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, a real calendar date (no February 30th)
+/// and an offset of at most ±23:59: a date that cannot exist is refused here rather
+/// than by the index much later.
 fn rfc3339(i: &str) -> IResult<&str, &str> {
     let (rest, text) = recognize((
         digits(4),
@@ -351,7 +363,16 @@ fn rfc3339(i: &str) -> IResult<&str, &str> {
             .and_then(|t| t.parse::<u32>().ok())
             .unwrap_or(0)
     };
-    let plausible = (1..=12).contains(&field(5..7)) && (1..=31).contains(&field(8..10));
+    let month = field(5..7);
+    let offset_ok = match text.len().checked_sub(6).and_then(|at| text.get(at..)) {
+        Some(tail) if tail.starts_with(['+', '-']) => {
+            field(text.len() - 5..text.len() - 3) <= 23 && field(text.len() - 2..text.len()) <= 59
+        }
+        _ => true,
+    };
+    let plausible = (1..=12).contains(&month)
+        && (1..=days_in_month(i64::from(field(0..4)), month)).contains(&field(8..10))
+        && offset_ok;
     if !plausible {
         return Err(nom::Err::Error(nom::error::Error::new(
             i,
@@ -435,11 +456,11 @@ fn structured_data(c: &mut Cursor<'_>) -> Result<Option<Map>, CodecError> {
     if !c.rest.starts_with('[') {
         return Err(c.error("structured data (`[id param=\"value\"]`) or `-`"));
     }
-    let mut elements = Map::new();
+    let mut elements = MapBuilder::new();
     while c.rest.starts_with('[') {
         c.rest = &c.rest[1..];
         let id = c.step(sd_name, "a structured data id")?;
-        let mut params = Map::new();
+        let mut params = MapBuilder::new();
         loop {
             if let Some(rest) = c.rest.strip_prefix(']') {
                 c.rest = rest;
@@ -452,9 +473,9 @@ fn structured_data(c: &mut Cursor<'_>) -> Result<Option<Map>, CodecError> {
             let value = sd_value(c)?;
             params.insert(name, Value::from(value));
         }
-        elements.insert(id, Value::Object(params));
+        elements.insert(id, Value::Object(params.finish()));
     }
-    Ok(Some(elements))
+    Ok(Some(elements.finish()))
 }
 
 /// SD-NAME: printable ASCII except `=`, space, `]` and `"`.
@@ -525,6 +546,15 @@ fn parse_3164(text: &str, today: Today) -> Result<Fields<'_>, CodecError> {
         } else {
             today.year
         };
+        if day > days_in_month(year, month) {
+            return Err(CodecError::new(
+                CODEC,
+                format!(
+                    "the date {} {day} does not exist in {year}",
+                    MONTHS.get(month as usize - 1).copied().unwrap_or("?")
+                ),
+            ));
+        }
         f.timestamp = Some(format!("{year:04}-{month:02}-{day:02}T{time}Z"));
     } else {
         let ts = c.step(
@@ -701,6 +731,57 @@ mod tests {
                 r#""message":"'su root' failed for lonvick on /dev/pts/8"}"#
             )
         );
+    }
+
+    #[test]
+    fn dates_that_cannot_exist_are_errors() {
+        let today = Today {
+            year: 2026,
+            month: 11,
+        };
+        let bad = [
+            "<13>1 2024-02-30T10:00:00Z h a - - - feb 30",
+            "<13>1 2023-02-29T10:00:00Z h a - - - not a leap year",
+            "<13>1 2024-04-31T10:00:00Z h a - - - april 31",
+            "<13>1 99999-01-01T00:00:00Z h a - - - five digit year",
+            "<13>1 -2024-01-01T00:00:00Z h a - - - negative year",
+            "<13>1 2024-13-01T00:00:00Z h a - - - month 13",
+            "<13>1 2024-01-01T24:00:00Z h a - - - hour 24",
+            "<13>1 2024-01-01T10:00:00+99:99 h a - - - offset",
+            "<13>Feb 30 10:00:00 host app: feb 30",
+            "<13>Feb 29 10:00:00 host app: 2026 is not a leap year",
+            "<13>Nov 31 10:00:00 host app: november 31",
+        ];
+        for line in bad {
+            let decoded = decode_on(line, Format::Auto, today);
+            let timestamp = decoded
+                .as_ref()
+                .ok()
+                .and_then(|m| m.get("@timestamp").cloned());
+            // Either refused, or (RFC 3164, where a bad date may be the message) no
+            // impossible date is invented.
+            if let Some(Value::String(ts)) = &timestamp {
+                panic!("{line}: dated {ts}");
+            }
+        }
+        for (line, want) in [
+            (
+                "<13>1 2024-02-29T10:00:00Z h a - - - leap day",
+                "2024-02-29T10:00:00Z",
+            ),
+            (
+                "<13>1 0000-01-01T00:00:00Z h a - - - year zero",
+                "0000-01-01T00:00:00Z",
+            ),
+            (
+                "<13>1 2000-02-29T23:59:60.5-23:59 h a - - - leap second",
+                "2000-02-29T23:59:60.5-23:59",
+            ),
+            ("<13>Feb 28 10:00:00 host app: ok", "2026-02-28T10:00:00Z"),
+        ] {
+            let map = decode_on(line, Format::Auto, today).unwrap();
+            assert_eq!(map.get("@timestamp"), Some(&Value::from(want)), "{line}");
+        }
     }
 
     #[test]

@@ -12,13 +12,23 @@
 //! read twice and nothing unacknowledged is lost (at-least-once). A line still being
 //! written (no newline yet) waits for its newline.
 //!
-//! Lines longer than `max_line_length` are skipped, counted as errored and logged with
-//! their offset; memory stays bounded whatever the file holds. Invalid UTF-8 is
+//! `read_once` recognises a gzip file by its magic bytes (not its name) and reads its
+//! decompressed lines, several members one after another as `zcat` does, in bounded
+//! memory whatever the compression ratio ([`crate::gzip`]). A gzip file cut short or
+//! damaged delivers the lines before the damage, then one error record saying where
+//! the stream broke (its `message` holds the incomplete line read up to there).
+//! `follow` reads files as they are (a compressed file is a finished rotation).
+//!
+//! Lines longer than `max_line_length` are skipped, never held whole (memory stays
+//! bounded whatever the file holds), and become error records — `message` holds the
+//! line's first 256 bytes, `pipectl.error` the reason, `log.offset` and
+//! `log.file.path` where to find it — counted as errored and logged. Invalid UTF-8 is
 //! replaced with U+FFFD (and the number of such lines logged), not dropped.
 
-use super::{Halt, LineBatcher, Run};
+use super::{error_record, Halt, LineBatcher, Run, Skipped};
+use crate::gzip::{self, GzipChunks, GzipError};
 use crate::io::{attach_ack, BatchOutput};
-use crate::lines::{LineSplitter, Piece};
+use crate::lines::{decode_line, LineSplitter, Piece};
 use crate::settings::{choice, positive, size_limit};
 use futures::future::BoxFuture;
 use pipectl_core::ack::{AckReceiver, BatchStatus};
@@ -34,12 +44,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
 
 /// The catalogue entry of `source file`.
 pub static SPEC: ComponentSpec = ComponentSpec {
     kind: ComponentKind::Source,
     type_name: "file",
-    summary: "Reads a file line by line, once or following it across rotation, as `{\"message\": line}` events.",
+    summary: "Reads a file line by line (gzip decompressed when read once), once or following it across rotation, as `{\"message\": line}` events.",
     attrs: &[
         AttrSpec::required("path", AttrType::Path, "The file to read."),
         AttrSpec::with_default(
@@ -184,28 +195,106 @@ fn report_replacements(path: &Path, lines: &LineBatcher) {
     }
 }
 
+/// Where `read_once` takes its bytes from: the file as it is, or its gzip content
+/// decompressed chunk by chunk on a blocking thread (at most two chunks in flight).
+enum Input {
+    Plain(File),
+    Gzip(mpsc::Receiver<Result<Vec<u8>, GzipError>>),
+}
+
+/// Why `read_once` could not read on.
+enum ReadFailure {
+    Io(std::io::Error),
+    Gzip(GzipError),
+}
+
+impl Input {
+    /// Opens `path`, recognising gzip by its magic bytes.
+    async fn open(path: &Path) -> std::io::Result<Input> {
+        let mut file = File::open(path).await?;
+        let mut head = [0u8; 2];
+        let mut got = 0;
+        while got < head.len() {
+            match file.read(&mut head[got..]).await? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        file.seek(SeekFrom::Start(0)).await?;
+        if !gzip::is_gzip(&head[..got]) {
+            return Ok(Input::Plain(file));
+        }
+        let file = file.into_std().await;
+        let (tx, rx) = mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+            let mut chunks = GzipChunks::new(reader, CHUNK);
+            loop {
+                let item = match chunks.next_chunk() {
+                    Ok(Some(bytes)) => Ok(bytes.to_vec()),
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                // The reader went away (shutdown): stop decompressing.
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Input::Gzip(rx))
+    }
+
+    /// Reads the next bytes into `buf`; 0 at the end.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadFailure> {
+        match self {
+            Input::Plain(file) => file.read(buf).await.map_err(ReadFailure::Io),
+            Input::Gzip(rx) => match rx.recv().await {
+                None => Ok(0),
+                Some(Err(e)) => Err(ReadFailure::Gzip(e)),
+                Some(Ok(chunk)) => {
+                    // Chunks are decompressed `CHUNK` bytes at a time, the size of
+                    // `buf`: nothing is cut here.
+                    let n = chunk.len().min(buf.len());
+                    buf[..n].copy_from_slice(&chunk[..n]);
+                    Ok(n)
+                }
+            },
+        }
+    }
+}
+
 async fn read_once<O: BatchOutput>(
     cfg: &FileConfig,
     mut run: Run<O>,
 ) -> Result<(), ComponentError> {
-    let mut file = File::open(&cfg.path)
+    let mut input = Input::open(&cfg.path)
         .await
         .map_err(|e| run.error(format!("cannot open {}: {e}", cfg.path.display())))?;
     let mut splitter = LineSplitter::new(cfg.max_line_length, 0);
     let mut lines = LineBatcher::new(run.name.clone(), cfg.batch_size);
     let mut buf = vec![0u8; CHUNK];
     let result = async {
+        let mut broken = None;
         loop {
-            let n = tokio::select! {
+            let read = tokio::select! {
                 biased;
                 _ = run.shutdown.wait() => return Err(Halt::Shutdown),
-                read = file.read(&mut buf) => read.map_err(|e| {
-                    run.error(format!("cannot read {}: {e}", cfg.path.display()))
-                })?,
+                read = input.read(&mut buf) => read,
             };
-            if n == 0 {
-                break;
-            }
+            let n = match read {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(ReadFailure::Io(e)) => {
+                    return Err(run
+                        .error(format!("cannot read {}: {e}", cfg.path.display()))
+                        .into())
+                }
+                Err(ReadFailure::Gzip(e)) => {
+                    broken = Some(e);
+                    break;
+                }
+            };
             run.counters.add_bytes_in(n as u64);
             let mut chunk = splitter.feed(buf.get(..n).unwrap_or_default());
             while let Some(piece) = chunk.next_piece() {
@@ -215,22 +304,60 @@ async fn read_once<O: BatchOutput>(
                             run.out.send_batch(lines.take()).await?;
                         }
                     }
-                    Piece::TooLong { start, end } => {
+                    Piece::TooLong { start, end, head } => {
                         warn_too_long(&cfg.path, start, end, cfg.max_line_length);
                         run.counters.add_errored(1);
+                        let skipped = Skipped {
+                            file: Some(&cfg.path),
+                            start,
+                            end,
+                            head,
+                            max: cfg.max_line_length,
+                        };
+                        if lines.push_too_long(&skipped) {
+                            run.out.send_batch(lines.take()).await?;
+                        }
                     }
                 }
             }
         }
-        match splitter.finish() {
-            Some(Piece::Line { bytes, .. }) => {
-                lines.push(bytes);
+        let last = splitter.finish();
+        if let Some(e) = broken {
+            // The line being read where the stream broke is incomplete: it goes out
+            // as the error record of the corruption, never as if it were whole.
+            tracing::warn!(file = %cfg.path.display(), error = %e, "a gzip file is corrupt or truncated; the lines before the damage were read");
+            run.counters.add_errored(1);
+            let (text, what) = match &last {
+                Some(Piece::Line { bytes, .. }) => (
+                    decode_line(bytes).0.into_owned(),
+                    "`message` holds the incomplete line read up to there",
+                ),
+                Some(Piece::TooLong { head, .. }) => (
+                    decode_line(head).0.into_owned(),
+                    "`message` holds the first bytes of the incomplete (and too long) line read up to there",
+                ),
+                None => (String::new(), "no line was incomplete there"),
+            };
+            let reason = format!("{}: {e}; {what}", cfg.path.display());
+            lines.push_error(error_record(&run.name, &text, &reason));
+        } else {
+            match last {
+                Some(Piece::Line { bytes, .. }) => {
+                    lines.push(bytes);
+                }
+                Some(Piece::TooLong { start, end, head }) => {
+                    warn_too_long(&cfg.path, start, end, cfg.max_line_length);
+                    run.counters.add_errored(1);
+                    lines.push_too_long(&Skipped {
+                        file: Some(&cfg.path),
+                        start,
+                        end,
+                        head,
+                        max: cfg.max_line_length,
+                    });
+                }
+                None => {}
             }
-            Some(Piece::TooLong { start, end }) => {
-                warn_too_long(&cfg.path, start, end, cfg.max_line_length);
-                run.counters.add_errored(1);
-            }
-            None => {}
         }
         run.out.send_batch(lines.take()).await?;
         Ok(())
@@ -556,27 +683,35 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
             self.run.counters.add_bytes_in(n as u64);
             let mut chunk = self.splitter.feed(self.buf.get(..n).unwrap_or_default());
             while let Some(piece) = chunk.next_piece() {
-                match piece {
+                let full = match piece {
                     Piece::Line { bytes, end } => {
                         self.batch_end = end;
-                        if self.lines.push(bytes) {
-                            let batch = self.lines.take();
-                            send_acked(
-                                &mut self.run,
-                                &mut self.pending,
-                                batch,
-                                self.current.as_ref().map(|c| c.id),
-                                self.batch_end,
-                                self.epoch,
-                            )
-                            .await?;
-                        }
+                        self.lines.push(bytes)
                     }
-                    Piece::TooLong { start, end } => {
+                    Piece::TooLong { start, end, head } => {
                         self.batch_end = end;
                         warn_too_long(&self.cfg.path, start, end, self.cfg.max_line_length);
                         self.run.counters.add_errored(1);
+                        self.lines.push_too_long(&Skipped {
+                            file: Some(&self.cfg.path),
+                            start,
+                            end,
+                            head,
+                            max: self.cfg.max_line_length,
+                        })
                     }
+                };
+                if full {
+                    let batch = self.lines.take();
+                    send_acked(
+                        &mut self.run,
+                        &mut self.pending,
+                        batch,
+                        self.current.as_ref().map(|c| c.id),
+                        self.batch_end,
+                        self.epoch,
+                    )
+                    .await?;
                 }
             }
             if self.pending.len() >= MAX_PENDING {
@@ -595,10 +730,17 @@ impl<'a, O: BatchOutput> Tail<'a, O> {
                 self.batch_end = end;
                 self.lines.push(bytes);
             }
-            Some(Piece::TooLong { start, end }) => {
+            Some(Piece::TooLong { start, end, head }) => {
                 self.batch_end = end;
                 warn_too_long(&self.cfg.path, start, end, self.cfg.max_line_length);
                 self.run.counters.add_errored(1);
+                self.lines.push_too_long(&Skipped {
+                    file: Some(&self.cfg.path),
+                    start,
+                    end,
+                    head,
+                    max: self.cfg.max_line_length,
+                });
             }
             None => {}
         }
@@ -890,11 +1032,110 @@ mod tests {
         while let Some(batch) = rx.recv().await {
             batches.push(batch.iter().map(message).collect::<Vec<_>>());
         }
-        assert_eq!(batches, [vec!["a", "b"], vec!["\u{fffd}c", "last"]]);
+        assert_eq!(
+            batches,
+            [
+                vec!["a", "b"],
+                vec!["this line is far too long", "\u{fffd}c"],
+                vec!["last"]
+            ]
+        );
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.events_errored, 1);
         assert_eq!(snapshot.bytes_in, 38);
         assert_eq!(crate::checkpoint::stored_text(dir.path()), None);
+    }
+
+    /// Runs `read_once` on a file holding `bytes`; every event as JSON, and the
+    /// counters.
+    async fn read_once_of(bytes: &[u8], max_line_length: usize) -> (Vec<String>, u64) {
+        let dir = TempDir::new("file-once-of");
+        let path = dir.path().join("in.log");
+        std::fs::write(&path, bytes).unwrap();
+        let (tx, mut rx) = mpsc::channel(1024);
+        let (_trigger, shutdown) = shutdown_pair();
+        let counters = Arc::new(ComponentCounters::default());
+        let run = Run {
+            name: Arc::from("f"),
+            out: tx,
+            shutdown,
+            counters: Arc::clone(&counters),
+        };
+        let mut cfg = config(&path, Mode::ReadOnce, StartAt::Beginning);
+        cfg.max_line_length = max_line_length;
+        FileSource::new(cfg, dir.path().to_path_buf())
+            .run_with(run)
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            let path = path.display().to_string();
+            events.extend(
+                batch
+                    .iter()
+                    .map(|e| pipectl_core::json::to_string(&e.value).replace(&path, "IN")),
+            );
+        }
+        (events, counters.snapshot().events_errored)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_too_long_line_becomes_a_dead_letter_with_its_head_and_place() {
+        let (events, errored) = read_once_of(b"ok\n0123456789abcdefXYZ\nend", 16).await;
+        assert_eq!(
+            events,
+            [
+                r#"{"message":"ok"}"#,
+                concat!(
+                    r#"{"message":"0123456789abcdefXYZ","pipectl":{"error":{"component":"f","#,
+                    r#""message":"line at bytes 3..23 is longer than max_line_length (16 bytes): "#,
+                    r#"skipped; `message` holds its first 19 bytes"}},"log":{"offset":3,"file":{"path":"IN"}}}"#
+                ),
+                r#"{"message":"end"}"#,
+            ]
+        );
+        assert_eq!(errored, 1);
+    }
+
+    #[tokio::test]
+    async fn gzip_files_are_recognised_by_their_magic_and_decompressed() {
+        let mut data = gzip(b"one\ntwo\n");
+        data.extend(gzip(b"three\nfour"));
+        let (events, errored) = read_once_of(&data, 16).await;
+        assert_eq!(
+            events,
+            [
+                r#"{"message":"one"}"#,
+                r#"{"message":"two"}"#,
+                r#"{"message":"three"}"#,
+                r#"{"message":"four"}"#
+            ]
+        );
+        assert_eq!(errored, 0);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_gzip_delivers_what_it_can_then_a_dead_letter() {
+        let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        let data = gzip(text.as_bytes());
+        let (events, errored) = read_once_of(&data[..data.len() / 2], 64).await;
+        let (last, lines) = events.split_last().unwrap();
+        assert!(!lines.is_empty() && lines.len() < 2000);
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(line, &format!(r#"{{"message":"line {i}"}}"#));
+        }
+        assert!(
+            last.contains(r#""pipectl":{"error":{"component":"f","message":"IN: corrupt or truncated gzip after "#),
+            "{last}"
+        );
+        assert_eq!(errored, 1);
     }
 
     #[tokio::test]

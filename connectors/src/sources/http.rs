@@ -13,7 +13,9 @@
 //! array and anything else NDJSON.
 //!
 //! Limits: bodies over `max_body_size` get `413` (checked against `Content-Length`
-//! first, then while reading); with `auth_token` set, requests need
+//! first, then while reading); a record nesting deeper than `max_depth` or with more
+//! than `max_fields` fields gets the body refused with `400` naming the record and the
+//! limit; with `auth_token` set, requests need
 //! `Authorization: Bearer <token>` (compared in constant time) or get `401`; other
 //! paths get `404`, other methods `405`. Slow clients are cut off (headers within 30 s,
 //! body within 60 s) and at most 256 connections are served at once.
@@ -21,6 +23,7 @@
 use super::{forward, Run};
 use crate::codecs::json::{decode_objects, Framing};
 use crate::io::{attach_ack, BatchOutput};
+use crate::limits::InputLimits;
 use crate::settings::size_limit;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -75,6 +78,8 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "10MiB",
             "Larger bodies are refused with 413.",
         ),
+        crate::limits::MAX_DEPTH_ATTR,
+        crate::limits::MAX_FIELDS_ATTR,
         AttrSpec::optional(
             "auth_token",
             AttrType::String,
@@ -95,6 +100,9 @@ pub struct HttpConfig {
     pub address: String,
     pub path: String,
     pub max_body_size: usize,
+    /// `max_depth` and `max_fields`, per record (`max_event_size` is not used: the
+    /// body's size is bounded by `max_body_size`).
+    pub limits: InputLimits,
     /// Printed as `[redacted]`.
     pub auth_token: Option<Secret>,
 }
@@ -122,6 +130,10 @@ impl HttpConfig {
             address,
             path,
             max_body_size: size_limit(attrs, "max_body_size")?,
+            limits: InputLimits {
+                max_event_size: usize::MAX,
+                ..InputLimits::from_attrs_without_size(attrs)?
+            },
             auth_token,
         })
     }
@@ -407,6 +419,16 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         }
     };
     drop(data);
+    if let Some((index, e)) = objects
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| config.limits.check_value(o).err().map(|e| (i, e)))
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("record {} of the body: {e}", index + 1),
+        );
+    }
     let count = objects.len();
     if count > 0 {
         let mut batch: Batch = objects
@@ -467,6 +489,11 @@ mod tests {
             address: addr.to_string(),
             path: "/ingest".into(),
             max_body_size,
+            limits: InputLimits {
+                max_depth: 4,
+                max_fields: 8,
+                ..InputLimits::default()
+            },
             auth_token: token.map(Secret::new),
         };
         let task = tokio::spawn(serve(listener, config, run));
@@ -561,6 +588,35 @@ mod tests {
         let (status, body) = request(server.addr, "POST /ingest HTTP/1.1", b"[1]").await;
         assert_eq!(status, 400);
         assert!(body.contains("array element 0 is an integer"), "{body}");
+        // Records over max_depth (4) or max_fields (8), counted per record.
+        let (status, body) = request(
+            server.addr,
+            "POST /ingest HTTP/1.1",
+            b"{\"a\":1}\n{\"a\":[[[[1]]]]}\n",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            body.contains(
+                "record 2 of the body: the record nests deeper than max_depth (4 levels)"
+            ),
+            "{body}"
+        );
+        let wide: String = (0..9)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (status, body) = request(
+            server.addr,
+            "POST /ingest HTTP/1.1",
+            format!("[{{\"a\":[[[1]]]}},{{{wide}}}]").as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("record 2 of the body: the record has more than max_fields (8) fields"),
+            "{body}"
+        );
         assert!(server.stop().await.is_empty(), "nothing may be ingested");
     }
 

@@ -32,6 +32,8 @@ use pipectl_core::component::{ComponentError, SourceContext, SourceOutput};
 use pipectl_core::event::{Batch, Event};
 use pipectl_core::metrics::ComponentCounters;
 use pipectl_core::shutdown::ShutdownSignal;
+use pipectl_core::value::{Map, Value};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -129,6 +131,21 @@ impl LineBatcher {
         self.batch.len() >= self.batch_size
     }
 
+    /// Adds the error record of a line longer than `max` bytes that was skipped
+    /// (see [`too_long_record`]); returns whether the batch is full. The caller counts
+    /// it as errored.
+    pub fn push_too_long(&mut self, skipped: &Skipped<'_>) -> bool {
+        let value = too_long_record(&self.source, skipped);
+        self.batch.push(Event::new(value, Arc::clone(&self.source)));
+        self.batch.len() >= self.batch_size
+    }
+
+    /// Adds an error record built by the caller; returns whether the batch is full.
+    pub fn push_error(&mut self, value: Value) -> bool {
+        self.batch.push(Event::new(value, Arc::clone(&self.source)));
+        self.batch.len() >= self.batch_size
+    }
+
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
     }
@@ -137,6 +154,63 @@ impl LineBatcher {
     pub fn take(&mut self) -> Batch {
         std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size))
     }
+}
+
+/// A line skipped for being longer than `max_line_length`.
+pub(crate) struct Skipped<'a> {
+    /// The file it was in (none for standard input).
+    pub file: Option<&'a Path>,
+    /// Its first byte's offset in the stream, and the offset just past its newline.
+    pub start: u64,
+    pub end: u64,
+    /// Its first bytes, as the splitter kept them.
+    pub head: &'a [u8],
+    /// The limit it broke.
+    pub max: usize,
+}
+
+/// The dead-letter record of a skipped line, in the shape of the `errors` outputs:
+/// `message` holds the line's first bytes (invalid UTF-8 replaced), `pipectl.error`
+/// says why, and `log.offset` (with `log.file.path`) says where to find the whole line.
+pub(crate) fn too_long_record(component: &str, skipped: &Skipped<'_>) -> Value {
+    let reason = format!(
+        "line at bytes {}..{} is longer than max_line_length ({} bytes): skipped; `message` holds its first {} bytes",
+        skipped.start,
+        skipped.end,
+        skipped.max,
+        skipped.head.len()
+    );
+    let mut record = error_record(component, &decode_line(skipped.head).0, &reason);
+    let mut log = Map::with_capacity(2);
+    log.push(
+        "offset",
+        Value::Int(i64::try_from(skipped.start).unwrap_or(i64::MAX)),
+    );
+    if let Some(path) = skipped.file {
+        let mut file = Map::with_capacity(1);
+        file.push("path", Value::from(path.to_string_lossy().as_ref()));
+        log.push("file", Value::Object(file));
+    }
+    if let Value::Object(map) = &mut record {
+        map.push("log", Value::Object(log));
+    }
+    record
+}
+
+/// A record that could not be read, in the shape of the `errors` outputs of
+/// transforms: `message` holds its text and `pipectl.error` says why
+/// (`{component, message}`). Sources emit it in place of the record rather than
+/// dropping it.
+pub(crate) fn error_record(component: &str, text: &str, reason: &str) -> Value {
+    let mut error = Map::with_capacity(2);
+    error.push("component", Value::from(component));
+    error.push("message", Value::from(reason));
+    let mut pipectl = Map::with_capacity(1);
+    pipectl.push("error", Value::Object(error));
+    let mut wrapper = Map::with_capacity(3);
+    wrapper.push("message", Value::from(text));
+    wrapper.push("pipectl", Value::Object(pipectl));
+    Value::Object(wrapper)
 }
 
 /// Passes batches from many producer tasks (connections) to the one task owning the

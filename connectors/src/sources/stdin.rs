@@ -3,10 +3,11 @@
 //!
 //! A batch is sent when it is full or when input pauses (a read returned less than a
 //! full buffer), so interactive use sees events at once while piped bulk input still
-//! travels in full batches. Over-long lines are skipped and counted as errors; invalid
-//! UTF-8 is replaced with U+FFFD.
+//! travels in full batches. Over-long lines are skipped without being held and become
+//! error records (their first 256 bytes, the reason, `log.offset`), counted as errors;
+//! invalid UTF-8 is replaced with U+FFFD.
 
-use super::{Halt, LineBatcher, Run};
+use super::{Halt, LineBatcher, Run, Skipped};
 use crate::io::BatchOutput;
 use crate::lines::{LineSplitter, Piece};
 use crate::settings::{positive, size_limit};
@@ -85,7 +86,7 @@ pub(crate) async fn read_lines<R: AsyncRead + Unpin, O: BatchOutput>(
                             run.out.send_batch(lines.take()).await?;
                         }
                     }
-                    Piece::TooLong { start, end } => {
+                    Piece::TooLong { start, end, head } => {
                         tracing::warn!(
                             offset = start,
                             length = end - start,
@@ -93,6 +94,16 @@ pub(crate) async fn read_lines<R: AsyncRead + Unpin, O: BatchOutput>(
                             "skipped a line of standard input longer than max_line_length"
                         );
                         run.counters.add_errored(1);
+                        let skipped = Skipped {
+                            file: None,
+                            start,
+                            end,
+                            head,
+                            max: settings.max_line_length,
+                        };
+                        if lines.push_too_long(&skipped) {
+                            run.out.send_batch(lines.take()).await?;
+                        }
                     }
                 }
             }
@@ -104,7 +115,16 @@ pub(crate) async fn read_lines<R: AsyncRead + Unpin, O: BatchOutput>(
             Some(Piece::Line { bytes, .. }) => {
                 lines.push(bytes);
             }
-            Some(Piece::TooLong { .. }) => run.counters.add_errored(1),
+            Some(Piece::TooLong { start, end, head }) => {
+                run.counters.add_errored(1);
+                lines.push_too_long(&Skipped {
+                    file: None,
+                    start,
+                    end,
+                    head,
+                    max: settings.max_line_length,
+                });
+            }
             None => {}
         }
         run.out.send_batch(lines.take()).await?;
@@ -178,11 +198,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn long_lines_are_counted_and_skipped() {
+    async fn long_lines_are_skipped_as_dead_letters() {
         let (batches, errored) = run_on(b"ok\nthis line is too long\n\xffend\n", 8, 100).await;
         assert_eq!(
             batches,
-            vec![vec![r#"{"message":"ok"}"#, "{\"message\":\"\u{fffd}end\"}"]]
+            vec![vec![
+                r#"{"message":"ok"}"#,
+                concat!(
+                    r#"{"message":"this line is too long","pipectl":{"error":{"component":"in","#,
+                    r#""message":"line at bytes 3..25 is longer than max_line_length (8 bytes): "#,
+                    r#"skipped; `message` holds its first 21 bytes"}},"log":{"offset":3}}"#
+                ),
+                "{\"message\":\"\u{fffd}end\"}"
+            ]]
         );
         assert_eq!(errored, 1);
     }

@@ -7,14 +7,18 @@
 //!
 //! A message that does not decode is still emitted, never dropped: `message` holds
 //! its raw text and `pipectl.error` says why (`{component, message}`, the same shape the
-//! `errors` outputs of transforms use), and it is counted as errored. A message longer
-//! than `max_length` is skipped, counted as errored and logged (at most one warning per
-//! peer every 10 s). Runs until shutdown.
+//! `errors` outputs of transforms use), and it is counted as errored. So is a message
+//! with more than `max_fields` fields (structured data parameters count). A message
+//! longer than `max_length` is skipped and becomes such an error record too, holding
+//! only its first 256 bytes; so does a stretch of a TCP stream that cannot be framed
+//! (a broken octet count). Both are logged (at most one warning per peer every 10 s).
+//! Runs until shutdown.
 
 use super::{forward, Halt, Run, Throttle};
 use crate::codecs::{put, syslog as codec};
 use crate::io::BatchOutput;
-use crate::lines::decode_line;
+use crate::limits::InputLimits;
+use crate::lines::{decode_line, TOO_LONG_HEAD};
 use crate::settings::{choice, size_limit};
 use futures::future::BoxFuture;
 use memchr::memchr;
@@ -57,7 +61,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "max_length",
             AttrType::Size,
             "64KiB",
-            "Longer messages are skipped and counted as errors.",
+            "Longer messages are skipped without being held and emitted as error records holding their first 256 bytes.",
         ),
         AttrSpec::with_default(
             "format",
@@ -65,6 +69,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "\"auto\"",
             "The syslog dialect; `auto` tells them apart per message.",
         ),
+        crate::limits::MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -87,6 +92,7 @@ pub struct SyslogConfig {
     pub address: String,
     pub max_length: usize,
     pub format: codec::Format,
+    pub max_fields: usize,
 }
 
 impl SyslogConfig {
@@ -116,6 +122,11 @@ impl SyslogConfig {
                     ("rfc5424", codec::Format::Rfc5424),
                     ("rfc3164", codec::Format::Rfc3164),
                 ],
+            )?,
+            max_fields: crate::limits::count_or(
+                attrs,
+                "max_fields",
+                crate::limits::DEFAULT_MAX_FIELDS,
             )?,
         })
     }
@@ -162,6 +173,7 @@ struct Decoder {
     name: Arc<str>,
     format: codec::Format,
     max_length: usize,
+    max_fields: usize,
     counters: Arc<ComponentCounters>,
 }
 
@@ -170,31 +182,60 @@ impl Decoder {
         let raw = trim_end(raw);
         let (text, _) = decode_line(raw);
         let peer_text = Value::from(peer.to_string());
-        let mut map = match codec::decode(&text, self.format) {
-            Ok(map) => map,
-            Err(e) => {
-                self.counters.add_errored(1);
-                let mut map = Map::with_capacity(3);
-                map.push("message", Value::from(text.as_ref()));
-                put(
-                    &mut map,
-                    &["pipectl", "error", "component"],
-                    Value::from(&*self.name),
-                );
-                put(
-                    &mut map,
-                    &["pipectl", "error", "message"],
-                    Value::from(e.to_string()),
-                );
-                map
-            }
+        let limits = InputLimits {
+            max_event_size: self.max_length,
+            max_fields: self.max_fields,
+            ..InputLimits::default()
         };
-        put(&mut map, &["log", "source", "address"], peer_text);
+        let decoded = codec::decode(&text, self.format).and_then(|map| {
+            let map = Value::Object(map);
+            match limits.check_value(&map) {
+                Ok(()) => Ok(map),
+                Err(e) => Err(crate::codecs::CodecError::new("syslog", e.to_string())),
+            }
+        });
+        match decoded {
+            Ok(Value::Object(mut map)) => {
+                put(&mut map, &["log", "source", "address"], peer_text);
+                Event::new(Value::Object(map), Arc::clone(&self.name))
+            }
+            Ok(_) => self.error_event(&text, "syslog: not an object", peer),
+            Err(e) => self.error_event(&text, &e.to_string(), peer),
+        }
+    }
+
+    /// The error record of a message: `message` holds its text, `pipectl.error` says
+    /// why, `log.source.address` who sent it. Counted as errored.
+    fn error_event(&self, text: &str, reason: &str, peer: SocketAddr) -> Event {
+        self.counters.add_errored(1);
+        let mut map = Map::with_capacity(3);
+        map.push("message", Value::from(text));
+        put(
+            &mut map,
+            &["pipectl", "error", "component"],
+            Value::from(&*self.name),
+        );
+        put(
+            &mut map,
+            &["pipectl", "error", "message"],
+            Value::from(reason),
+        );
+        put(
+            &mut map,
+            &["log", "source", "address"],
+            Value::from(peer.to_string()),
+        );
         Event::new(Value::Object(map), Arc::clone(&self.name))
     }
 
-    fn too_long(&self, peer: SocketAddr, length: usize, throttle: &mut Throttle) {
-        self.counters.add_errored(1);
+    /// The error record of a message over `max_length`, holding its first bytes.
+    fn too_long(
+        &self,
+        peer: SocketAddr,
+        length: usize,
+        head: &[u8],
+        throttle: &mut Throttle,
+    ) -> Event {
         if let Some(suppressed) = throttle.allow() {
             tracing::warn!(
                 source = %self.name,
@@ -205,6 +246,27 @@ impl Decoder {
                 "skipped a syslog message longer than max_length"
             );
         }
+        let head = head
+            .get(..TOO_LONG_HEAD.min(head.len()))
+            .unwrap_or_default();
+        let reason = format!(
+            "syslog: a message of at least {length} bytes is longer than max_length ({} bytes): skipped; `message` holds its first {} bytes",
+            self.max_length,
+            head.len()
+        );
+        self.error_event(&decode_line(head).0, &reason, peer)
+    }
+
+    /// The error record of bytes that could not be framed.
+    fn malformed(&self, peer: SocketAddr, reason: &str, throttle: &mut Throttle) -> Event {
+        if let Some(suppressed) = throttle.allow() {
+            tracing::warn!(source = %self.name, %peer, suppressed, "syslog framing error: {reason}");
+        }
+        self.error_event(
+            "",
+            &format!("syslog framing: {reason}; skipped to the next line"),
+            peer,
+        )
     }
 }
 
@@ -235,6 +297,7 @@ async fn serve_udp<O: BatchOutput>(
         name,
         format: config.format,
         max_length: config.max_length,
+        max_fields: config.max_fields,
         counters: Arc::clone(&counters),
     };
     let mut throttle = Throttle::new();
@@ -255,7 +318,8 @@ async fn serve_udp<O: BatchOutput>(
                     Ok((n, peer)) => {
                         counters.add_bytes_in(n as u64);
                         if n > config.max_length {
-                            decoder.too_long(peer, n, &mut throttle);
+                            let head = buf.get(..n.min(buf.len())).unwrap_or_default();
+                            batch.push(decoder.too_long(peer, n, head, &mut throttle));
                         } else {
                             batch.push(decoder.event(buf.get(..n).unwrap_or_default(), peer));
                         }
@@ -294,6 +358,7 @@ async fn serve_tcp<O: BatchOutput + 'static>(
         name,
         format: config.format,
         max_length: config.max_length,
+        max_fields: config.max_fields,
         counters,
     };
     let (batches, to_forward) = mpsc::channel::<Batch>(4);
@@ -399,13 +464,10 @@ fn take_frame(
                 batch.push(decoder.event(bytes, peer));
             }
         }
-        Frame::TooLong(length) => decoder.too_long(peer, length, throttle),
-        Frame::Malformed(reason) => {
-            decoder.counters.add_errored(1);
-            if let Some(suppressed) = throttle.allow() {
-                tracing::warn!(source = %decoder.name, %peer, suppressed, "syslog framing error: {reason}");
-            }
+        Frame::TooLong { length, head } => {
+            batch.push(decoder.too_long(peer, length, head, throttle))
         }
+        Frame::Malformed(reason) => batch.push(decoder.malformed(peer, reason, throttle)),
     }
 }
 
@@ -413,8 +475,12 @@ fn take_frame(
 #[derive(Debug, PartialEq, Eq)]
 enum Frame<'a> {
     Message(&'a [u8]),
-    /// A message over the limit (its length, or the bytes seen so far), skipped.
-    TooLong(usize),
+    /// A message over the limit (its length, or the bytes seen so far), skipped; the
+    /// first of its bytes at hand (up to [`TOO_LONG_HEAD`]).
+    TooLong {
+        length: usize,
+        head: &'a [u8],
+    },
     /// Bytes that cannot be framed (a broken octet count), skipped to the next newline.
     Malformed(&'static str),
 }
@@ -485,8 +551,12 @@ impl Framer {
             }
             return match memchr(b'\n', rest) {
                 Some(nl) if nl > self.max => {
+                    let from = self.start;
                     self.start += nl + 1;
-                    Some(Frame::TooLong(nl))
+                    Some(Frame::TooLong {
+                        length: nl,
+                        head: self.head(from, nl),
+                    })
                 }
                 Some(nl) => {
                     let from = self.start;
@@ -495,13 +565,24 @@ impl Framer {
                 }
                 None if rest.len() > self.max => {
                     let seen = rest.len();
+                    let from = self.start;
                     self.start += seen;
                     self.skip_line = true;
-                    Some(Frame::TooLong(seen))
+                    Some(Frame::TooLong {
+                        length: seen,
+                        head: self.head(from, seen),
+                    })
                 }
                 None => None,
             };
         }
+    }
+
+    /// Up to [`TOO_LONG_HEAD`] bytes of the `len` bytes at `from`.
+    fn head(&self, from: usize, len: usize) -> &[u8] {
+        self.data
+            .get(from..from + len.min(TOO_LONG_HEAD))
+            .unwrap_or_default()
     }
 
     /// `LEN SP MSG` at the start of the unread data.
@@ -523,9 +604,14 @@ impl Framer {
             .unwrap_or(0);
         let header = digits + 1;
         if len > self.max {
+            let from = self.start + header;
+            let at_hand = rest.len() - header;
             self.start += header;
             self.skip = len;
-            return Some(Frame::TooLong(len));
+            return Some(Frame::TooLong {
+                length: len,
+                head: self.head(from, at_hand.min(len)),
+            });
         }
         if rest.len() < header + len {
             return None;
@@ -578,7 +664,9 @@ mod tests {
     fn render(frame: Frame<'_>) -> String {
         match frame {
             Frame::Message(m) => String::from_utf8_lossy(m).to_string(),
-            Frame::TooLong(n) => format!("too long: {n}"),
+            Frame::TooLong { length, head } => {
+                format!("too long: {length} {}", String::from_utf8_lossy(head))
+            }
             Frame::Malformed(r) => format!("malformed: {r}"),
         }
     }
@@ -595,12 +683,17 @@ mod tests {
     fn oversized_frames_are_skipped() {
         assert_eq!(
             frames(4, &[b"<1>abcdef\n<2>x\n", b"8 <3>abcde<4>y\n"]),
-            ["too long: 9", "<2>x", "too long: 8", "<4>y"]
+            [
+                "too long: 9 <1>abcdef",
+                "<2>x",
+                "too long: 8 <3>abcde",
+                "<4>y"
+            ]
         );
         // A newline-framed message that never ends is not buffered.
         assert_eq!(
             frames(5, &[b"<1>abcdef", b"ghij", b"kl\n<2>ok\n"]),
-            ["too long: 9", "<2>ok"]
+            ["too long: 9 <1>abcdef", "<2>ok"]
         );
     }
 
@@ -620,11 +713,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn messages_with_too_many_fields_are_kept_with_the_reason() {
+        let mut d = decoder();
+        d.max_fields = 30;
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let params: String = (0..40).map(|i| format!(" p{i}=\"v\"")).collect();
+        let event = d.event(format!("<13>1 - h a - - [x@1{params}] hi").as_bytes(), peer);
+        let text = pipectl_core::json::to_string(&event.value);
+        assert!(
+            text.contains(r#""pipectl":{"error":{"component":"sys","message":"syslog: the record has more than max_fields (30) fields"}}"#),
+            "{text}"
+        );
+        let event = d.event(b"<13>1 - h a - - [x@1 p=\"v\"] hi", peer);
+        let text = pipectl_core::json::to_string(&event.value);
+        assert!(!text.contains("pipectl"), "{text}");
+        assert_eq!(d.counters.snapshot().events_errored, 1);
+    }
+
     fn decoder() -> Decoder {
         Decoder {
             name: Arc::from("sys"),
             format: codec::Format::Auto,
             max_length: 1024,
+            max_fields: 10_000,
             counters: Arc::new(ComponentCounters::default()),
         }
     }
@@ -653,6 +765,7 @@ mod tests {
             address: "127.0.0.1:0".into(),
             max_length,
             format: codec::Format::Auto,
+            max_fields: 10_000,
         }
     }
 
@@ -681,20 +794,33 @@ mod tests {
             .await
             .unwrap();
         let mut messages = Vec::new();
-        while messages.len() < 2 {
+        let mut reasons = Vec::new();
+        while messages.len() < 3 {
             let batch = rx.recv().await.unwrap();
             for event in batch {
-                let message = event
-                    .value
-                    .as_object()
-                    .and_then(|m| m.get("message"))
+                let map = event.value.as_object().unwrap();
+                let message = map
+                    .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
                 messages.push(message);
+                if let Some(Value::Object(p)) = map.get("pipectl") {
+                    reasons.push(pipectl_core::json::to_string(
+                        &p.get("error").cloned().unwrap(),
+                    ));
+                }
             }
         }
-        assert_eq!(messages, ["'su root' failed", "second"]);
+        // The datagram over max_length is a dead letter holding what was received of it.
+        let cut = "x".repeat(65);
+        assert_eq!(messages, ["'su root' failed", cut.as_str(), "second"]);
+        assert_eq!(
+            reasons,
+            [
+                r#"{"component":"sys","message":"syslog: a message of at least 65 bytes is longer than max_length (64 bytes): skipped; `message` holds its first 65 bytes"}"#
+            ]
+        );
         trigger.trigger();
         task.await.unwrap().unwrap();
         assert_eq!(counters.snapshot().events_errored, 1);

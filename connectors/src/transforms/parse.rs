@@ -8,7 +8,11 @@
 //!
 //! An event whose field is missing, is not text, or does not decode goes unchanged to
 //! the `errors` output, with the reason (codec, position, what was expected) under
-//! `pipectl.error`.
+//! `pipectl.error`. So does a record over the input limits (`max_event_size`,
+//! `max_depth`, `max_fields`, see [`crate::limits`]): its text is not decoded when too
+//! large, and JSON parsing stops where the depth or field limit is crossed. An event
+//! that is already an error record (a source's: a line over `max_line_length`, the
+//! damage in a gzip file) goes to `errors` as it is, keeping its first reason.
 //!
 //! Decoding JSON from `message` is the hot path of most pipelines; it parses straight
 //! from the field's text and, when `message` was the only field, the decoded object
@@ -17,6 +21,7 @@
 //! result cannot be placed.
 
 use crate::codecs::{a_or_an, cef, csv, json, kv, syslog, CodecError};
+use crate::limits::InputLimits;
 use pipectl_core::component::{
     BuildContext, BuildError, Built, Factory, Transform, TransformOutput,
 };
@@ -74,6 +79,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "\"=\"",
             "For `kv`: what separates a key from its value.",
         ),
+        crate::limits::MAX_EVENT_SIZE_ATTR,
+        crate::limits::MAX_DEPTH_ATTR,
+        crate::limits::MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &["errors"],
     outputs_from: None,
@@ -111,6 +119,37 @@ impl Codec {
             Codec::Kv(format) => kv::decode(text, format).map(Value::Object),
             Codec::Csv(columns) => csv::decode(text, columns).map(Value::Object),
         }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Codec::Json => "json",
+            Codec::Syslog => "syslog",
+            Codec::Cef => "cef",
+            Codec::Kv(_) => "kv",
+            Codec::Csv(_) => "csv",
+        }
+    }
+
+    /// Decodes one text within `limits`: too large a text is not decoded at all, JSON
+    /// stops at the first level or field over the limits, and what the other codecs
+    /// decode is checked before it is used.
+    pub fn decode_within(&self, text: &str, limits: &InputLimits) -> Result<Value, CodecError> {
+        let breach = |e: crate::limits::LimitError| CodecError::new(self.name(), e.to_string());
+        limits.check_size(text.len()).map_err(breach)?;
+        let value = match self {
+            Codec::Json => pipectl_core::json::from_str_limited(text, limits.json()).map_err(
+                |e| match limits.json_breach(&e) {
+                    Some(limit) => CodecError::at("json", e.offset, limit.to_string()),
+                    None => CodecError::at("json", e.offset, e.reason),
+                },
+            )?,
+            other => other.decode(text)?,
+        };
+        if !matches!(self, Codec::Json) {
+            limits.check_value(&value).map_err(breach)?;
+        }
+        Ok(value)
     }
 }
 
@@ -163,6 +202,7 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         field: attrs.field("field")?,
         target: attrs.opt_field("target")?,
         keep_original: attrs.bool("keep_original")?,
+        limits: InputLimits::from_attrs(&attrs)?,
         name: format!("{}.{}", ctx.pipeline, plan.name),
     })))
 }
@@ -173,6 +213,7 @@ pub struct Parse {
     field: FieldPath,
     target: Option<FieldPath>,
     keep_original: bool,
+    limits: InputLimits,
     /// `pipeline.component`, for `pipectl.error.component`.
     name: String,
 }
@@ -197,6 +238,7 @@ impl Parse {
             field,
             target,
             keep_original,
+            limits: InputLimits::default(),
             name: "parse".into(),
         }
     }
@@ -205,7 +247,10 @@ impl Parse {
     pub fn apply(&self, document: &mut Value) -> Result<(), String> {
         let parsed = match document.get_path(&self.field) {
             None => return Err(format!("field `{}` is missing", self.field)),
-            Some(Value::String(text)) => self.codec.decode(text).map_err(|e| e.to_string())?,
+            Some(Value::String(text)) => self
+                .codec
+                .decode_within(text, &self.limits)
+                .map_err(|e| e.to_string())?,
             Some(other) => {
                 return Err(format!(
                     "field `{}` is {}, not text",
@@ -272,9 +317,24 @@ fn merge_into_root(document: &mut Value, mut parsed: Map) {
     *document = Value::Object(parsed);
 }
 
+/// Whether `document` is already an error record (`pipectl.error` set by a source).
+fn is_error_record(document: &Value) -> bool {
+    match document {
+        Value::Object(map) => matches!(
+            map.get("pipectl"),
+            Some(Value::Object(pipectl)) if pipectl.get("error").is_some()
+        ),
+        _ => false,
+    }
+}
+
 impl Transform for Parse {
     fn transform(&mut self, batch: Batch, out: &mut TransformOutput) {
         for mut event in batch {
+            if is_error_record(&event.value) {
+                out.forward_error(event);
+                continue;
+            }
             match self.apply(&mut event.value) {
                 Ok(()) => out.push(event),
                 Err(reason) => out.push_error(&self.name, event, &reason),
@@ -427,6 +487,96 @@ mod tests {
             vec![("codec", string("kv")), ("kv_value_split", string(" "))],
         );
         assert!(build_error(&FACTORY, &p).contains("must differ"));
+        let p = plan(
+            &SPEC,
+            "t",
+            vec![
+                ("codec", string("json")),
+                ("max_depth", PlanValue::Int(129)),
+            ],
+        );
+        assert!(build_error(&FACTORY, &p).contains("`max_depth` must be at most 128"));
+        let p = plan(
+            &SPEC,
+            "t",
+            vec![("codec", string("json")), ("max_fields", PlanValue::Int(0))],
+        );
+        assert!(build_error(&FACTORY, &p).contains("`max_fields` must be at least 1"));
+    }
+
+    fn limited(codec: Codec, limits: InputLimits) -> Parse {
+        let mut p = Parse::new(codec, path("message"), None, false);
+        p.limits = limits;
+        p
+    }
+
+    #[test]
+    fn records_over_the_limits_are_errors_that_name_the_limit() {
+        let small = InputLimits {
+            max_event_size: 64,
+            max_depth: 3,
+            max_fields: 4,
+        };
+        let json = limited(Codec::Json, small);
+        let big = format!(r#"{{"message":"{{\"a\":\"{}\"}}"}}"#, "x".repeat(60));
+        assert_eq!(
+            apply(&json, &big),
+            "error: json: the record is 68 bytes, more than max_event_size (64 bytes)"
+        );
+        assert_eq!(
+            apply(&json, r#"{"message":"[[[[1]]]]"}"#),
+            "error: json: the record nests deeper than max_depth (3 levels) (at byte 3)"
+        );
+        assert_eq!(
+            apply(
+                &json,
+                r#"{"message":"{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}"}"#
+            ),
+            "error: json: the record has more than max_fields (4) fields (at byte 25)"
+        );
+        let kv = limited(Codec::Kv(kv::KvFormat::default()), small);
+        assert_eq!(
+            apply(&kv, r#"{"message":"a=1 b=2 c=3 d=4"}"#),
+            r#"{"a":"1","b":"2","c":"3","d":"4"}"#
+        );
+        assert_eq!(
+            apply(&kv, r#"{"message":"a=1 b=2 c=3 d=4 e=5"}"#),
+            "error: kv: the record has more than max_fields (4) fields"
+        );
+        // Syslog's own nesting (log.syslog.structured_data.<id>.<param>) counts too.
+        let syslog = limited(
+            Codec::Syslog,
+            InputLimits {
+                max_fields: 100,
+                ..small
+            },
+        );
+        assert_eq!(
+            apply(&syslog, r#"{"message":"<13>1 - h a - - [x@1 k=\"v\"] hi"}"#),
+            "error: syslog: the record nests deeper than max_depth (3 levels)"
+        );
+    }
+
+    #[test]
+    fn the_defaults_refuse_hostile_json_quickly() {
+        let p = Parse::new(Codec::Json, path("message"), None, false);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let mut doc = Value::Object(Map::new());
+        doc.insert_path(&path("message"), Value::from(deep))
+            .unwrap();
+        let err = p.apply(&mut doc).unwrap_err();
+        assert_eq!(
+            err,
+            "json: the record nests deeper than max_depth (32 levels) (at byte 32)"
+        );
+        // Duplicate keys: the last value wins, once.
+        assert_eq!(
+            apply(
+                &p,
+                r#"{"message":"{\"user\":\"alice\",\"user\":\"mallory\"}"}"#
+            ),
+            r#"{"user":"mallory"}"#
+        );
     }
 
     #[tokio::test]
@@ -455,6 +605,17 @@ mod tests {
             "{}",
             errors[0]
         );
+        assert_eq!(outcome.counters.events_errored, 1);
+    }
+
+    #[tokio::test]
+    async fn error_records_of_sources_pass_to_errors_with_their_reason() {
+        let p = plan(&SPEC, "t", vec![("codec", string("kv"))]);
+        let record =
+            r#"{"message":"a=1","pipectl":{"error":{"component":"in","message":"line too long"}}}"#;
+        let outcome = run_transform(FACTORY, p, &[record, r#"{"message":"b=2"}"#]).await;
+        assert_eq!(outcome.port(""), [r#"{"b":"2"}"#]);
+        assert_eq!(outcome.port("errors"), [record]);
         assert_eq!(outcome.counters.events_errored, 1);
     }
 }

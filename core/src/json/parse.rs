@@ -1,24 +1,37 @@
 //! The parser: recursive descent over bytes, strings sliced from validated text.
 
 use super::scan::find_special;
-use super::{JsonError, MAX_DEPTH};
+use super::{JsonError, Limits, MAX_DEPTH, TOO_DEEP, TOO_MANY_FIELDS};
 use crate::value::{Map, Str, Value};
+use std::collections::HashMap;
 
 /// Parses one JSON document; surrounding whitespace is allowed, anything else after
 /// the document is an error.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, JsonError> {
+    from_slice_limited(bytes, Limits::DEFAULT)
+}
+
+/// [`from_slice`] within `limits`: a document nested deeper or holding more object
+/// members than they allow fails with [`TOO_DEEP`] or [`TOO_MANY_FIELDS`] as soon as the
+/// parser gets there, before building the rest.
+pub fn from_slice_limited(bytes: &[u8], limits: Limits) -> Result<Value, JsonError> {
     // Validating once up front (std's check is word-at-a-time) lets every string be a
     // slice of checked text; JSON must be UTF-8 throughout anyway.
     let text = std::str::from_utf8(bytes).map_err(|e| JsonError {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8",
     })?;
-    from_str(text)
+    from_str_limited(text, limits)
 }
 
 /// Parses JSON text; see [`from_slice`]. Text is already UTF-8, so prefer this when
 /// the input is a `str` (it skips validation).
 pub fn from_str(text: &str) -> Result<Value, JsonError> {
+    from_str_limited(text, Limits::DEFAULT)
+}
+
+/// [`from_str`] within `limits`; see [`from_slice_limited`].
+pub fn from_str_limited(text: &str, limits: Limits) -> Result<Value, JsonError> {
     // The scratch stacks and the key cache are kept per thread between documents, so
     // a parse neither starts by growing its stacks nor rebuilds keys it has seen.
     let mut scratch = SCRATCH.with(|s| s.take());
@@ -30,6 +43,8 @@ pub fn from_str(text: &str) -> Result<Value, JsonError> {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        max_depth: limits.max_depth.min(MAX_DEPTH),
+        fields_left: limits.max_fields,
         scratch,
     };
     let result = parser.document();
@@ -60,6 +75,9 @@ struct Scratch {
 /// Slots of the key cache.
 const KEY_SLOTS: usize = 256;
 
+/// Keys of one object looked up through a hash index once it holds this many.
+const INDEX_AFTER: usize = 64;
+
 /// Keys longer than this are not cached (they would not be stored inline anyway).
 const MAX_CACHED_KEY: usize = 24;
 
@@ -69,6 +87,91 @@ const SCRATCH_KEEP: usize = 4096;
 thread_local! {
     static SCRATCH: std::cell::Cell<Scratch> =
         const { std::cell::Cell::new(Scratch { entries: Vec::new(), items: Vec::new(), keys: Vec::new() }) };
+}
+
+/// The keys of the object being parsed, to resolve duplicates: the last value wins,
+/// at the first key's position, so the map holds each key once (a later `remove`
+/// cannot uncover an earlier value, and sinks never see a key twice).
+///
+/// A 256-bit filter of the keys seen (by a cheap hash) answers first: a key whose bit
+/// is clear is certainly new, so an object of distinct keys costs a few bit operations
+/// per key and duplicates are looked for only on a hit. Past [`INDEX_AFTER`] keys the
+/// filter is mostly set, so a hash index takes over and a hostile object of a hundred
+/// thousand keys still parses in linear time.
+#[derive(Default)]
+struct ObjectKeys {
+    seen: [u64; 4],
+    index: Option<HashMap<Str, usize>>,
+}
+
+impl ObjectKeys {
+    /// Adds `key: value` to the object whose entries start at `start` in `entries`.
+    #[inline(always)]
+    fn add(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
+        if entries.len() - start < INDEX_AFTER {
+            let bit = key_bit(key.as_str());
+            let word = &mut self.seen[bit / 64];
+            let mask = 1u64 << (bit % 64);
+            if *word & mask == 0 {
+                *word |= mask;
+                entries.push((key, value));
+                return;
+            }
+        }
+        self.add_slow(entries, start, key, value);
+    }
+
+    /// A key whose bit was set (maybe a duplicate), or an object past [`INDEX_AFTER`].
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
+        let count = entries.len() - start;
+        if count < INDEX_AFTER {
+            match entries[start..]
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == key.as_str())
+            {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key, value)),
+            }
+            return;
+        }
+        let index = self.index.get_or_insert_with(|| {
+            entries[start..]
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect()
+        });
+        match index
+            .get(key.as_str())
+            .and_then(|&i| entries.get_mut(start + i))
+        {
+            Some(entry) => entry.1 = value,
+            None => {
+                index.insert(key.clone(), count);
+                entries.push((key, value));
+            }
+        }
+    }
+}
+
+/// A bit (0..256) for `key` in an object's filter of seen keys: its length and first,
+/// middle and last bytes, which tell apart the keys of nearly every real object.
+#[inline]
+fn key_bit(key: &str) -> usize {
+    let b = key.as_bytes();
+    let (first, last) = match b {
+        [] => (0, 0),
+        [first, .., last] => (usize::from(*first), usize::from(*last)),
+        [only] => (usize::from(*only), usize::from(*only)),
+    };
+    let middle = b.get(b.len() / 2).map_or(0, |m| usize::from(*m));
+    (b.len().wrapping_mul(37)
+        ^ first.wrapping_mul(7)
+        ^ last.wrapping_mul(131)
+        ^ middle.wrapping_mul(17))
+        & 255
 }
 
 /// Errors are boxed inside the parser so results stay as small as the values they
@@ -85,6 +188,10 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    /// The nesting allowed: the caller's limit, never above [`MAX_DEPTH`] (the stack).
+    max_depth: usize,
+    /// Object members still allowed in this document.
+    fields_left: usize,
     scratch: Scratch,
 }
 
@@ -144,8 +251,8 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+        if self.depth > self.max_depth {
+            return Err(self.err(TOO_DEEP));
         }
         Ok(())
     }
@@ -161,10 +268,15 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(Value::Object(Map::new()));
         }
+        let mut keys = ObjectKeys::default();
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.fail_entries(start, "expected a string key"));
             }
+            if self.fields_left == 0 {
+                return Err(self.fail_entries(start, TOO_MANY_FIELDS));
+            }
+            self.fields_left -= 1;
             self.pos += 1;
             let key = match self.key() {
                 Ok(k) => k,
@@ -180,7 +292,7 @@ impl<'a> Parser<'a> {
                 Ok(v) => v,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
-            self.scratch.entries.push((key, value));
+            keys.add(&mut self.scratch.entries, start, key, value);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {

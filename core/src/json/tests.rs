@@ -54,9 +54,99 @@ fn integers_that_fit_i64_stay_integers() {
 }
 
 #[test]
-fn duplicate_keys_resolve_to_the_last() {
+fn duplicate_keys_resolve_to_the_last_value_at_the_first_position() {
     let v = parse(r#"{"a": 1, "a": 2}"#);
     assert_eq!(v.as_object().and_then(|m| m.get("a")), Some(&Value::Int(2)));
+    assert_eq!(
+        to_string(&parse(r#"{"a":1,"b":2,"a":3,"c":{"x":1,"x":[2]},"b":4}"#)),
+        r#"{"a":3,"b":4,"c":{"x":[2]}}"#
+    );
+    // Removing the key leaves nothing behind to resurface.
+    let Value::Object(mut map) = parse(r#"{"secret":"old","secret":"new"}"#) else {
+        panic!("an object");
+    };
+    assert_eq!(map.remove("secret"), Some(Value::from("new")));
+    assert_eq!(map.get("secret"), None);
+    assert!(map.is_empty());
+}
+
+#[test]
+fn many_keys_and_filter_collisions_keep_every_distinct_key() {
+    // 2,000 distinct keys (far more than the filter's 256 bits) and every one repeated.
+    let mut text = String::from("{");
+    for round in 0..2 {
+        for i in 0..2000 {
+            if round + i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!("\"k{i}\":{}", i + round * 10_000));
+        }
+    }
+    text.push('}');
+    let Value::Object(map) = parse(&text) else {
+        panic!("an object");
+    };
+    assert_eq!(map.len(), 2000);
+    for (i, (k, v)) in map.iter().enumerate() {
+        assert_eq!(k.as_str(), format!("k{i}"));
+        assert_eq!(v, &Value::Int(i as i64 + 10_000));
+    }
+}
+
+/// An object of 200,000 distinct keys (and every key again) parses in linear time.
+#[test]
+fn huge_objects_parse_in_linear_time() {
+    let mut text = String::from("{");
+    for i in 0..400_000 {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!("\"key{}\":{i}", i % 200_000));
+    }
+    text.push('}');
+    let started = std::time::Instant::now();
+    let Value::Object(map) = parse(&text) else {
+        panic!("an object");
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(map.len(), 200_000);
+    assert_eq!(map.get("key7"), Some(&Value::Int(200_007)));
+    // A scan per key (quadratic) takes minutes here.
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
+fn limits_bound_depth_and_fields() {
+    let limits = Limits {
+        max_depth: 3,
+        max_fields: 4,
+    };
+    assert!(from_str_limited(r#"{"a":[{"b":1}]}"#, limits).is_ok());
+    let err = from_str_limited(r#"{"a":[{"b":[1]}]}"#, limits).unwrap_err();
+    assert_eq!((err.reason, err.offset), (TOO_DEEP, 11));
+    assert!(from_str_limited(r#"{"a":1,"b":{"c":2,"d":3}}"#, limits).is_ok());
+    let err = from_str_limited(r#"{"a":1,"b":{"c":2,"d":3},"e":[]}"#, limits).unwrap_err();
+    assert_eq!(err.reason, TOO_MANY_FIELDS);
+    // Array elements are not fields; a repeated key counts each time it is read.
+    assert!(from_str_limited("[1,2,3,4,5,6,7,8]", limits).is_ok());
+    let err = from_str_limited(r#"{"a":1,"a":1,"a":1,"a":1,"a":1}"#, limits).unwrap_err();
+    assert_eq!(err.reason, TOO_MANY_FIELDS);
+    // A caller's depth above the stack's bound is capped.
+    let generous = Limits {
+        max_depth: usize::MAX,
+        max_fields: usize::MAX,
+    };
+    let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+    assert_eq!(
+        from_str_limited(&deep, generous).unwrap_err().reason,
+        TOO_DEEP
+    );
+    assert_eq!(
+        from_slice_limited(br#"{"a":{"b":{"c":{}}}}"#, limits)
+            .unwrap_err()
+            .reason,
+        TOO_DEEP
+    );
 }
 
 #[test]
@@ -129,6 +219,10 @@ fn nesting_deeper_than_the_limit_is_an_error_not_a_crash() {
     assert_eq!(err.map(|e| e.reason), Some("nesting too deep"));
     let hostile = "{\"a\":".repeat(100_000);
     assert!(from_str(&hostile).is_err());
+    // 10,000 levels of arrays, closed: refused at level 129, in a few microseconds.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let err = from_str(&deep).unwrap_err();
+    assert_eq!((err.reason, err.offset), (TOO_DEEP, MAX_DEPTH));
 }
 
 #[test]
@@ -235,7 +329,8 @@ impl Gen {
                 let mut map = Map::new();
                 for _ in 0..self.below(8) {
                     let key = self.string();
-                    map.push(key, self.value(depth + 1));
+                    // Unique keys: a parsed object holds each key once.
+                    map.insert(key, self.value(depth + 1));
                 }
                 Value::Object(map)
             }
