@@ -97,15 +97,8 @@ fn log_time(text: &str) -> Option<String> {
     let month_name = parts.next()?;
     let month = MONTHS.iter().position(|m| *m == month_name)? + 1;
     let (year, time) = parts.next()?.split_once(':')?;
-    let (sign, digits) = offset.split_at_checked(1)?;
-    if !matches!(sign, "+" | "-") || digits.len() != 4 {
-        return None;
-    }
-    timestamp(&format!(
-        "{year}-{month:02}-{day}T{time}{sign}{}:{}",
-        &digits[..2],
-        &digits[2..]
-    ))
+    let offset = super::colon_offset(offset)?;
+    timestamp(&format!("{year}-{month:02}-{day}T{time}{offset}"))
 }
 
 /// A text line as the JSON record the parsed form would be.

@@ -452,6 +452,18 @@ pub(crate) fn timestamp(text: &str) -> Option<String> {
     parse_rfc3339(text).map(format_rfc3339)
 }
 
+/// A `+hhmm` / `-hhmm` offset (as log exports write it) in RFC 3339's `+hh:mm` form.
+pub(crate) fn colon_offset(offset: &str) -> Option<String> {
+    let (sign, digits) = offset.split_at_checked(1)?;
+    if !matches!(sign, "+" | "-")
+        || digits.len() != 4
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(format!("{sign}{}:{}", &digits[..2], &digits[2..]))
+}
+
 /// The check every JSON vendor starts with: an object with an action, and its own
 /// time when it has one.
 pub(crate) fn require_head(

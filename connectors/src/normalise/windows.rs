@@ -96,14 +96,7 @@ fn time_created(text: &str) -> Option<String> {
         return Some(time);
     }
     let (clock, offset) = text.rsplit_once(' ')?;
-    let (sign, digits) = offset.split_at_checked(1)?;
-    if !matches!(sign, "+" | "-")
-        || digits.len() != 4
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    timestamp(&format!("{clock}{sign}{}:{}", &digits[..2], &digits[2..]))
+    timestamp(&format!("{clock}{}", super::colon_offset(offset)?))
 }
 
 /// The event's data: `ExtraEventData` (as some collectors name it) or `EventData`.
