@@ -43,6 +43,7 @@ pub fn factories() -> Vec<Factory> {
         sources::vpc_flow::FACTORY,
         transforms::enrich::FACTORY,
         transforms::filter::FACTORY,
+        transforms::join::FACTORY,
         transforms::normalise::FACTORY,
         transforms::parse::FACTORY,
         transforms::route::FACTORY,
@@ -111,6 +112,6 @@ mod tests {
                 spec.type_name
             );
         }
-        assert_eq!(seen.len(), 33);
+        assert_eq!(seen.len(), 34);
     }
 }

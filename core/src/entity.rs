@@ -13,6 +13,7 @@
 //! | `container` | `container.id` |
 //! | `service_principal` | `service.id`: the application (OAuth client / app instance id) the event concerns, as normalisers set it |
 //! | `ip` | `source.ip`, then `destination.ip`, each only when it is an internal address ([`is_internal_ip`]) and only on network events (`event.category` holds `network`) |
+//! | `email_domain` | the domain of `email.from.address` (the first, when a list) on inbound mail (`email.direction` is `inbound`), lowercased: the sending organisation, so a supplier's many mailboxes are one entity whose habits (whom it writes to, which links its mail carries) can be learned |
 //!
 //! Public addresses are not entities: on flow records they are the other party of a
 //! connection, counted as a feature of the internal side, and would otherwise create
@@ -78,6 +79,9 @@ pub fn derive(event: &Value) -> Vec<EntityRef> {
             }
         }
     }
+    if let Some(domain) = inbound_sender_domain(event) {
+        add("email_domain", domain);
+    }
     out
 }
 
@@ -141,6 +145,24 @@ fn is_network_event(event: &Value) -> bool {
     }
 }
 
+/// The sending domain of inbound mail: the part after the last `@` of
+/// `email.from.address` (a string, or the first of a list), lowercased, without a
+/// closing `>` of a `Name <address>` form; `None` for other mail or no usable address.
+fn inbound_sender_domain(event: &Value) -> Option<String> {
+    if text(event, &["email", "direction"]) != Some("inbound") {
+        return None;
+    }
+    let from = match lookup(event, &["email", "from", "address"])? {
+        Value::String(s) => s.as_str(),
+        Value::Array(items) => items.first()?.as_str()?,
+        _ => return None,
+    };
+    let (_, domain) = from.trim().trim_end_matches('>').rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('.');
+    (!domain.is_empty() && !domain.contains(char::is_whitespace))
+        .then(|| domain.to_ascii_lowercase())
+}
+
 /// The non-empty string at a path of object keys.
 fn text<'a>(event: &'a Value, keys: &[&str]) -> Option<&'a str> {
     lookup(event, keys)
@@ -163,6 +185,30 @@ mod tests {
             .iter()
             .map(EntityRef::key)
             .collect()
+    }
+
+    #[test]
+    fn inbound_mail_is_attributed_to_its_sending_domain() {
+        assert_eq!(
+            keys(
+                r#"{"user":{"email":"dana@acme.example"},"email":{"direction":"inbound",
+                "from":{"address":["Billing <Billing@Northwind.Example>"]}}}"#
+            ),
+            ["user:dana@acme.example", "email_domain:northwind.example"]
+        );
+        assert_eq!(
+            keys(r#"{"email":{"direction":"inbound","from":{"address":"ap@supplier.example."}}}"#),
+            ["email_domain:supplier.example"]
+        );
+        // Outbound and internal mail, and addresses without a domain, name no sender.
+        for json in [
+            r#"{"email":{"direction":"outbound","from":{"address":"dana@acme.example"}}}"#,
+            r#"{"email":{"from":{"address":"x@y.example"}}}"#,
+            r#"{"email":{"direction":"inbound","from":{"address":"no-domain@"}}}"#,
+            r#"{"email":{"direction":"inbound","from":{"address":42}}}"#,
+        ] {
+            assert!(keys(json).is_empty(), "{json}");
+        }
     }
 
     #[test]

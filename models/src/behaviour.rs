@@ -33,6 +33,7 @@ pub const ENTITY_KINDS: &[&str] = &[
     "container",
     "service_principal",
     "ip",
+    "email_domain",
 ];
 
 /// The catalogue entry of `model behaviour`.
@@ -49,7 +50,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::with_default(
             "entities",
             AttrType::List(&AttrType::String),
-            "[\"user\", \"aws_user\", \"host\", \"container\", \"service_principal\", \"ip\"]",
+            "[\"user\", \"aws_user\", \"host\", \"container\", \"service_principal\", \"ip\", \"email_domain\"]",
             "Entity kinds modelled (docs/schema.md §2).",
         ),
         AttrSpec::optional(

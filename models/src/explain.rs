@@ -101,6 +101,7 @@ pub fn kind_noun(kind: &str) -> &str {
         "container" => "container",
         "service_principal" => "application",
         "ip" => "address",
+        "email_domain" => "sending domain",
         other => other,
     }
 }

@@ -14,7 +14,8 @@
 //! | `user.target.email`, `user.target.name` | sharing operations: `TargetUserOrGroupName`; other Azure AD operations: `ObjectId` when it is an address; lowercased |
 //! | `file.path`, `url.full`, `file.name`, `file.directory`, `file.extension`, `file.size` | SharePoint and OneDrive: `ObjectId` (the item's URL), `SourceFileName`, `SiteUrl`, `SourceFileExtension`, `FileSizeBytes` |
 //! | `url.original`, `url.domain` | `TIUrlClickData`: `Url` |
-//! | `email.from.address`, `email.to.address`, `email.subject`, `email.message_id` | `TIMailData`: `P1Sender`, `Recipients`, `Subject`, `InternetMessageId` |
+//! | `email.from.address`, `email.to.address`, `email.subject`, `email.message_id`, `email.local_id`, `email.direction` | `TIMailData`: `P1Sender`, `Recipients`, `Subject`, `InternetMessageId`, `NetworkMessageId`, `Directionality` (`inbound`, `outbound`, `internal`) |
+//! | `email.local_id` | `TIUrlClickData` from a mail client (`AppName` Outlook, Mail…): `SourceId`, the message's network message id |
 //! | `event.category`, `event.type` | Azure AD logins `authentication`/`start`, other Azure AD `iam`; SharePoint/OneDrive `file`; Exchange mailbox access and threat-intelligence mail `email`; inbox rules and mailbox settings `configuration`; URL clicks `web` |
 //! | `event.id` | over `Id`, else over the record |
 
@@ -218,6 +219,11 @@ fn threat_intelligence(doc: &mut Doc, r: &Value, op: &str) {
                 doc.set("url.original", url);
                 doc.set_text("url.domain", url_domain(url).as_deref());
             }
+            // For a link in mail, `SourceId` is the message's Exchange network message
+            // id: the key that joins the click to the mail it came in (`transform join`).
+            if text(r, "AppName").is_none_or(is_mail_app) {
+                doc.set_text("email.local_id", text(r, "SourceId"));
+            }
             doc.categorise("web", &["access"]);
         }
         "TIMailData" => {
@@ -241,9 +247,31 @@ fn threat_intelligence(doc: &mut Doc, r: &Value, op: &str) {
             }
             doc.set_text("email.subject", text(r, "Subject"));
             doc.set_text("email.message_id", text(r, "InternetMessageId"));
+            doc.set_text("email.local_id", text(r, "NetworkMessageId"));
+            doc.set_text(
+                "email.direction",
+                text(r, "Directionality").and_then(mail_direction),
+            );
             doc.categorise("email", &["info"]);
         }
         _ => {}
+    }
+}
+
+/// Whether a time-of-click record's `AppName` is a mail client, whose `SourceId` is
+/// then a network message id (Teams and Office documents have ids of their own).
+fn is_mail_app(app: &str) -> bool {
+    let app = app.to_ascii_lowercase();
+    app.contains("outlook") || app.contains("mail") || app.contains("exchange")
+}
+
+/// ECS `email.direction` for Exchange's `Directionality`.
+fn mail_direction(directionality: &str) -> Option<&'static str> {
+    match directionality.to_ascii_lowercase().as_str() {
+        "inbound" => Some("inbound"),
+        "outbound" => Some("outbound"),
+        "intraorg" | "intra-org" | "internal" => Some("internal"),
+        _ => None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod enrich;
 pub mod filter;
+pub mod join;
 pub mod normalise;
 pub mod parse;
 pub mod route;

@@ -207,7 +207,7 @@ fn threat_intelligence_url_clicks_and_mail() {
             r#"{"CreationTime":"2026-03-01T10:00:00","Id":"t1","Operation":"TIUrlClickData",
             "Workload":"ThreatIntelligence","RecordType":41,"UserId":"Dana@Acme.Example",
             "Url":"https://Login.Evil.Example:8443/path?q=1","UserIp":"[2001:db8::7]:50000",
-            "AppName":"Outlook"}"#,
+            "AppName":"Outlook","SourceId":"5b1c-net-id"}"#,
         )
         .unwrap(),
     )
@@ -220,6 +220,7 @@ fn threat_intelligence_url_clicks_and_mail() {
     assert_eq!(s(&click, "url.domain"), Some("login.evil.example"));
     assert_eq!(s(&click, "source.ip"), Some("2001:db8::7"));
     assert_eq!(s(&click, "user.email"), Some("dana@acme.example"));
+    assert_eq!(s(&click, "email.local_id"), Some("5b1c-net-id"));
     assert_eq!(
         to_string(get(&click, "event.category").unwrap()),
         r#"["web"]"#
@@ -230,7 +231,8 @@ fn threat_intelligence_url_clicks_and_mail() {
             r#"{"CreationTime":"2026-03-01T10:00:00","Id":"t2","Operation":"TIMailData",
             "Workload":"ThreatIntelligence","P1Sender":"billing@evil.example",
             "Recipients":["dana@acme.example","lee@acme.example"],"Subject":"Invoice",
-            "InternetMessageId":"<abc@evil.example>","DeliveryAction":"Blocked"}"#,
+            "InternetMessageId":"<abc@evil.example>","DeliveryAction":"Blocked",
+            "NetworkMessageId":"5b1c-net-id","Directionality":"Inbound"}"#,
         )
         .unwrap(),
     )
@@ -242,7 +244,23 @@ fn threat_intelligence_url_clicks_and_mail() {
     );
     assert_eq!(s(&mail, "email.subject"), Some("Invoice"));
     assert_eq!(s(&mail, "email.message_id"), Some("<abc@evil.example>"));
+    assert_eq!(s(&mail, "email.local_id"), Some("5b1c-net-id"));
+    assert_eq!(s(&mail, "email.direction"), Some("inbound"));
     assert_eq!(s(&mail, "event.outcome"), Some("unknown"));
+    // The sending organisation is an entity of inbound mail.
+    assert!(entity_keys(&mail).contains(&"email_domain:evil.example"));
+
+    // A click in Teams carries a Teams message id, not a mail's.
+    let teams = normalise(
+        from_str(
+            r#"{"CreationTime":"2026-03-01T10:00:00","Id":"t3","Operation":"TIUrlClickData",
+            "Workload":"ThreatIntelligence","UserId":"dana@acme.example",
+            "Url":"https://x.example/","AppName":"Teams","SourceId":"19:abc@thread.v2"}"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s(&teams, "email.local_id"), None);
 }
 
 #[test]
