@@ -22,6 +22,17 @@
 use crate::value::{Map, Value};
 use std::net::IpAddr;
 
+/// Every entity kind [`derive`] produces, in its order (docs/schema.md §2).
+pub const KINDS: &[&str] = &[
+    "user",
+    "aws_user",
+    "host",
+    "container",
+    "service_principal",
+    "ip",
+    "email_domain",
+];
+
 /// One entity: its kind (schema §2 vocabulary) and its id within that kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EntityRef {

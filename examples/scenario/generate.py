@@ -235,6 +235,17 @@ DEPT_CLICKS = {"engineering": ["github.com", "stackoverflow.com", "status.aws.am
                "finance": ["portal.northwindtraders.com", "track.contoso-logistics.com"],
                "support": ["acme.zendesk.com"], "hr": ["acme.workday.com"],
                "it": ["status.aws.amazon.com"], "legal": ["www.docusign.net"]}
+# The hosts the links in a sender's mail lead to, by kind of sender (`{d}` is its domain).
+SENDER_LINKS = {"customer": ["www.{d}", "www.docusign.net", "{s}.sharepoint.com"],
+                "agency": ["www.{d}", "wetransfer.com", "www.dropbox.com"],
+                "lawfirm": ["portal.{d}", "www.docusign.net"],
+                "recruiter": ["jobs.{d}", "www.linkedin.com"],
+                "vendor": ["support.{d}", "www.{d}"],
+                "newsletter": ["click.{d}", "www.{d}"],
+                "bank": ["online.{d}"]}
+SUPPLIER_LINKS = {"northwindtraders.com": ["portal.northwindtraders.com"],
+                  "contoso-logistics.com": ["track.contoso-logistics.com"],
+                  "tailspin-office.co.uk": ["www.tailspin-office.co.uk", "pay.tailspin-office.co.uk"]}
 RARE_WORDS = ["summit", "insight", "cloud", "data", "pulse", "bright", "nova", "peak", "signal",
               "vector", "orbit", "harbor", "maple", "quartz", "lumen", "cedar", "atlas", "ember"]
 MAIL_SUBJECTS = ["Catch-up", "Quick question", "Follow up from today", "Agenda for Thursday",
@@ -585,6 +596,11 @@ class Streams:
         self.r_aws = random.Random(f"{seed}/aws")
         self.r_net = random.Random(f"{seed}/net")
         self.r_day = random.Random(f"{seed}/days")
+        # Inbox rules have a stream of their own, so adding them left every other
+        # record of a seed as it was.
+        self.r_rules = random.Random(f"{seed}/inbox-rules")
+        # So do the clicks on links in partners' mail.
+        self.r_mailclicks = random.Random(f"{seed}/mail-clicks")
 
     # ---------------------------------------------------------------- okta
     def okta(self, t, person, etype, ip, loc, ua=None, outcome="SUCCESS", reason=None,
@@ -651,11 +667,11 @@ class Streams:
 
     # ---------------------------------------------------------------- office 365
     def o365(self, t, p, op, rtype, workload, ip, object_id, extra, status="Succeeded",
-             user_key=None):
+             user_key=None, rng=None):
         t = int(t)
         if not 0 <= t < self.clock.end:
             return
-        rec = {"CreationTime": self.clock.plain(t), "Id": uuid4(self.r_o365), "Operation": op,
+        rec = {"CreationTime": self.clock.plain(t), "Id": uuid4(rng or self.r_o365), "Operation": op,
                "OrganizationId": ORG_ID, "RecordType": rtype, "ResultStatus": status,
                "UserKey": user_key or p.puid, "UserType": 0, "Version": 1, "Workload": workload,
                "ClientIP": ip, "UserId": p.email, "ObjectId": object_id}
@@ -745,10 +761,22 @@ class Streams:
             status="Succeeded")
         return nmid
 
-    def ti_click(self, t, p, url, ip, source_id, app="Outlook"):
+    def inbox_rule(self, t, p, ip, name, actions, rng):
+        """An Exchange `New-InboxRule` admin-audit record: the rule's name and its actions
+        (`[("MoveToFolder", "Invoices"), ("ForwardTo", "x@y")]`) as cmdlet parameters."""
+        params = [{"Name": "Name", "Value": name}] + [{"Name": k, "Value": v} for k, v in actions]
+        self.o365(t, p, "New-InboxRule", 1, "Exchange", f"{ip}:{rng.randrange(1024, 65535)}",
+                  f"{p.email}\\{name}", {
+                      "Parameters": params, "ExternalAccess": False,
+                      "OrganizationName": f"{TENANT}.onmicrosoft.com",
+                      "OriginatingServer": f"DB{rng.randrange(3, 9)}PR0{rng.randrange(1, 9)}MB{rng.randrange(1000, 9999)} (15.20.7918.025)",
+                      "SessionId": uuid4(rng), "AppId": "00000002-0000-0ff1-ce00-000000000000"},
+                  status="True", rng=rng)
+
+    def ti_click(self, t, p, url, ip, source_id, app="Outlook", rng=None):
         self.o365(t, p, "TIUrlClickData", 41, "ThreatIntelligence", ip, url, {
             "Url": url, "UserIp": ip, "AppName": app, "SourceId": source_id,
-            "TimeOfClick": self.clock.iso(t), "UrlClickAction": "Allowed"})
+            "TimeOfClick": self.clock.iso(t), "UrlClickAction": "Allowed"}, rng=rng)
 
     # ---------------------------------------------------------------- a person's day
     def person_day(self, p, day, busy):
@@ -871,6 +899,21 @@ class Streams:
                 host = "portal.northwindtraders.com" if "northwind" in sender else "track.contoso-logistics.com"
                 self.ti_click(t + rng.uniform(60, 3600), p,
                               f"https://{host}/invoices/{rng.randrange(10000, 99999)}", ip, nmid)
+            # People open the links in their partners' mail: each sender's usual hosts,
+            # and now and then one it never sent before (a webinar, a new portal).
+            mr = self.r_mailclicks
+            if verdict == "NotSpam" and mr.random() < (0.5 if kind in ("supplier", "bank") else 0.3):
+                sdom = sender.split("@")[1]
+                if mr.random() < 0.02:
+                    host = (f"{mr.choice(['events', 'go', 'portal', 'info'])}."
+                            f"{mr.choice(RARE_WORDS)}{mr.choice(RARE_WORDS)}.com")
+                elif kind == "supplier":
+                    host = mr.choice(SUPPLIER_LINKS.get(sdom, [f"www.{sdom}"]))
+                else:
+                    host = mr.choice(SENDER_LINKS.get(kind, ["www.{d}"])).format(
+                        d=sdom, s=sdom.split(".")[0])
+                self.ti_click(t + mr.uniform(60, 5400), p, f"https://{host}/{b62(mr, 10)}", ip,
+                              nmid, rng=mr)
         for _ in range(poisson(rng, 1.1 * scale)):
             t = a + rng.random() * span
             if rng.random() < 0.3:
@@ -883,6 +926,23 @@ class Streams:
                 dom = weighted(rng, self.org.click_pool)
             self.ti_click(t, p, f"https://{dom}/{b62(rng, 8)}", ip, uuid4(rng),
                           app="Teams" if rng.random() < 0.3 else "Outlook")
+        # Now and then someone files mail with an inbox rule; rarely one forwards, to a
+        # colleague covering for them or (rarer) to a private address.
+        rr = self.r_rules
+        if rr.random() < 0.006 * scale:
+            t = a + rr.random() * span
+            folder = rr.choice(["Invoices", "Newsletters", "Receipts", "Tickets", "Projects", "FYI"])
+            r = rr.random()
+            if r < 0.12:
+                colleague = self.org.people[rr.randrange(len(self.org.people))]
+                actions = [("ForwardTo", colleague.email)]
+            elif r < 0.16:
+                actions = [("ForwardTo", f"{p.email.split('@')[0].replace('.', '')}{rr.randrange(10, 99)}@gmail.com")]
+            else:
+                actions = [("MoveToFolder", folder)]
+            if rr.random() < 0.5:
+                actions.append(("From", rr.choice(["noreply", "notifications", "billing", "jira"])))
+            self.inbox_rule(t, p, ip, f"{folder} rule", actions, rr)
 
     # ---------------------------------------------------------------- AWS CloudTrail
     def ct(self, t, ui, source, name, region, ip, ua, rp=None, resp=None, read_only=True,
@@ -1518,6 +1578,7 @@ class Attacks:
     def __init__(self, org, streams, aws, net, seed):
         self.org, self.s, self.aws, self.net = org, streams, aws, net
         self.rng = random.Random(f"{seed}/attacks")
+        self.r_takeover = random.Random(f"{seed}/takeover")
         self.labels = {}
         days = org.days
         self.half = days // 2
@@ -1739,6 +1800,9 @@ class Attacks:
 
     def supplier_link(self):
         s, rng = self.s, self.rng
+        # The takeover after the click draws from a stream of its own, so the attacks
+        # after this one stay as they were for a seed.
+        chain = self.r_takeover
         recipients = [p for p in self.org.ap_team if p is not self.insider][:6] or self.org.by_dept["finance"][:3]
         sender, sip, _ = SUPPLIERS[0]
         t = self.day_phish * DAY + 10.2 * 3600 + rng.uniform(0, 900)
@@ -1755,15 +1819,43 @@ class Attacks:
                    f"A trusted supplier's mailbox ({sender}, which invoices the finance team every "
                    f"week) sends '{subject}' to {len(recipients)} finance users; the mail is "
                    "delivered and two recipients click a link to northwind-remittance.com, a "
-                   "domain nobody in the organisation has visited before.",
-                   f"user:{first.email}", "T1566.002",
-                   ["new_url_domain_for_org", "new_url_domain_for_entity", "click_after_external_mail"],
-                   ["o365_audit.jsonl"], related=["T1199"])
+                   "domain the supplier's mail never carried and nobody in the organisation has "
+                   f"visited. The page harvests {first.email}'s password: within the hour the "
+                   "attacker signs in from a hosting provider abroad and adds an inbox rule "
+                   "forwarding her mail to an outside address.",
+                   f"email_domain:{sender.split('@')[1]}", "T1566.002",
+                   ["new_link_domain_for_sender", "new_url_domain_for_org",
+                    "click_after_external_mail", "forwarding_rule_after_click"],
+                   ["o365_audit.jsonl"], related=["T1199", "T1078", "T1114.003"])
+        first_click = None
         for k, p in enumerate(clickers):
             tc = t + (rng.uniform(900, 2400) if k == 0 else rng.uniform(4000, 9000))
             ip = rng.choice(OFFICES[p.home]) if p.home in OFFICES else p.home_ip
             s.ti_click(tc, p, url, ip, nmid)
             self.label("supplier_malicious_link", tc)
+            first_click = tc if first_click is None else first_click
+        # The harvested password at work: a sign-in from a hosting provider, then an inbox
+        # rule that forwards the victim's mail out and marks it read.
+        evil_ip = f"45.134.{chain.randrange(20, 30)}.{chain.randrange(2, 250)}"
+        tl = first_click + chain.uniform(1500, 3000)
+        s.o365(tl, first, "UserLoggedIn", 15, "AzureActiveDirectory", evil_ip,
+               "00000002-0000-0ff1-ce00-000000000000", {
+                   "AzureActiveDirectoryEventType": 1,
+                   "Actor": [{"ID": first.aad_id, "Type": 0}, {"ID": first.email, "Type": 5}],
+                   "ActorContextId": ORG_ID, "ActorIpAddress": evil_ip,
+                   "ApplicationId": "00000002-0000-0ff1-ce00-000000000000",
+                   "ExtendedProperties": [{"Name": "ResultStatusDetail", "Value": "Success"},
+                                          {"Name": "UserAgent", "Value": "python-requests/2.31.0"},
+                                          {"Name": "RequestType", "Value": "Login:login"}],
+                   "Target": [{"ID": "00000002-0000-0ff1-ce00-000000000000", "Type": 0}],
+                   "TargetContextId": ORG_ID},
+               status="Success", user_key=first.aad_id, rng=chain)
+        tr = tl + chain.uniform(240, 900)
+        s.inbox_rule(tr, first, evil_ip, ".", [("ForwardTo", "remittance.archive@proton.me"),
+                                               ("MarkAsRead", "True"),
+                                               ("StopProcessingRules", "True")], chain)
+        self.label("supplier_malicious_link", tl)
+        self.label("supplier_malicious_link", tr)
 
     def edge_beacon(self):
         rng, net = self.rng, self.net

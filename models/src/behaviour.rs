@@ -26,15 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The entity kinds of docs/schema.md §2.
-pub const ENTITY_KINDS: &[&str] = &[
-    "user",
-    "aws_user",
-    "host",
-    "container",
-    "service_principal",
-    "ip",
-    "email_domain",
-];
+pub const ENTITY_KINDS: &[&str] = pipectl_core::entity::KINDS;
 
 /// The catalogue entry of `model behaviour`.
 pub static SPEC: ComponentSpec = ComponentSpec {

@@ -828,7 +828,7 @@ fn trigger_of(event: &Value, t: i64) -> (String, Vec<String>) {
 }
 
 fn context_of(event: &Value) -> Vec<(&'static [&'static str], Value)> {
-    CONTEXT
+    let mut context: Vec<(&'static [&'static str], Value)> = CONTEXT
         .iter()
         .filter_map(|path| {
             let mut cur = event;
@@ -838,8 +838,24 @@ fn context_of(event: &Value) -> Vec<(&'static [&'static str], Value)> {
             matches!(cur, Value::String(_) | Value::Int(_) | Value::Float(_))
                 .then(|| (*path, cur.clone()))
         })
-        .collect()
+        .collect();
+    // Every entity of the triggering event, so the correlator can tell whom a breach
+    // of another entity touched (the person who clicked a sending domain's link).
+    let keys = event
+        .as_object()
+        .and_then(|o| o.get("entity"))
+        .and_then(Value::as_object)
+        .and_then(|e| e.get("key"));
+    if let Some(Value::Array(keys)) = keys {
+        if keys.len() > 1 && keys.iter().all(|k| matches!(k, Value::String(_))) {
+            context.push((RELATED_ENTITIES, Value::Array(keys.clone())));
+        }
+    }
+    context
 }
+
+/// Where a breach lists the entities of its triggering event.
+const RELATED_ENTITIES: &[&str] = &["related", "entities"];
 
 fn field_text(feature: &Feature, event: &Value) -> String {
     feature

@@ -33,9 +33,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Evaluate a model stage, and the incidents of a `correlate threat` stage when the
-    /// pipeline has one, on a generated scenario (examples/scenario/generate.py): exits 1
-    /// when a labelled attack draws no breach.
+    /// Evaluate the model stages of a pipeline (their breaches together), and the
+    /// incidents of a `correlate threat` stage when the pipeline has one, on a generated
+    /// scenario (examples/scenario/generate.py): exits 1 when a labelled attack draws no
+    /// breach.
     Evaluate(EvaluateArgs),
 }
 
@@ -53,7 +54,8 @@ struct EvaluateArgs {
     )]
     pipeline: Vec<PathBuf>,
 
-    /// The model component to evaluate, when the files hold several.
+    /// Score only this model component's breaches (by default every model stage of
+    /// the pipeline counts: people, mail, ...).
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
 
@@ -84,9 +86,9 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         paths: args.pipeline.clone(),
         diagnostics: super::DiagnosticStyle::Human,
     })?;
-    let (pipeline, plan) = find_model(&checked.plan, args.model.as_deref())?;
+    let (pipeline, models) = find_models(&checked.plan, args.model.as_deref())?;
     let attacks = read_labels(&args.data.join("labels.json"))?;
-    let kinds = modelled_kinds(&plan);
+    let kinds = modelled_kinds(&models);
     let components = checked
         .plan
         .pipelines
@@ -100,10 +102,10 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
     let state = StateDir::new("evaluate")?;
     let secrets = SecretStore::new(None);
     let mut graph = Stages::build(components, &roots, None, &pipeline, state.path(), &secrets)?;
-    if graph.get(&plan.name).is_none() {
+    if let Some(unreached) = models.iter().find(|m| graph.get(&m.name).is_none()) {
         return Err(Exit::usage(format!(
             "`{}` must read from `normalise` transforms, directly or through other stages: the evaluation replays normalised records",
-            plan.name
+            unreached.name
         )));
     }
     let correlates = graph
@@ -156,7 +158,7 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
             if port.is_some() {
                 return;
             }
-            if component.name == plan.name {
+            if models.iter().any(|m| m.name == component.name) {
                 if let Err(e) = write_all(breach_file.as_mut(), emitted) {
                     write_error.get_or_insert(e);
                 }
@@ -234,12 +236,13 @@ fn normalisers(components: &[ComponentPlan]) -> Result<Vec<(String, String)>, Ex
         .collect()
 }
 
-/// The model component (pipeline name and plan) to evaluate.
-fn find_model(
+/// The model components to evaluate (one pipeline's, or the one named) and their
+/// pipeline's name.
+fn find_models(
     plan: &pipectl_dsl::plan::Plan,
     wanted: Option<&str>,
-) -> Result<(String, ComponentPlan), Exit> {
-    let mut found = Vec::new();
+) -> Result<(String, Vec<ComponentPlan>), Exit> {
+    let mut found: Vec<(String, ComponentPlan)> = Vec::new();
     for pipeline in &plan.pipelines {
         for component in &pipeline.components {
             if component.kind == ComponentKind::Model
@@ -249,34 +252,42 @@ fn find_model(
             }
         }
     }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(Exit::usage(match wanted {
+    let Some((pipeline, _)) = found.first().cloned() else {
+        return Err(Exit::usage(match wanted {
             Some(name) => format!("no model component named `{name}` in the pipeline files"),
             None => "the pipeline files hold no model component".to_string(),
-        })),
-        _ => Err(Exit::usage(format!(
-            "the pipeline files hold {} model components ({}); choose one with --model",
-            found.len(),
+        }));
+    };
+    if let Some((other, _)) = found.iter().find(|(p, _)| *p != pipeline) {
+        return Err(Exit::usage(format!(
+            "model components in two pipelines (`{pipeline}`, `{other}`); choose one with --model ({})",
             found
                 .iter()
                 .map(|(_, c)| c.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))),
+        )));
     }
+    Ok((pipeline, found.into_iter().map(|(_, c)| c).collect()))
 }
 
-/// The entity kinds the model stage models (its `entities` attribute); empty = all.
-fn modelled_kinds(plan: &ComponentPlan) -> Vec<String> {
-    match plan.attrs.get("entities") {
-        Some(PlanValue::List(items)) => items
-            .iter()
-            .filter_map(PlanValue::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
+/// The entity kinds the model stages model (their `entities` attributes); empty when
+/// one of them models every kind.
+fn modelled_kinds(models: &[ComponentPlan]) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for model in models {
+        match model.attrs.get("entities") {
+            Some(PlanValue::List(items)) => {
+                for kind in items.iter().filter_map(PlanValue::as_str) {
+                    if !kinds.iter().any(|k| k == kind) {
+                        kinds.push(kind.to_string());
+                    }
+                }
+            }
+            _ => return Vec::new(),
+        }
     }
+    kinds
 }
 
 pub(crate) fn read_labels(path: &Path) -> Result<Vec<Attack>, Exit> {
@@ -347,6 +358,14 @@ pub(crate) fn incident_of(doc: &Value) -> Option<IncidentVersion> {
         score: get(doc, "incident.score").and_then(Value::as_f64)?,
         severity: text("incident.severity").unwrap_or_default(),
         title: text("incident.title").unwrap_or_default(),
+        related: match get(doc, "related.entities") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        },
     })
 }
 

@@ -56,6 +56,9 @@ pub struct IncidentVersion {
     pub score: f64,
     pub severity: String,
     pub title: String,
+    /// Other entities the incident's evidence was about (`related.entities`: the
+    /// sending domain whose link the subject clicked).
+    pub related: Vec<String>,
 }
 
 /// Per labelled attack, whether an incident was raised for the attacker.
@@ -118,7 +121,7 @@ pub fn evaluate_incidents(
     }
     let owner_of = |i: &IncidentVersion| {
         attacks.iter().position(|a| {
-            a.label.entity_key == i.entity_key
+            (a.label.entity_key == i.entity_key || i.related.contains(&a.label.entity_key))
                 && i.first_seen_ms <= a.end_ms + GRACE_MS
                 && i.last_seen_ms >= a.start_ms
         })
@@ -513,7 +516,32 @@ mod tests {
             score,
             severity: if score >= 0.97 { "critical" } else { "high" }.into(),
             title: format!("{entity}: {id}"),
+            related: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_incident_belongs_to_an_attack_on_an_entity_its_evidence_was_about() {
+        let day = 20 * DAY_MS;
+        let attacks = vec![attack(
+            "supplier",
+            "email_domain:northwind.example",
+            day,
+            day + 3 * HOUR,
+        )];
+        let mut clicked = incident(
+            "i1",
+            "user:dana",
+            day + HOUR,
+            day + HOUR,
+            day + 2 * HOUR,
+            0.95,
+        );
+        clicked.related = vec!["user:dana".into(), "email_domain:northwind.example".into()];
+        let unrelated = incident("i2", "user:lee", day + HOUR, day + HOUR, day + HOUR, 0.95);
+        let report = evaluate_incidents(&attacks, &[clicked, unrelated], 1000, BTreeMap::new());
+        assert!(report.scenarios[0].raised);
+        assert_eq!((report.true_incidents, report.false_incidents), (1, 1));
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //!   same incident (same id, `pipectl.version` + 1). After `close_after` of event time
 //!   without new evidence it closes (status `resolved`) and the next evidence may open a
 //!   new one.
+//! - Evidence about an entity of a *linked* kind (`link`, by default `email_domain`)
+//!   that names the other entities of its event (`related.entities`: the person who
+//!   clicked a sending domain's link) counts for those entities instead, as its own
+//!   indicator: a supplier's unusual mail is judged on the people it reached, and
+//!   what then happens to them (a forwarding rule) joins the same incident.
 //! - Event time drives everything, so a replay gives the same incidents. Each entity is
 //!   judged at the time of its newest evidence; incidents close once the newest event
 //!   time seen overall is `close_after` past their last evidence.
@@ -36,6 +41,8 @@ pub struct ThreatOptions {
     pub close_after_ms: i64,
     /// Entities tracked at most (the least recently updated is forgotten).
     pub max_entities: usize,
+    /// Entity kinds whose evidence counts for the other entities of its event.
+    pub link_kinds: Vec<String>,
 }
 
 /// Where a piece of evidence comes from.
@@ -79,6 +86,12 @@ pub struct Indicator {
     pub model_feature: Option<(String, String)>,
     pub tactics: Vec<String>,
     pub techniques: Vec<String>,
+    /// The other entities of the evidence's event (`related.entities`).
+    #[serde(default)]
+    pub related: Vec<String>,
+    /// For evidence attributed through a link: the entity it was about.
+    #[serde(default)]
+    pub about: Option<String>,
 }
 
 fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -138,7 +151,13 @@ impl Indicator {
                 texts(doc, "threat.technique.id"),
             ]
             .concat(),
+            related: Vec::new(),
+            about: None,
         };
+        ind.related = texts(doc, "related.entities")
+            .into_iter()
+            .filter(|k| *k != ind.entity_key && k.contains(':'))
+            .collect();
         if kind == IndicatorKind::Hit {
             let rule_id = text(doc, "rule.id")?;
             let name = text(doc, "rule.name").unwrap_or_else(|| rule_id.clone());
@@ -232,6 +251,46 @@ impl ThreatCorrelator {
             changed: Default::default(),
             forgotten: Default::default(),
         }
+    }
+
+    /// The indicators a piece of evidence becomes: itself, or — evidence about an
+    /// entity of a linked kind that names other entities of its event — one per such
+    /// entity (not of a linked kind itself), each a separate indicator of that entity
+    /// that remembers what it was about.
+    pub fn attribute(&self, ind: Indicator) -> Vec<Indicator> {
+        if !self.opts.link_kinds.contains(&ind.entity_kind) {
+            return vec![ind];
+        }
+        let targets: Vec<(String, String)> = ind
+            .related
+            .iter()
+            .filter_map(|key| key.split_once(':'))
+            .filter(|(kind, id)| !id.is_empty() && !self.opts.link_kinds.iter().any(|k| k == kind))
+            .map(|(kind, id)| (kind.to_string(), id.to_string()))
+            .collect();
+        if targets.is_empty() {
+            return vec![ind];
+        }
+        let about_key = ind.entity_key.clone();
+        let about_name = if ind.entity_id.is_empty() {
+            about_key.clone()
+        } else {
+            ind.entity_id.clone()
+        };
+        targets
+            .into_iter()
+            .map(|(kind, id)| {
+                let mut copy = ind.clone();
+                copy.entity_key = format!("{kind}:{id}");
+                copy.entity_kind = kind;
+                copy.entity_id = id;
+                copy.key = format!("{} via {about_key}", ind.key);
+                copy.label = format!("{about_name}: {}", ind.label);
+                copy.summary = format!("{about_name}: {}", ind.summary);
+                copy.about = Some(about_key.clone());
+                copy
+            })
+            .collect()
     }
 
     /// The decayed contribution of an indicator at time `now`.
@@ -512,10 +571,22 @@ impl ThreatCorrelator {
         pipectl.push("pipeline", Value::from(self.opts.pipeline.as_str()));
         pipectl.push("component", Value::from(self.opts.correlator.as_str()));
         pipectl.push("version", Value::Int(inc.version));
+        // The subject, then every entity evidence was about through a link.
+        let mut entities = vec![subject.entity_key.clone()];
+        for about in evidence.iter().filter_map(|e| e.about.clone()) {
+            if !entities.contains(&about) {
+                entities.push(about);
+            }
+        }
         let mut doc = Map::new();
         doc.push("@timestamp", Value::from(format_rfc3339(inc.last_seen)));
         doc.push("event", Value::Object(event));
         doc.push("entity", Value::Object(entity));
+        if entities.len() > 1 {
+            let mut related = Map::new();
+            related.push("entities", strings(entities));
+            doc.push("related", Value::Object(related));
+        }
         doc.push("pipectl", Value::Object(pipectl));
         doc.push("incident", Value::Object(incident));
         Value::Object(doc)

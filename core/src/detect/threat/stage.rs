@@ -40,6 +40,12 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         ),
         AttrSpec::with_default("max_entities", AttrType::Int, "100000", "Entities tracked at most; the least recently updated is forgotten beyond it."),
         AttrSpec::with_default(
+            "link",
+            AttrType::List(&AttrType::String),
+            "[\"email_domain\"]",
+            "Entity kinds whose evidence counts for the other entities of its event (`related.entities`) rather than for itself: a sending domain's unusual link is evidence against the person who clicked it, in that person's incident.",
+        ),
+        AttrSpec::with_default(
             "checkpoint_interval",
             AttrType::Duration,
             "60s",
@@ -77,7 +83,21 @@ fn build(plan: &ComponentPlan, ctx: &BuildContext<'_>) -> Result<Built, BuildErr
         raise_above,
         close_after_ms: millis(attrs.duration("close_after")?),
         max_entities: attrs.usize("max_entities")?.max(1),
+        link_kinds: match attrs.raw("link") {
+            None => vec!["email_domain".to_string()],
+            Some(_) => attrs.strings("link")?,
+        },
     };
+    if let Some(unknown) = opts
+        .link_kinds
+        .iter()
+        .find(|k| !crate::entity::KINDS.contains(&k.as_str()))
+    {
+        return Err(attrs.error(format!(
+            "attribute `link`: `{unknown}` is not an entity kind (one of {})",
+            crate::entity::KINDS.join(", ")
+        )));
+    }
     let store = Store::shared(&ctx.data_dir).map_err(|e| attrs.error(e.to_string()))?;
     let table = persist::table(ctx.pipeline, &plan.name);
     let mut correlator = ThreatCorrelator::new(opts);
@@ -140,8 +160,10 @@ impl Transform for ThreatStage {
         for event in batch {
             match Indicator::from_document(&event.value) {
                 Some(ind) => {
-                    let docs = self.correlator.observe(ind, now_ms);
-                    self.emit(docs, Some(&event.meta), out);
+                    for ind in self.correlator.attribute(ind) {
+                        let docs = self.correlator.observe(ind, now_ms);
+                        self.emit(docs, Some(&event.meta), out);
+                    }
                     out.drop_event(event);
                 }
                 None => out.drop_event(event),

@@ -12,6 +12,7 @@ fn opts() -> ThreatOptions {
         raise_above: 0.9,
         close_after_ms: 24 * HOUR,
         max_entities: 100,
+        link_kinds: vec!["email_domain".into()],
     }
 }
 
@@ -339,5 +340,102 @@ fn a_row_that_does_not_decode_is_skipped_not_fatal() {
         again.restore(&store, &table).unwrap(),
         1,
         "the bad row was replaced"
+    );
+}
+
+fn domain_breach(related: &str, score: f64, at: i64, id: &str) -> Value {
+    crate::json::from_str(&format!(
+        r#"{{"@timestamp":"{}","event":{{"dataset":"pipectl.breach","id":"{id}"}},"entity":{{"key":"email_domain:northwind.example","kind":"email_domain","id":"northwind.example"}},"related":{{"entities":{related}}},"pipectl":{{"breach":{{"id":"{id}","model":"mail","feature":"novelty(url.domain)","feature_kind":"novelty","field":"url.domain","observed":{{"value":"pay.example"}},"score":{score},"confidence":1.0,"explanation":"mail from northwind.example carried a link to pay.example for the first time","event_ids":["ev-{id}"]}}}}}}"#,
+        t(at)
+    ))
+    .unwrap()
+}
+
+fn feed_linked(c: &mut ThreatCorrelator, doc: Value) -> Vec<Value> {
+    let ind = Indicator::from_document(&doc).expect("evidence");
+    c.attribute(ind)
+        .into_iter()
+        .flat_map(|ind| c.observe(ind, 0))
+        .collect()
+}
+
+#[test]
+fn a_sending_domains_breach_counts_for_the_person_who_clicked_in_one_incident() {
+    let mut c = ThreatCorrelator::new(opts());
+    let related = r#"["user:dana@acme.example","email_domain:northwind.example"]"#;
+    let opened = feed_linked(&mut c, domain_breach(related, 0.95, 0, "b1"));
+    assert_eq!(opened.len(), 1, "0.95 alone crosses 0.9");
+    let inc = &opened[0];
+    assert_eq!(
+        field(inc, "entity.key"),
+        &Value::from("user:dana@acme.example")
+    );
+    assert_eq!(
+        crate::json::to_string(field(inc, "related.entities")),
+        r#"["user:dana@acme.example","email_domain:northwind.example"]"#
+    );
+    assert!(field(inc, "incident.title")
+        .as_str()
+        .unwrap()
+        .starts_with("dana@acme.example: northwind.example: new url.domain pay.example"));
+    let id = field(inc, "incident.id").clone();
+    // The forwarding rule the attacker then sets up updates the same incident.
+    let updated = feed_linked(
+        &mut c,
+        hit("dana@acme.example", "fwd", 0.5, 3_600_000, "h1"),
+    );
+    assert_eq!(updated.len(), 1);
+    assert_eq!(field(&updated[0], "incident.id"), &id);
+    assert_eq!(field(&updated[0], "incident.hit_count"), &Value::Int(1));
+    assert_eq!(field(&updated[0], "incident.breach_count"), &Value::Int(1));
+    // The domain itself opened nothing of its own.
+    assert!(!c.entities.contains_key("email_domain:northwind.example"));
+}
+
+#[test]
+fn linked_evidence_stays_with_its_entity_without_others_or_when_not_a_linked_kind() {
+    let c = ThreatCorrelator::new(opts());
+    let alone = Indicator::from_document(&domain_breach(
+        r#"["email_domain:northwind.example"]"#,
+        0.95,
+        0,
+        "b1",
+    ))
+    .unwrap();
+    let out = c.attribute(alone);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].entity_key, "email_domain:northwind.example");
+    assert_eq!(out[0].about, None);
+    let mut unlinked = opts();
+    unlinked.link_kinds.clear();
+    let c = ThreatCorrelator::new(unlinked);
+    let ind = Indicator::from_document(&domain_breach(
+        r#"["user:dana@acme.example"]"#,
+        0.95,
+        0,
+        "b2",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.attribute(ind)[0].entity_key,
+        "email_domain:northwind.example"
+    );
+}
+
+#[test]
+fn one_domain_breach_touching_two_people_is_an_indicator_of_each() {
+    let c = ThreatCorrelator::new(opts());
+    let ind = Indicator::from_document(&domain_breach(
+        r#"["user:a@acme.example","ip:10.0.0.5","email_domain:other.example"]"#,
+        0.95,
+        0,
+        "b1",
+    ))
+    .unwrap();
+    let keys: Vec<String> = c.attribute(ind).into_iter().map(|i| i.entity_key).collect();
+    assert_eq!(
+        keys,
+        ["user:a@acme.example", "ip:10.0.0.5"],
+        "linked kinds are never targets"
     );
 }
