@@ -243,6 +243,9 @@ SENDER_LINKS = {"customer": ["www.{d}", "www.docusign.net", "{s}.sharepoint.com"
                 "vendor": ["support.{d}", "www.{d}"],
                 "newsletter": ["click.{d}", "www.{d}"],
                 "bank": ["online.{d}"]}
+# How often a click on a sender's mail leads to a host it never linked before: a
+# newsletter's links churn (events, webinars, trackers); an invoice leads to the portal.
+NEW_LINK_RATE = {"newsletter": 0.05, "supplier": 0.002, "bank": 0.002}
 SUPPLIER_LINKS = {"northwindtraders.com": ["portal.northwindtraders.com"],
                   "contoso-logistics.com": ["track.contoso-logistics.com"],
                   "tailspin-office.co.uk": ["www.tailspin-office.co.uk", "pay.tailspin-office.co.uk"]}
@@ -900,11 +903,12 @@ class Streams:
                 self.ti_click(t + rng.uniform(60, 3600), p,
                               f"https://{host}/invoices/{rng.randrange(10000, 99999)}", ip, nmid)
             # People open the links in their partners' mail: each sender's usual hosts,
-            # and now and then one it never sent before (a webinar, a new portal).
+            # and now and then one it never sent before (a webinar, a new portal) —
+            # often for newsletters, seldom for a supplier's invoices.
             mr = self.r_mailclicks
             if verdict == "NotSpam" and mr.random() < (0.5 if kind in ("supplier", "bank") else 0.3):
                 sdom = sender.split("@")[1]
-                if mr.random() < 0.02:
+                if mr.random() < NEW_LINK_RATE.get(kind, 0.015):
                     host = (f"{mr.choice(['events', 'go', 'portal', 'info'])}."
                             f"{mr.choice(RARE_WORDS)}{mr.choice(RARE_WORDS)}.com")
                 elif kind == "supplier":
