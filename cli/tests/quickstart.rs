@@ -11,7 +11,7 @@ use std::process::Command;
 /// Incidents are raised for 6 of the 8 scenarios of this organisation today (the
 /// insider and the bucket copy by a service role stay single, low-confidence breaches;
 /// docs/DETECTION.md).
-const RAISED_FLOOR: u64 = 5;
+const RAISED_FLOOR: u64 = 6;
 
 /// False incidents per 1,000 entity-days here are about 2.9 today.
 const FALSE_CEILING: f64 = 6.0;
@@ -85,6 +85,15 @@ fn the_reduced_quickstart_reports_the_attacks_as_incidents() {
         .as_f64()
         .unwrap_or(f64::MAX);
     assert!(false_rate <= FALSE_CEILING, "{labels:#}");
+    // The supplier's mail chain is one incident: the sending domain's new link domain
+    // (the mail model) on the person who clicked, with the forwarding rule that followed.
+    let supplier = labels["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scenario"] == "supplier_malicious_link")
+        .expect("the supplier scenario is labelled");
+    assert_eq!(supplier["raised"], true, "{labels:#}");
 
     // The responders in their three modes: the stolen key disabled in moto by the AWS
     // responder on its own, people's suspension waiting for approval, sessions only

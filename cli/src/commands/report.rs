@@ -166,6 +166,15 @@ fn render(list: &[Incident], top: usize) -> String {
             i.text("/incident/last_seen"),
         ));
         out.push_str(&format!("  {}\n", i.text("/incident/title")));
+        let related: Vec<&str> = i
+            .doc
+            .pointer("/related/entities")
+            .and_then(Value::as_array)
+            .map(|items| items.iter().skip(1).filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !related.is_empty() {
+            out.push_str(&format!("  also about: {}\n", related.join(", ")));
+        }
         out.push_str(&format!(
             "  why: {}\n",
             first_sentences(i.text("/incident/explanation"), 320)
@@ -347,6 +356,19 @@ mod tests {
         );
         assert!(text.contains("response: none proposed"), "{text}");
         assert!(text.contains("... and 1 more"), "{text}");
+        assert!(!text.contains("also about"), "{text}");
+    }
+
+    #[test]
+    fn names_the_sender_an_incident_is_also_about() {
+        let mut clicked = incident("high", 0.93, "user:ana");
+        clicked.doc["related"] =
+            json!({"entities": ["user:ana", "email_domain:northwind.example"]});
+        let text = render(&[clicked], 5);
+        assert!(
+            text.contains("  also about: email_domain:northwind.example\n"),
+            "{text}"
+        );
     }
 
     #[test]
