@@ -180,3 +180,74 @@ impl Transform for ThreatStage {
         self.save();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::SecretStore;
+    use std::collections::BTreeMap;
+
+    /// Builds the stage with `link` set as given (the other attributes at their
+    /// defaults, as the checker fills them in).
+    fn build_with_link(link: Option<Vec<&str>>) -> Result<Built, BuildError> {
+        let dir = std::env::temp_dir().join(format!(
+            "pipectl-threat-stage-{}-{}",
+            std::process::id(),
+            link.as_ref().map_or(0, Vec::len)
+        ));
+        let mut attrs = BTreeMap::from([
+            ("window".to_string(), PlanValue::Duration(86_400_000)),
+            ("half_life".to_string(), PlanValue::Duration(21_600_000)),
+            ("raise_above".to_string(), PlanValue::Float(0.9)),
+            ("close_after".to_string(), PlanValue::Duration(86_400_000)),
+            ("max_entities".to_string(), PlanValue::Int(100)),
+            (
+                "checkpoint_interval".to_string(),
+                PlanValue::Duration(60_000),
+            ),
+        ]);
+        if let Some(kinds) = link {
+            attrs.insert(
+                "link".to_string(),
+                PlanValue::List(
+                    kinds
+                        .iter()
+                        .map(|k| PlanValue::String(k.to_string()))
+                        .collect(),
+                ),
+            );
+        }
+        let plan = ComponentPlan {
+            name: "incidents".into(),
+            kind: ComponentKind::Correlate,
+            type_name: "threat".into(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            attrs,
+            origin: "test.pipe:1".into(),
+        };
+        let secrets = SecretStore::new(None);
+        let ctx = BuildContext {
+            pipeline: "p",
+            data_dir: dir,
+            secrets: &secrets,
+        };
+        build(&plan, &ctx)
+    }
+
+    #[test]
+    fn link_names_entity_kinds_and_an_unknown_one_is_refused() {
+        assert!(build_with_link(None).is_ok());
+        assert!(build_with_link(Some(vec![])).is_ok());
+        assert!(build_with_link(Some(vec!["email_domain", "host"])).is_ok());
+        let Err(e) = build_with_link(Some(vec!["email_domian"])) else {
+            panic!("a misspelt kind must be refused");
+        };
+        let message = e.to_string();
+        assert!(
+            message.contains("`email_domian` is not an entity kind"),
+            "{message}"
+        );
+        assert!(message.contains("email_domain"), "{message}");
+    }
+}
