@@ -19,6 +19,10 @@ use pipectl_core::event::Event;
 use pipectl_core::value::Value;
 use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
+use crate::limits::{
+    split_records, InputLimits, RecordsAt, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR,
+    MAX_FIELDS_ATTR,
+};
 use std::sync::Arc;
 
 /// The catalogue entry of `source cloudtrail`.
@@ -42,6 +46,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         s3_logs::MAX_MESSAGES_ATTR,
         s3_logs::BATCH_SIZE_ATTR,
         s3_logs::MAX_OBJECT_SIZE_ATTR,
+        MAX_EVENT_SIZE_ATTR,
+        MAX_DEPTH_ATTR,
+        MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -81,9 +88,15 @@ impl LogFormat for CloudTrailLogs {
         kind
     }
 
-    fn events(content: Vec<u8>, source: &Arc<str>) -> Result<Vec<Event>, String> {
-        let document =
-            pipectl_core::json::from_slice(&content).map_err(|e| format!("not JSON: {e}"))?;
+    fn events(
+        content: Vec<u8>,
+        source: &Arc<str>,
+        limits: &InputLimits,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<Event>, String> {
+        let (document, held) = split_records(&content, RecordsAt::Member("Records"), limits)
+            .map_err(|e| format!("not JSON: {e}"))?;
+        *rejected = held;
         let Value::Object(mut map) = document else {
             return Err("not a JSON object: not a CloudTrail log file".to_string());
         };

@@ -19,12 +19,13 @@
 //!
 //! Activities are emitted unchanged; `transform normalise` splits their `events`.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
+use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
 use super::api::emit::Emitter;
+use crate::limits::RecordsAt;
 use super::api::google::ServiceAccountGrant;
 use super::api::{
     base_url, defer, fetch, join, poll_interval_attr, round_result, run_poller, PollSettings,
-    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
@@ -97,6 +98,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         AttrSpec::optional(
             "api_url",
             AttrType::String,
@@ -412,7 +417,8 @@ impl WorkspacePoller {
             } else {
                 fetch(out, client.call(Method::GET, &url, read_page)).await?
             };
-            let fresh = cursor.take_new(activities, self.lag_ms());
+            let mut fresh = cursor.take_new(activities, self.lag_ms());
+            fresh.extend(out.rejected(client));
             match next {
                 Some(token) => cursor.page_token = Some(token),
                 None => cursor.close_window(self.lag_ms(), self.config.max_remembered),
@@ -493,7 +499,7 @@ impl Poller for WorkspacePoller {
 
 /// A page: `{"items": [...], "nextPageToken": "..."}`; `items` is absent when empty.
 fn read_page(reply: &Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("items"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `items`, got {}",
@@ -687,6 +693,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace: None,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }

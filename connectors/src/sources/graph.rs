@@ -20,15 +20,16 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
+use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
+use crate::limits::RecordsAt;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
     TENANT_ID_ATTR,
 };
 use super::api::{
     defer, fetch, followed_link, join, percent_encode, poll_interval_attr, round_result,
-    run_poller, PollSettings, Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
@@ -90,6 +91,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         LOGIN_URL_ATTR,
         API_URL_ATTR,
     ],
@@ -332,7 +337,8 @@ impl GraphPoller {
                     fetch(out, client.call(Method::GET, &url, read_page)).await?
                 }
             };
-            let fresh = cursor.take_new(records, endpoint.time_field);
+            let mut fresh = cursor.take_new(records, endpoint.time_field);
+            fresh.extend(out.rejected(client));
             match next {
                 Some(next) => cursor.next = Some(next),
                 None => cursor.close_window(),
@@ -370,7 +376,7 @@ impl Poller for GraphPoller {
 
 /// A page: `{"value": [...], "@odata.nextLink": "..."}`.
 fn read_page(reply: &Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("value"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `value`, got {}",
@@ -435,6 +441,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }

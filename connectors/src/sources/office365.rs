@@ -20,7 +20,8 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
+use super::api::client::{json_body, records_body, unless_gone, ApiClient, Auth, Bad, Reply};
+use crate::limits::RecordsAt;
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -28,7 +29,7 @@ use super::api::microsoft::{
 };
 use super::api::{
     defer, fetch, followed_link, join, poll_interval_attr, round_result, run_poller, PollSettings,
-    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
@@ -71,6 +72,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         LOGIN_URL_ATTR,
         API_URL_ATTR,
     ],
@@ -338,6 +343,8 @@ impl Office365Poller {
                         Vec::new()
                     }
                 };
+                let mut records = records;
+                records.extend(out.rejected(client));
                 cursor.done.push(content.id);
                 out.emit(content_type, records, cursor).await?;
             }
@@ -429,7 +436,7 @@ fn read_listing(reply: &Reply) -> Result<(Vec<Content>, Option<String>), Bad> {
 
 /// A content blob: an array of audit records.
 fn read_blob(reply: &Reply) -> Result<Vec<Value>, Bad> {
-    match json_body(reply)? {
+    match records_body(reply, RecordsAt::Document)? {
         Value::Array(records) => Ok(records),
         other => Err(Bad::Page(format!(
             "expected an array of audit records, got {}",
@@ -474,6 +481,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace: None,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }

@@ -12,12 +12,13 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, Auth, Bad};
+use super::api::client::{records_body, unless_gone, Auth, Bad};
 use super::api::emit::Emitter;
 use super::api::{
     base_url, fetch, followed_link, join, poll_interval_attr, run_poller, PollSettings, Poller,
-    Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
+use crate::limits::RecordsAt;
 use super::Run;
 use crate::io::BatchOutput;
 use crate::settings::positive;
@@ -68,6 +69,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("30s"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -252,14 +257,16 @@ impl Poller for OktaPoller {
                         fetch(out, client.call(Method::GET, &url, read_page)).await?
                     }
                 };
-                let full_page = records.len() >= self.config.limit;
-                let mut fresh = Vec::with_capacity(records.len());
+                let held = out.rejected(client);
+                let full_page = records.len() + held.len() >= self.config.limit;
+                let mut fresh = Vec::with_capacity(records.len() + held.len());
                 for record in records {
                     if !cursor.already_read(&record) {
                         cursor.advance(&record);
                         fresh.push(record);
                     }
                 }
+                fresh.extend(held);
                 let moved = next.is_some() && next != cursor.next;
                 if let Some(next) = next {
                     cursor.next = Some(next);
@@ -280,7 +287,7 @@ impl Poller for OktaPoller {
 
 /// A page: a JSON array of records, and the `next` link.
 fn read_page(reply: &super::api::client::Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    match json_body(reply)? {
+    match records_body(reply, RecordsAt::Document)? {
         Value::Array(records) => Ok((records, next_link(&reply.headers))),
         other => Err(Bad::Page(format!(
             "expected an array of log events, got {}",
@@ -326,6 +333,8 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retry: RetryPolicy::new(4),
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         };
         poll.client.retry.base_backoff = Duration::from_millis(10);

@@ -23,6 +23,9 @@ use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::event::Event;
 use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
+use crate::limits::{
+    InputLimits, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR, MAX_FIELDS_ATTR, REJECTED_HEAD,
+};
 use std::sync::Arc;
 
 /// The catalogue entry of `source vpc_flow`.
@@ -46,6 +49,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         s3_logs::MAX_MESSAGES_ATTR,
         s3_logs::BATCH_SIZE_ATTR,
         s3_logs::MAX_OBJECT_SIZE_ATTR,
+        MAX_EVENT_SIZE_ATTR,
+        MAX_DEPTH_ATTR,
+        MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -76,13 +82,31 @@ impl LogFormat for FlowLogs {
         }
     }
 
-    fn events(content: Vec<u8>, source: &Arc<str>) -> Result<Vec<Event>, String> {
-        Ok(content
+    /// One event per line; a line over `max_event_size` is held back (flow log lines
+    /// are flat text, so only the size limit can apply).
+    fn events(
+        content: Vec<u8>,
+        source: &Arc<str>,
+        limits: &InputLimits,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<Event>, String> {
+        let mut events = Vec::new();
+        let lines = content
             .split(|b| *b == b'\n')
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| Event::from_message(&decode_line(line).0, Arc::clone(source)))
-            .collect())
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace));
+        for (n, line) in lines.enumerate() {
+            match limits.check_size(line.len()) {
+                Ok(()) => events.push(Event::from_message(&decode_line(line).0, Arc::clone(source))),
+                Err(e) => rejected.push(Rejected {
+                    number: n + 1,
+                    size: line.len(),
+                    head: decode_line(&line[..line.len().min(REJECTED_HEAD)]).0.into_owned(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(events)
     }
 }
 

@@ -40,6 +40,8 @@ fn config(api: &MockApi, overlap: Duration) -> AzureActivityConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }

@@ -117,6 +117,8 @@ fn config(api: &MockApi, stream_type: StreamType) -> BoxConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }

@@ -169,6 +169,8 @@ fn config(api: &MockApi, poll_interval: Duration) -> DropboxConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }
