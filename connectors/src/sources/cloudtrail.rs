@@ -144,6 +144,8 @@ mod tests {
         let events = CloudTrailLogs::events(
             br#"{"Records":[{"eventName":"A","x":{"y":1}},{"eventName":"B"}]}"#.to_vec(),
             &source,
+            &InputLimits::default(),
+            &mut Vec::new(),
         )
         .unwrap();
         let texts: Vec<String> = events
@@ -154,7 +156,12 @@ mod tests {
             texts,
             [r#"{"eventName":"A","x":{"y":1}}"#, r#"{"eventName":"B"}"#]
         );
-        let events = CloudTrailLogs::events(br#"{"Records":[]}"#.to_vec(), &source).unwrap();
+        let events = CloudTrailLogs::events(
+            br#"{"Records":[]}"#.to_vec(),
+            &source,
+            &InputLimits::default(),
+            &mut Vec::new(),
+        ).unwrap();
         assert!(events.is_empty());
         for (bad, reason) in [
             (&b"{\"Records\":[{"[..], "not JSON"),
@@ -162,7 +169,12 @@ mod tests {
             (b"{\"records\":[]}", "no `Records`"),
             (b"{\"Records\":{}}", "no `Records`"),
         ] {
-            let err = CloudTrailLogs::events(bad.to_vec(), &source).unwrap_err();
+            let err = CloudTrailLogs::events(
+                bad.to_vec(),
+                &source,
+                &InputLimits::default(),
+                &mut Vec::new(),
+            ).unwrap_err();
             assert!(err.contains(reason), "{err}");
         }
     }

@@ -143,7 +143,7 @@ mod tests {
         let mut normaliser = Normaliser::new(Format::AwsVpcflow);
         let mut out = Vec::new();
         for object in [default, custom] {
-            for mut event in FlowLogs::events(object, &source).unwrap() {
+            for mut event in FlowLogs::events(object, &source, &InputLimits::default(), &mut Vec::new()).unwrap() {
                 if normaliser.apply(&mut event.value).unwrap() {
                     out.push(pipectl_core::json::to_string(&event.value));
                 }

@@ -25,6 +25,7 @@ fn config(moto: &Moto, mode: Mode, visibility_secs: u64) -> S3LogsConfig {
         max_messages: 10,
         batch_size: 3,
         max_object_size: 1 << 20,
+        limits: crate::limits::InputLimits::default(),
     }
 }
 
