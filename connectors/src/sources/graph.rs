@@ -408,7 +408,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::oauth::ClientCredentials;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -457,6 +459,8 @@ mod tests {
         tokens: AtomicUsize,
         expired: Mutex<Vec<String>>,
         failures: Mutex<Vec<Answer>>,
+        /// Records put once into the first sign-in page asked for.
+        hostile: Mutex<Vec<String>>,
     }
 
     impl Tenant {
@@ -513,7 +517,7 @@ mod tests {
                 .param("$skiptoken")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            let page: Vec<String> = matching
+            let mut page: Vec<String> = matching
                 .iter()
                 .skip(skip)
                 .take(2)
@@ -524,6 +528,9 @@ mod tests {
                     )
                 })
                 .collect();
+            // Between the page's records.
+            let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+            page.splice(1..1, hostile);
             let next = if skip + 2 < matching.len() {
                 let filter = percent_encode(&filter);
                 format!(
@@ -553,6 +560,29 @@ mod tests {
             .into_iter()
             .filter(|s| s.path == "/v1.0/auditLogs/signIns")
             .collect()
+    }
+
+    /// Hostile records in a page of the Microsoft Graph API (the shape Office 365 and
+    /// Azure pages share): held back as error records, the good ones emitted once,
+    /// the window read to its end and checkpointed.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let tenant = Arc::new(Tenant::default());
+        for (id, minutes_ago) in [("a", 30), ("b", 20), ("c", 10)] {
+            tenant.add(id, minutes_ago);
+        }
+        *tenant.hostile.lock().unwrap() = hostile_records("id").to_vec();
+        let api = serve(&tenant).await;
+        let dir = TempDir::new("graph-hostile");
+        let mut h = start(config(&api, None), &dir);
+        expect_hostile_held_back(&mut h, "id", &["c", "b", "a"]).await;
+        h.stop().await.unwrap();
+
+        // Restarted: the checkpoint is past the window, nothing comes again.
+        let mut h = start(config(&api, None), &dir);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]

@@ -317,7 +317,9 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use reqwest::header::HeaderValue;
@@ -437,6 +439,46 @@ mod tests {
         assert_eq!(h.events(2, "uuid").await, ["u4", "u5"]);
         h.stop().await.unwrap();
         assert_eq!(api.seen()[before].path, "/next/4");
+    }
+
+    /// One page holds three hostile records among good ones: the good ones arrive
+    /// once, the hostile ones as error records naming their limit, and the checkpoint
+    /// moves past the page.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let [deep, wide, big] = hostile_records("uuid");
+        let base = Arc::new(std::sync::OnceLock::<String>::new());
+        let api = {
+            let base = Arc::clone(&base);
+            MockApi::start(move |seen| {
+                let next = format!("<{}/next/6>; rel=\"next\"", base.get().unwrap());
+                let body = match seen.path.as_str() {
+                    "/api/v1/logs" => format!(
+                        "[{},{deep},{},{wide},{big},{}]",
+                        record(0),
+                        record(1),
+                        record(2)
+                    ),
+                    _ => "[]".to_string(),
+                };
+                Answer::json(body).header("link", next)
+            })
+            .await
+        };
+        base.set(api.url("")).unwrap();
+        let dir = TempDir::new("okta-hostile");
+        let mut h = start(config(&api.base, 1000), &dir);
+        expect_hostile_held_back(&mut h, "uuid", &["u0", "u1", "u2"]).await;
+        h.stop().await.unwrap();
+
+        // The checkpoint is past the page: a restart asks for the next one and
+        // emits nothing again.
+        let before = api.seen().len();
+        let mut h = start(config(&api.base, 1000), &dir);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+        assert_eq!(api.seen()[before].path, "/next/6");
     }
 
     #[tokio::test]

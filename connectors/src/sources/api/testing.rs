@@ -265,3 +265,56 @@ pub fn text(event: &Event, field: &str) -> String {
         None => String::new(),
     }
 }
+
+/// Records an attacker could plant in an API's answer, each over one of the default
+/// input limits, with `field` naming them (`deep`, `wide`, `big`): nested 10,000
+/// levels deep, with 10,001 fields, and of more than 1 MiB.
+pub fn hostile_records(field: &str) -> [String; 3] {
+    let deep = format!(
+        r#"{{"{field}":"deep","n":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let fields: Vec<String> = (0..10_000).map(|i| format!(r#""f{i}":{i}"#)).collect();
+    let wide = format!(r#"{{"{field}":"wide",{}}}"#, fields.join(","));
+    let big = format!(r#"{{"{field}":"big","pad":"{}"}}"#, "x".repeat(1 << 20));
+    [deep, wide, big]
+}
+
+/// The reasons of the three [`hostile_records`], in their order.
+pub const HOSTILE_REASONS: [&str; 3] = [
+    "the record nests deeper than max_depth (32 levels)",
+    "the record has more than max_fields (10000) fields",
+    "more than max_event_size (1048576 bytes)",
+];
+
+/// `pipectl.error.message` of an error record.
+pub fn error_reason(event: &Event) -> Option<String> {
+    let error = event.value.as_object()?.get("pipectl")?.as_object()?.get("error")?;
+    Some(error.as_object()?.get("message")?.as_str()?.to_string())
+}
+
+/// Receives events (acknowledging each batch) until `good` records (by `field`) and
+/// three error records have come, then checks: each good record once, in order, and
+/// the three hostile records as error records naming their limit, counted as errored.
+pub async fn expect_hostile_held_back(h: &mut Harness, field: &str, good: &[&str]) {
+    let mut seen_good = Vec::new();
+    let mut errors = Vec::new();
+    while seen_good.len() < good.len() || errors.len() < 3 {
+        for event in h.batch().await.iter() {
+            match error_reason(event) {
+                Some(reason) => {
+                    let message = text(event, "message");
+                    assert!(message.len() <= crate::limits::REJECTED_HEAD, "{message}");
+                    errors.push(reason);
+                }
+                None => seen_good.push(text(event, field)),
+            }
+        }
+    }
+    assert_eq!(seen_good, good);
+    for (reason, expected) in errors.iter().zip(HOSTILE_REASONS) {
+        assert!(reason.contains(expected), "{reason} does not say {expected}");
+    }
+    assert!(h.counters.snapshot().events_errored >= 3);
+}
