@@ -532,7 +532,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::google::testing::{test_key, verified_claims, TestKey};
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -557,6 +559,8 @@ mod tests {
         expired: Mutex<Vec<String>>,
         failures: Mutex<Vec<Answer>>,
         token_refusal: Mutex<Option<Answer>>,
+        /// Records put once into the first login page asked for.
+        hostile: Mutex<Vec<String>>,
     }
 
     impl Domain {
@@ -643,7 +647,7 @@ mod tests {
                 .param("pageToken")
                 .and_then(|s| s.strip_prefix("p").and_then(|n| n.parse().ok()))
                 .unwrap_or(0);
-            let items: Vec<String> = matching
+            let mut items: Vec<String> = matching
                 .iter()
                 .skip(skip)
                 .take(max)
@@ -654,6 +658,8 @@ mod tests {
                     )
                 })
                 .collect();
+            let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+            items.splice(1.min(items.len())..1.min(items.len()), hostile);
             let next = if skip + max < matching.len() {
                 format!(r#","nextPageToken":"p{}""#, skip + max)
             } else {
@@ -762,6 +768,29 @@ mod tests {
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
         assert_eq!(domain.tokens.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hostile records among a page's activities: held back as error records, the
+    /// good ones emitted once, the window checkpointed past them.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let domain = Arc::new(Domain::default());
+        for (q, minutes_ago) in [("a", 30), ("b", 20), ("c", 10)] {
+            domain.add(q, minutes_ago);
+        }
+        *domain.hostile.lock().unwrap() = hostile_records("kind").to_vec();
+        let api = serve(&domain).await;
+        let dir = TempDir::new("gws-hostile");
+        let qualifier = |e: &pipectl_core::event::Event| {
+            activity_id(&e.value).map(|(_, q)| q).unwrap_or_default()
+        };
+        let mut h = start(config(&api, &domain), &dir);
+        expect_hostile_held_back(&mut h, qualifier, &["c", "b", "a"]).await;
+        h.stop().await.unwrap();
+        let mut h = start(config(&api, &domain), &dir);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]

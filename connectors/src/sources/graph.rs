@@ -409,7 +409,7 @@ mod tests {
     use super::super::api::oauth::ClientCredentials;
     use super::super::api::retry::RetryPolicy;
     use super::super::api::testing::{
-        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
     };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
@@ -575,7 +575,7 @@ mod tests {
         let api = serve(&tenant).await;
         let dir = TempDir::new("graph-hostile");
         let mut h = start(config(&api, None), &dir);
-        expect_hostile_held_back(&mut h, "id", &["c", "b", "a"]).await;
+        expect_hostile_held_back(&mut h, |e| text(e, "id"), &["c", "b", "a"]).await;
         h.stop().await.unwrap();
 
         // Restarted: the checkpoint is past the window, nothing comes again.

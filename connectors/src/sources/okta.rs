@@ -318,7 +318,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 mod tests {
     use super::super::api::retry::RetryPolicy;
     use super::super::api::testing::{
-        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
     };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
@@ -468,7 +468,7 @@ mod tests {
         base.set(api.url("")).unwrap();
         let dir = TempDir::new("okta-hostile");
         let mut h = start(config(&api.base, 1000), &dir);
-        expect_hostile_held_back(&mut h, "uuid", &["u0", "u1", "u2"]).await;
+        expect_hostile_held_back(&mut h, |e| text(e, "uuid"), &["u0", "u1", "u2"]).await;
         h.stop().await.unwrap();
 
         // The checkpoint is past the page: a restart asks for the next one and

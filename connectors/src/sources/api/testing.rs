@@ -294,10 +294,15 @@ pub fn error_reason(event: &Event) -> Option<String> {
     Some(error.as_object()?.get("message")?.as_str()?.to_string())
 }
 
-/// Receives events (acknowledging each batch) until `good` records (by `field`) and
-/// three error records have come, then checks: each good record once, in order, and
-/// the three hostile records as error records naming their limit, counted as errored.
-pub async fn expect_hostile_held_back(h: &mut Harness, field: &str, good: &[&str]) {
+/// Receives events (acknowledging each batch) until `good` records (named by `id`)
+/// and three error records have come, then checks: each good record once, in order,
+/// and the three hostile records as error records naming their limit, counted as
+/// errored.
+pub async fn expect_hostile_held_back(
+    h: &mut Harness,
+    id: impl Fn(&Event) -> String,
+    good: &[&str],
+) {
     let mut seen_good = Vec::new();
     let mut errors = Vec::new();
     while seen_good.len() < good.len() || errors.len() < 3 {
@@ -308,7 +313,7 @@ pub async fn expect_hostile_held_back(h: &mut Harness, field: &str, good: &[&str
                     assert!(message.len() <= crate::limits::REJECTED_HEAD, "{message}");
                     errors.push(reason);
                 }
-                None => seen_good.push(text(event, field)),
+                None => seen_good.push(id(event)),
             }
         }
     }
