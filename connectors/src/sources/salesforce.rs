@@ -684,7 +684,7 @@ fn csv_records(text: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{text, Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{error_reason, text, Answer, Harness, MockApi, Seen};
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use std::collections::BTreeMap;
@@ -1050,6 +1050,59 @@ mod tests {
         let counters = Arc::clone(&h.counters);
         h.stop().await.unwrap();
         assert_eq!(counters.snapshot().events_errored, 3);
+    }
+
+    /// A row over `max_event_size` and a file whose rows are wider than `max_fields`
+    /// (CSV cannot nest): error records naming the limit, the good rows once, and the
+    /// checkpoint past both files.
+    #[tokio::test]
+    async fn rows_over_the_limits_are_held_back_and_passed() {
+        let org = Arc::new(Org::default());
+        let big = "x".repeat(2000);
+        let csv = format!(
+            "\"EVENT_TYPE\",\"USER_NAME\"\n\"Login\",\"ann\"\n\"Login\",\"{big}\"\n\"Login\",\"bob\"\n"
+        );
+        org.add(file("0AT000000000001", "Login", 26, &csv));
+        let columns: Vec<String> = (0..12).map(|i| format!("C{i}")).collect();
+        let values: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+        let wide = format!("{}\n{}\n", columns.join(","), values.join(","));
+        org.add(file("0AT000000000002", "API", 27, &wide));
+        org.add(file("0AT000000000003", "Login", 28, &one_row("Login", "cat@acme.test")));
+        let api = serve(&org).await;
+        let dir = TempDir::new("sf-limits");
+        let limited = || {
+            let mut c = config(&api);
+            c.poll.client.limits = crate::limits::InputLimits {
+                max_event_size: 1024,
+                max_fields: 10,
+                ..Default::default()
+            };
+            c
+        };
+        let mut h = start(limited(), &dir);
+        let mut events = Vec::new();
+        while events.len() < 5 {
+            events.extend(h.batch().await.iter().map(|e| {
+                (text(e, "USER_NAME"), error_reason(e).unwrap_or_default(), text(e, "message").len())
+            }));
+        }
+        assert_eq!(events[0].0, "ann");
+        assert!(events[1].1.contains("row 2: the record is 2010 bytes, more than max_event_size (1024 bytes); `message` holds its first 256 bytes"), "{}", events[1].1);
+        assert_eq!(events[1].2, 256);
+        assert_eq!(events[2].0, "bob");
+        assert!(events[3].1.contains("EventLogFile 0AT000000000002 (API, LogDate 2026-11-27T00:00:00.000Z): row 1: the record has more than max_fields (10) fields"), "{}", events[3].1);
+        assert_eq!(events[4].0, "cat@acme.test");
+        let counters = Arc::clone(&h.counters);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+        assert_eq!(counters.snapshot().events_errored, 2);
+
+        // The checkpoint is past all three files.
+        let mut h = start(limited(), &dir);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]
