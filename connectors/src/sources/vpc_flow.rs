@@ -134,6 +134,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lines_over_max_event_size_are_held_back() {
+        let source: Arc<str> = Arc::from("flow");
+        let long = format!("2 123456789012 eni-1 {}", "x".repeat(300));
+        let object = format!("version account-id interface-id\n{long}\n2 1 eni-2\n");
+        let limits = InputLimits {
+            max_event_size: 100,
+            ..InputLimits::default()
+        };
+        let mut rejected = Vec::new();
+        let events = FlowLogs::events(object.into_bytes(), &source, &limits, &mut rejected).unwrap();
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| pipectl_core::json::to_string(&e.value))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"message":"version account-id interface-id"}"#,
+                r#"{"message":"2 1 eni-2"}"#
+            ]
+        );
+        assert_eq!(rejected.len(), 1);
+        assert_eq!((rejected[0].number, rejected[0].size), (2, long.len()));
+        assert_eq!(rejected[0].head.len(), REJECTED_HEAD);
+        assert_eq!(
+            rejected[0].reason,
+            "the record is 321 bytes, more than max_event_size (100 bytes)"
+        );
+    }
+
     /// Two objects in two formats, read one after the other through one `normalise`.
     #[test]
     fn lines_with_their_header_keep_custom_formats_working() {
