@@ -420,9 +420,8 @@ fn split_object(
             end
         } else {
             let end = value_end(doc, at)?;
-            let value = json::from_slice(&doc[at..trim_end(doc, at, end)]).map_err(|e| {
-                broken(at + e.offset, e.reason)
-            })?;
+            let value = json::from_slice(&doc[at..trim_end(doc, at, end)])
+                .map_err(|e| broken(at + e.offset, e.reason))?;
             map.insert(key, value);
             end
         };
@@ -519,7 +518,10 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(90), "]".repeat(90));
         let wide = format!(
             "{{{}}}",
-            (0..6).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(",")
+            (0..6)
+                .map(|i| format!("\"k{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let big = format!("{{\"m\":\"{}\"}}", "x".repeat(300));
         let doc = format!(
@@ -539,8 +541,16 @@ mod tests {
             reasons,
             [
                 (2, 180, "the record nests deeper than max_depth (8 levels)"),
-                (3, wide.len(), "the record has more than max_fields (5) fields"),
-                (4, big.len(), "the record is 308 bytes, more than max_event_size (200 bytes)"),
+                (
+                    3,
+                    wide.len(),
+                    "the record has more than max_fields (5) fields"
+                ),
+                (
+                    4,
+                    big.len(),
+                    "the record is 308 bytes, more than max_event_size (200 bytes)"
+                ),
                 (5, 3, "not JSON (invalid JSON at byte 0: expected a value)"),
             ]
         );
@@ -558,21 +568,39 @@ mod tests {
         // A bare array, 10,000 levels deep under the default limits, and the empty cases.
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let l = InputLimits::default();
-        let (value, rejected) =
-            split_records(format!("[{deep},{{\"a\":1}}]").as_bytes(), RecordsAt::Document, &l)
-                .unwrap();
-        assert_eq!((texts(&value).as_str(), rejected.len()), (r#"[{"a":1}]"#, 1));
+        let (value, rejected) = split_records(
+            format!("[{deep},{{\"a\":1}}]").as_bytes(),
+            RecordsAt::Document,
+            &l,
+        )
+        .unwrap();
+        assert_eq!(
+            (texts(&value).as_str(), rejected.len()),
+            (r#"[{"a":1}]"#, 1)
+        );
         for (doc, at, expected) in [
             ("[]", RecordsAt::Document, "[]"),
             ("{}", RecordsAt::Member("value"), "{}"),
-            (r#"{"value":[]}"#, RecordsAt::Member("value"), r#"{"value":[]}"#),
+            (
+                r#"{"value":[]}"#,
+                RecordsAt::Member("value"),
+                r#"{"value":[]}"#,
+            ),
             // Not of the expected shape: parsed whole for the caller to judge.
-            (r#"{"value":7}"#, RecordsAt::Member("value"), r#"{"value":7}"#),
+            (
+                r#"{"value":7}"#,
+                RecordsAt::Member("value"),
+                r#"{"value":7}"#,
+            ),
             (r#"[1]"#, RecordsAt::Member("value"), "[1]"),
             (r#"{"a":1}"#, RecordsAt::Document, r#"{"a":1}"#),
         ] {
             let (value, rejected) = split_records(doc.as_bytes(), at, &l).unwrap();
-            assert_eq!((texts(&value).as_str(), rejected.len()), (expected, 0), "{doc}");
+            assert_eq!(
+                (texts(&value).as_str(), rejected.len()),
+                (expected, 0),
+                "{doc}"
+            );
         }
     }
 
@@ -593,7 +621,11 @@ mod tests {
             assert!(split_records(doc.as_bytes(), at, &l).is_err(), "{doc}");
         }
         // Deep nesting outside the records is the parser's business: refused.
-        let deep = format!(r#"{{"value":[],"x":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        let deep = format!(
+            r#"{{"value":[],"x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         assert_eq!(
             split_records(deep.as_bytes(), RecordsAt::Member("value"), &l)
                 .unwrap_err()

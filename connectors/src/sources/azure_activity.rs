@@ -24,7 +24,6 @@
 
 use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
 use super::api::emit::Emitter;
-use crate::limits::RecordsAt;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
     TENANT_ID_ATTR,
@@ -36,6 +35,7 @@ use super::api::{
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;

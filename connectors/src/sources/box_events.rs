@@ -26,15 +26,15 @@
 
 use super::api::client::{records_body, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
-use crate::limits::RecordsAt;
 use super::api::oauth::FormGrant;
 use super::api::recent::RecentIds;
 use super::api::{
-    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop,
-    LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS,
+    MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::{choice, positive};
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms};
 use futures::future::BoxFuture;

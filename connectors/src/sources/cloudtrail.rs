@@ -14,15 +14,15 @@
 
 use super::s3_logs::{self, KeyKind, LogFormat, S3LogSource};
 use crate::aws;
+use crate::limits::{
+    split_records, InputLimits, RecordsAt, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR,
+    MAX_FIELDS_ATTR,
+};
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::event::Event;
 use pipectl_core::value::Value;
 use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
-use crate::limits::{
-    split_records, InputLimits, RecordsAt, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR,
-    MAX_FIELDS_ATTR,
-};
 use std::sync::Arc;
 
 /// The catalogue entry of `source cloudtrail`.
@@ -161,7 +161,8 @@ mod tests {
             &source,
             &InputLimits::default(),
             &mut Vec::new(),
-        ).unwrap();
+        )
+        .unwrap();
         assert!(events.is_empty());
         for (bad, reason) in [
             (&b"{\"Records\":[{"[..], "not JSON"),
@@ -174,7 +175,8 @@ mod tests {
                 &source,
                 &InputLimits::default(),
                 &mut Vec::new(),
-            ).unwrap_err();
+            )
+            .unwrap_err();
             assert!(err.contains(reason), "{err}");
         }
     }

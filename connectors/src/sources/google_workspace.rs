@@ -21,7 +21,6 @@
 
 use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
 use super::api::emit::Emitter;
-use crate::limits::RecordsAt;
 use super::api::google::ServiceAccountGrant;
 use super::api::{
     base_url, defer, fetch, join, poll_interval_attr, round_result, run_poller, PollSettings,
@@ -29,6 +28,7 @@ use super::api::{
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;

@@ -21,7 +21,6 @@
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
 use super::api::client::{json_body, records_body, unless_gone, ApiClient, Auth, Bad, Reply};
-use crate::limits::RecordsAt;
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -33,6 +32,7 @@ use super::api::{
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
 use pipectl_core::component::{

@@ -18,9 +18,9 @@ use super::api::{
     base_url, fetch, followed_link, join, poll_interval_attr, run_poller, PollSettings, Poller,
     Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
-use crate::limits::RecordsAt;
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;

@@ -625,10 +625,7 @@ fn parse_log_file<O: BatchOutput>(
         .filter(|(_, row)| !row.is_empty())
         .map(|(n, row)| {
             let row_error = |reason: &str| {
-                out.error_record(
-                    head(row),
-                    &format!("{describe}: row {}: {reason}", n + 1),
-                )
+                out.error_record(head(row), &format!("{describe}: row {}: {reason}", n + 1))
             };
             // Bounded before decoding: a row over max_event_size is never split.
             if let Err(e) = limits.check_size(row.len()) {
@@ -1067,7 +1064,12 @@ mod tests {
         let values: Vec<String> = (0..12).map(|i| i.to_string()).collect();
         let wide = format!("{}\n{}\n", columns.join(","), values.join(","));
         org.add(file("0AT000000000002", "API", 27, &wide));
-        org.add(file("0AT000000000003", "Login", 28, &one_row("Login", "cat@acme.test")));
+        org.add(file(
+            "0AT000000000003",
+            "Login",
+            28,
+            &one_row("Login", "cat@acme.test"),
+        ));
         let api = serve(&org).await;
         let dir = TempDir::new("sf-limits");
         let limited = || {
@@ -1083,7 +1085,11 @@ mod tests {
         let mut events = Vec::new();
         while events.len() < 5 {
             events.extend(h.batch().await.iter().map(|e| {
-                (text(e, "USER_NAME"), error_reason(e).unwrap_or_default(), text(e, "message").len())
+                (
+                    text(e, "USER_NAME"),
+                    error_reason(e).unwrap_or_default(),
+                    text(e, "message").len(),
+                )
             }));
         }
         assert_eq!(events[0].0, "ann");

@@ -18,14 +18,14 @@
 
 use super::s3_logs::{self, KeyKind, LogFormat, S3LogSource};
 use crate::aws;
+use crate::limits::{
+    InputLimits, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR, MAX_FIELDS_ATTR, REJECTED_HEAD,
+};
 use crate::lines::decode_line;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::event::Event;
 use pipectl_dsl::catalogue::ComponentSpec;
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan};
-use crate::limits::{
-    InputLimits, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR, MAX_FIELDS_ATTR, REJECTED_HEAD,
-};
 use std::sync::Arc;
 
 /// The catalogue entry of `source vpc_flow`.
@@ -97,11 +97,16 @@ impl LogFormat for FlowLogs {
             .filter(|line| !line.iter().all(u8::is_ascii_whitespace));
         for (n, line) in lines.enumerate() {
             match limits.check_size(line.len()) {
-                Ok(()) => events.push(Event::from_message(&decode_line(line).0, Arc::clone(source))),
+                Ok(()) => events.push(Event::from_message(
+                    &decode_line(line).0,
+                    Arc::clone(source),
+                )),
                 Err(e) => rejected.push(Rejected {
                     number: n + 1,
                     size: line.len(),
-                    head: decode_line(&line[..line.len().min(REJECTED_HEAD)]).0.into_owned(),
+                    head: decode_line(&line[..line.len().min(REJECTED_HEAD)])
+                        .0
+                        .into_owned(),
                     reason: e.to_string(),
                 }),
             }
@@ -144,7 +149,8 @@ mod tests {
             ..InputLimits::default()
         };
         let mut rejected = Vec::new();
-        let events = FlowLogs::events(object.into_bytes(), &source, &limits, &mut rejected).unwrap();
+        let events =
+            FlowLogs::events(object.into_bytes(), &source, &limits, &mut rejected).unwrap();
         let lines: Vec<String> = events
             .iter()
             .map(|e| pipectl_core::json::to_string(&e.value))
@@ -174,7 +180,9 @@ mod tests {
         let mut normaliser = Normaliser::new(Format::AwsVpcflow);
         let mut out = Vec::new();
         for object in [default, custom] {
-            for mut event in FlowLogs::events(object, &source, &InputLimits::default(), &mut Vec::new()).unwrap() {
+            for mut event in
+                FlowLogs::events(object, &source, &InputLimits::default(), &mut Vec::new()).unwrap()
+            {
                 if normaliser.apply(&mut event.value).unwrap() {
                     out.push(pipectl_core::json::to_string(&event.value));
                 }

@@ -264,6 +264,8 @@ impl ApiClient {
                 request = request.header(CONTENT_LENGTH, "0");
             }
             let (failure, wait) = match self.send(request, &target).await {
+                // A response over max_response_size: the same again on a retry.
+                Err(failure) if failure.permanent => return Err(failure),
                 Err(failure) => (failure, None),
                 Ok(reply) => match reply.status {
                     StatusCode::UNAUTHORIZED if !renewed_token && self.can_renew() => {
@@ -531,6 +533,8 @@ impl ApiClient {
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(body.clone());
             let (failure, wait) = match self.send(request, &target).await {
+                // A response over max_response_size: the same again on a retry.
+                Err(failure) if failure.permanent => return Err(failure),
                 Err(failure) => (failure, None),
                 Ok(reply) if is_retryable(reply.status) => (
                     ApiError::transient(self.status_error(&target, &reply)),
@@ -724,5 +728,51 @@ mod tests {
         assert!(!err.message.contains("after=x"), "{}", err.message);
         // Two backoffs of at least half their 10 ms and 20 ms steps.
         assert!(started.elapsed() >= Duration::from_millis(15));
+    }
+
+    #[tokio::test]
+    async fn responses_over_max_response_size_are_refused_unread() {
+        let api = MockApi::start(|seen| {
+            let answer = Answer::json(format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000)));
+            if seen.path == "/chunked" {
+                // No length up front: the bound is met while reading.
+                answer.header("transfer-encoding", "chunked")
+            } else {
+                answer
+            }
+        })
+        .await;
+        let counters = Arc::new(ComponentCounters::default());
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut bounded = settings(3);
+        bounded.max_response_size = 1000;
+        let mut client = ApiClient::new(&bounded, auth, Arc::clone(&counters)).unwrap();
+        for (path, size) in [("/sized", "is 2010 bytes"), ("/chunked", "is at least")] {
+            let url = Url::parse(&api.url(path)).unwrap();
+            let err = client.call(Method::GET, &url, json_body).await.unwrap_err();
+            assert!(err.message.contains(size), "{path}: {}", err.message);
+            assert!(err.permanent, "{path}: {}", err.message);
+            assert!(
+                err.message.contains(
+                    "bytes, more than max_response_size (1000 bytes); raise max_response_size"
+                ),
+                "{path}: {}",
+                err.message
+            );
+        }
+        // Refused at once, not retried.
+        assert_eq!(api.seen().len(), 2);
+        assert_eq!(counters.snapshot().bytes_in, 0);
+        bounded.max_response_size = 4000;
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut client = ApiClient::new(&bounded, auth, counters).unwrap();
+        let url = Url::parse(&api.url("/chunked")).unwrap();
+        assert!(client.call(Method::GET, &url, json_body).await.is_ok());
     }
 }

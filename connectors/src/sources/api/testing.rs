@@ -290,7 +290,12 @@ pub const HOSTILE_REASONS: [&str; 3] = [
 
 /// `pipectl.error.message` of an error record.
 pub fn error_reason(event: &Event) -> Option<String> {
-    let error = event.value.as_object()?.get("pipectl")?.as_object()?.get("error")?;
+    let error = event
+        .value
+        .as_object()?
+        .get("pipectl")?
+        .as_object()?
+        .get("error")?;
     Some(error.as_object()?.get("message")?.as_str()?.to_string())
 }
 
@@ -319,7 +324,10 @@ pub async fn expect_hostile_held_back(
     }
     assert_eq!(seen_good, good);
     for (reason, expected) in errors.iter().zip(HOSTILE_REASONS) {
-        assert!(reason.contains(expected), "{reason} does not say {expected}");
+        assert!(
+            reason.contains(expected),
+            "{reason} does not say {expected}"
+        );
     }
     assert!(h.counters.snapshot().events_errored >= 3);
 }

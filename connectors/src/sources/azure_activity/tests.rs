@@ -275,11 +275,13 @@ async fn throttling_server_errors_and_a_malformed_page_lose_nothing() {
 
 #[test]
 fn malformed_pages_are_named_plainly() {
-    let reply = |body: &str| Reply::new(
-        reqwest::StatusCode::OK,
-        reqwest::header::HeaderMap::new(),
-        bytes::Bytes::from(body.to_string()),
-    );
+    let reply = |body: &str| {
+        Reply::new(
+            reqwest::StatusCode::OK,
+            reqwest::header::HeaderMap::new(),
+            bytes::Bytes::from(body.to_string()),
+        )
+    };
     let reason = |body: &str| match read_page(&reply(body)) {
         Err(Bad::Page(reason)) => reason,
         _ => panic!("{body} was accepted"),

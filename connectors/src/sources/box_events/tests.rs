@@ -432,11 +432,13 @@ async fn the_position_moves_only_after_acknowledgement() {
 
 #[test]
 fn pages_are_checked() {
-    let reply = |body: &str| Reply::new(
-        reqwest::StatusCode::OK,
-        Default::default(),
-        bytes::Bytes::from(body.to_string()),
-    );
+    let reply = |body: &str| {
+        Reply::new(
+            reqwest::StatusCode::OK,
+            Default::default(),
+            bytes::Bytes::from(body.to_string()),
+        )
+    };
     let page = read_page(&reply(
         r#"{"chunk_size":1,"next_stream_position":1152922976252290886,"entries":[{"event_id":"x"}]}"#,
     ))

@@ -527,11 +527,13 @@ fn the_digest_ignores_key_order_but_not_content() {
 
 #[test]
 fn conflicts_are_told_apart() {
-    let reply = |status: u16, body: &str| Reply::new(
-        StatusCode::from_u16(status).unwrap(),
-        Default::default(),
-        bytes::Bytes::from(body.to_string()),
-    );
+    let reply = |status: u16, body: &str| {
+        Reply::new(
+            StatusCode::from_u16(status).unwrap(),
+            Default::default(),
+            bytes::Bytes::from(body.to_string()),
+        )
+    };
     let reset = read_continued(&reply(
         409,
         r#"{"error_summary":"reset/..","error":{".tag":"reset","reset":"2026-11-28T08:00:00Z"}}"#,

@@ -383,9 +383,11 @@ async fn read_object<F: LogFormat, O: BatchOutput>(
                 tracing::warn!(source = %run.name, object = %location, rejected = rejected.len(), "records over the input limits were held back; they are emitted as error records");
                 run.counters.add_errored(rejected.len() as u64);
             }
-            events.extend(rejected.iter().map(|r| {
-                Event::new(r.error_record(&run.name, &location), Arc::clone(&run.name))
-            }));
+            events.extend(
+                rejected.iter().map(|r| {
+                    Event::new(r.error_record(&run.name, &location), Arc::clone(&run.name))
+                }),
+            );
             Ok(events)
         }
         Err(reason) => Err(ObjectError::Bad(format!("{location}: {reason}"))),

@@ -474,8 +474,12 @@ async fn hostile_records_and_a_gzip_bomb_are_held_back_and_passed() {
         r#"{{"Records":[{},{deep},{},{wide},{big},{}]}}"#,
         good[0], good[1], good[2]
     );
-    moto.put_object("trail", &trail_key("20260102T0000Z_a"), gzip(file.as_bytes()))
-        .await;
+    moto.put_object(
+        "trail",
+        &trail_key("20260102T0000Z_a"),
+        gzip(file.as_bytes()),
+    )
+    .await;
     // 64 MiB of zeros compress to about 64 KiB: well under max_object_size stored,
     // sixteen times over it decompressed.
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
