@@ -607,6 +607,7 @@ mod tests {
 
     #[test]
     fn configuration_is_checked() {
+        use pipectl_dsl::plan::PlanValue;
         let p = plan(
             &SPEC,
             "o",
@@ -626,5 +627,30 @@ mod tests {
             ],
         );
         assert!(build_error(&FACTORY, &p).contains("at most 1000"));
+        for (attr, value, error) in [
+            (
+                "max_depth",
+                PlanValue::Int(200),
+                "`max_depth` must be at most 128, not 200",
+            ),
+            ("max_fields", PlanValue::Int(0), "max_fields"),
+            (
+                "max_response_size",
+                PlanValue::Size(0),
+                "`max_response_size` must be at least 1 byte",
+            ),
+        ] {
+            let p = plan(
+                &SPEC,
+                "o",
+                vec![
+                    ("domain", string("https://acme.okta.com")),
+                    ("api_token", string("t")),
+                    (attr, value),
+                ],
+            );
+            let message = build_error(&FACTORY, &p);
+            assert!(message.contains(error), "{message}");
+        }
     }
 }
