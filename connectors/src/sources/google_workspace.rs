@@ -787,8 +787,10 @@ mod tests {
         let mut h = start(config(&api, &domain), &dir);
         expect_hostile_held_back(&mut h, qualifier, &["c", "b", "a"]).await;
         h.stop().await.unwrap();
+        let before = api.seen().len();
         let mut h = start(config(&api, &domain), &dir);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.request_after(before, LOGIN).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
     }

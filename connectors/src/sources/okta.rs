@@ -475,7 +475,8 @@ mod tests {
         // emits nothing again.
         let before = api.seen().len();
         let mut h = start(config(&api.base, 1000), &dir);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        api.request_after(before, "/next/6").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
         assert_eq!(api.seen()[before].path, "/next/6");

@@ -1104,9 +1104,15 @@ mod tests {
         h.stop().await.unwrap();
         assert_eq!(counters.snapshot().events_errored, 2);
 
-        // The checkpoint is past all three files.
+        // The checkpoint is past all three files: the query asks for later ones.
+        let before = api.seen().len();
         let mut h = start(limited(), &dir);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let query = api.request_after(before, QUERY).await.param("q").unwrap();
+        assert!(
+            query.contains("(LogDate > 2026-11-28T00:00:00Z OR (LogDate = 2026-11-28T00:00:00Z AND Id > '0AT000000000003'))"),
+            "{query}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
     }

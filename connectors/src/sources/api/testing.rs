@@ -174,6 +174,19 @@ impl MockApi {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until a request to `path` comes after the first `after`
+    /// requests; returns it.
+    pub async fn request_after(&self, after: usize, path: &str) -> Seen {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(seen) = self.seen().into_iter().skip(after).find(|s| s.path == path) {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "no request to {path}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// `base` with a path, as text (for links the server returns).
     pub fn url(&self, path_and_query: &str) -> String {
         format!(

@@ -95,7 +95,8 @@ impl Enterprise {
             })
             .collect();
         let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
-        entries.splice(1..1, hostile);
+        let at = entries.len().min(1);
+        entries.splice(at..at, hostile);
         Answer::json(format!(
             r#"{{"chunk_size":{},"next_stream_position":"{end}","entries":[{}]}}"#,
             end - start,
