@@ -450,7 +450,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::oauth::ClientCredentials;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -653,6 +655,35 @@ mod tests {
         feed.add("Audit.Exchange", "x4", 0, &[&record("e6")]);
         let mut h = start(config(&api, &types), &dir);
         assert_eq!(h.events(1, "Id").await, ["e6"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+    }
+
+    /// Hostile records in a content blob: held back as error records, the good ones
+    /// emitted once, and the blob checkpointed as read.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let feed = Arc::new(Feed::default());
+        let [deep, wide, big] = hostile_records("Id");
+        let (e1, e2, e3) = (record("e1"), record("e2"), record("e3"));
+        feed.add(
+            "Audit.Exchange",
+            "x1",
+            60,
+            &[&e1, &deep, &e2, &wide, &big, &e3],
+        );
+        let api = serve(&feed).await;
+        let dir = TempDir::new("o365-hostile");
+        let types = ["Audit.Exchange"];
+        let mut h = start(config(&api, &types), &dir);
+        expect_hostile_held_back(&mut h, |e| text(e, "Id"), &["e1", "e2", "e3"]).await;
+        h.stop().await.unwrap();
+
+        // After a restart only new content is read.
+        feed.add("Audit.Exchange", "x2", 0, &[&record("e4")]);
+        let mut h = start(config(&api, &types), &dir);
+        assert_eq!(h.events(1, "Id").await, ["e4"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
