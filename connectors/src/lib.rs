@@ -114,4 +114,73 @@ mod tests {
         }
         assert_eq!(seen.len(), 34);
     }
+
+    /// Every source that reads records from an API or S3 takes the same input limits,
+    /// with the same defaults, and the language accepts them on each (a misspelt one
+    /// is still an error).
+    #[test]
+    fn api_and_s3_sources_take_the_same_input_limits() {
+        let api = [
+            "okta",
+            "office365",
+            "graph",
+            "google_workspace",
+            "salesforce",
+            "box",
+            "dropbox",
+            "azure_activity",
+        ];
+        let s3 = ["cloudtrail", "vpc_flow"];
+        let specs: Vec<_> = factories().iter().map(|f| f.spec).collect();
+        for name in api.iter().chain(&s3) {
+            let spec = specs
+                .iter()
+                .find(|s| s.type_name == *name)
+                .unwrap_or_else(|| panic!("no source {name}"));
+            let default = |attr: &str| {
+                spec.attrs
+                    .iter()
+                    .find(|a| a.name == attr)
+                    .and_then(|a| a.default)
+            };
+            assert_eq!(default("max_event_size"), Some("1MiB"), "{name}");
+            assert_eq!(default("max_depth"), Some("32"), "{name}");
+            assert_eq!(default("max_fields"), Some("10000"), "{name}");
+            let response = default("max_response_size");
+            assert_eq!(response, api.contains(name).then_some("64MiB"), "{name}");
+        }
+        let catalogue = pipectl_dsl::catalogue::Catalogue::new(specs);
+        let compile = |limits: &str| {
+            let text = format!(
+                r#"pipeline "p" {{
+  source okta "o" {{
+    domain = "https://acme.okta.com"
+    api_token = "t"
+    {limits}
+    max_response_size = 16MiB
+  }}
+  source cloudtrail "c" {{
+    queue_url = "https://sqs.eu-west-1.amazonaws.com/1/q"
+    {limits}
+  }}
+  sink blackhole "b" {{ inputs = [o, c] }}
+}}"#
+            );
+            let files = [pipectl_dsl::SourceFile::new("p.pipe", text)];
+            let compiled = pipectl_dsl::compile(&files, &catalogue);
+            compiled
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| pipectl_dsl::render_short(d, &files))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            compile("max_event_size = 2MiB\n    max_depth = 64\n    max_fields = 500"),
+            Vec::<String>::new()
+        );
+        let errors = compile("max_dept = 64");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("max_dept"), "{errors:?}");
+    }
 }

@@ -35,6 +35,8 @@ pub(crate) fn client_settings(attrs: &Attrs<'_>) -> Result<ClientSettings, Build
         timeout,
         retry: RetryPolicy::new(attempts),
         pace: None,
+        limits: crate::limits::InputLimits::default(),
+        max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
     })
 }
 
@@ -247,6 +249,8 @@ pub(crate) mod testing {
             timeout: Duration::from_secs(5),
             retry,
             pace: None,
+            limits: crate::limits::InputLimits::default(),
+            max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 

@@ -22,7 +22,7 @@
 //! "azure_activity"` maps them to the schema (and reads the same records from a
 //! diagnostic setting's `PT1H.json` blobs, read as files).
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
+use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -31,10 +31,11 @@ use super::api::microsoft::{
 use super::api::recent::RecentIds;
 use super::api::{
     defer, fetch, followed_link, join, percent_encode, poll_interval_attr, round_result,
-    run_poller, PollSettings, Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
@@ -92,6 +93,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("1m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         LOGIN_URL_ATTR,
         API_URL_ATTR,
     ],
@@ -335,7 +340,8 @@ impl ActivityPoller {
                     fetch(out, client.call(Method::GET, &url, read_page)).await?
                 }
             };
-            let fresh = cursor.take_new(records);
+            let mut fresh = cursor.take_new(records);
+            fresh.extend(out.rejected(client));
             match next {
                 Some(next) => cursor.next = Some(next),
                 None => cursor.close_window(),
@@ -386,7 +392,7 @@ impl Poller for ActivityPoller {
 
 /// A page: `{"value": [...], "nextLink": "..."}`.
 fn read_page(reply: &Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("value"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `value`, got {}",

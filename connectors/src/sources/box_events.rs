@@ -24,16 +24,17 @@
 //! they expire; `429` waits what `Retry-After` says. Records are emitted unchanged;
 //! `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, ApiClient, Auth, Bad, Reply};
+use super::api::client::{records_body, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::oauth::FormGrant;
 use super::api::recent::RecentIds;
 use super::api::{
-    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop,
+    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS,
     MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::{choice, positive};
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms};
 use futures::future::BoxFuture;
@@ -103,6 +104,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("1m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         AttrSpec::optional(
             "api_url",
             AttrType::String,
@@ -410,6 +415,7 @@ impl Poller for BoxPoller {
                 if repeats > 0 {
                     tracing::debug!(source = %out.name(), repeats, "dropped events Box sent again");
                 }
+                fresh.extend(out.rejected(client));
                 let moved = cursor.position.as_deref() != Some(next.as_str());
                 cursor.position = Some(next);
                 out.emit(stream, fresh, &cursor).await?;
@@ -440,7 +446,7 @@ struct Page {
 
 /// `{"chunk_size": n, "next_stream_position": "…" | n, "entries": [...]}`.
 fn read_page(reply: &Reply) -> Result<Page, Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("entries"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `entries`, got {}",
@@ -468,7 +474,7 @@ fn read_page(reply: &Reply) -> Result<Page, Bad> {
         }
         None => return Err(Bad::Page("the page has no `entries`".into())),
     };
-    if entries.is_empty() {
+    if entries.is_empty() && reply.held_back() == 0 {
         return Ok(Page {
             entries,
             next: None,

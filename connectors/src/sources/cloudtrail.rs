@@ -14,6 +14,10 @@
 
 use super::s3_logs::{self, KeyKind, LogFormat, S3LogSource};
 use crate::aws;
+use crate::limits::{
+    split_records, InputLimits, RecordsAt, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR,
+    MAX_FIELDS_ATTR,
+};
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::event::Event;
 use pipectl_core::value::Value;
@@ -42,6 +46,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         s3_logs::MAX_MESSAGES_ATTR,
         s3_logs::BATCH_SIZE_ATTR,
         s3_logs::MAX_OBJECT_SIZE_ATTR,
+        MAX_EVENT_SIZE_ATTR,
+        MAX_DEPTH_ATTR,
+        MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -81,9 +88,15 @@ impl LogFormat for CloudTrailLogs {
         kind
     }
 
-    fn events(content: Vec<u8>, source: &Arc<str>) -> Result<Vec<Event>, String> {
-        let document =
-            pipectl_core::json::from_slice(&content).map_err(|e| format!("not JSON: {e}"))?;
+    fn events(
+        content: Vec<u8>,
+        source: &Arc<str>,
+        limits: &InputLimits,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<Event>, String> {
+        let (document, held) = split_records(&content, RecordsAt::Member("Records"), limits)
+            .map_err(|e| format!("not JSON: {e}"))?;
+        *rejected = held;
         let Value::Object(mut map) = document else {
             return Err("not a JSON object: not a CloudTrail log file".to_string());
         };
@@ -131,6 +144,8 @@ mod tests {
         let events = CloudTrailLogs::events(
             br#"{"Records":[{"eventName":"A","x":{"y":1}},{"eventName":"B"}]}"#.to_vec(),
             &source,
+            &InputLimits::default(),
+            &mut Vec::new(),
         )
         .unwrap();
         let texts: Vec<String> = events
@@ -141,7 +156,13 @@ mod tests {
             texts,
             [r#"{"eventName":"A","x":{"y":1}}"#, r#"{"eventName":"B"}"#]
         );
-        let events = CloudTrailLogs::events(br#"{"Records":[]}"#.to_vec(), &source).unwrap();
+        let events = CloudTrailLogs::events(
+            br#"{"Records":[]}"#.to_vec(),
+            &source,
+            &InputLimits::default(),
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert!(events.is_empty());
         for (bad, reason) in [
             (&b"{\"Records\":[{"[..], "not JSON"),
@@ -149,7 +170,13 @@ mod tests {
             (b"{\"records\":[]}", "no `Records`"),
             (b"{\"Records\":{}}", "no `Records`"),
         ] {
-            let err = CloudTrailLogs::events(bad.to_vec(), &source).unwrap_err();
+            let err = CloudTrailLogs::events(
+                bad.to_vec(),
+                &source,
+                &InputLimits::default(),
+                &mut Vec::new(),
+            )
+            .unwrap_err();
             assert!(err.contains(reason), "{err}");
         }
     }

@@ -22,17 +22,18 @@
 //! (`too_many_requests`) waits what `Retry-After` says. Records are emitted unchanged;
 //! `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, ApiClient, Auth, Bad, Reply};
+use super::api::client::{records_body, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::error::ApiError;
 use super::api::oauth::FormGrant;
 use super::api::recent::RecentIds;
 use super::api::{
-    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop,
+    base_url, fetch, join, poll_interval_attr, run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS,
     MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::encode::content_id;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
@@ -98,6 +99,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("1m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         AttrSpec::optional(
             "api_url",
             AttrType::String,
@@ -452,8 +457,10 @@ impl Poller for DropboxPoller {
                             .await?
                     }
                 };
-                let had_events = !page.events.is_empty();
-                let fresh = cursor.take_new(page.events);
+                let held = out.rejected(client);
+                let had_events = !page.events.is_empty() || !held.is_empty();
+                let mut fresh = cursor.take_new(page.events);
+                fresh.extend(held);
                 let moved = cursor.cursor.as_deref() != Some(page.cursor.as_str());
                 cursor.cursor = Some(page.cursor);
                 if !fresh.is_empty() || moved {
@@ -491,7 +498,7 @@ enum Continued {
 
 /// `{"events": [...], "cursor": "…", "has_more": bool}`.
 fn read_page(reply: &Reply) -> Result<Page, Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("events"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `events`, got {}",

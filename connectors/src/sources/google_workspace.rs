@@ -19,15 +19,16 @@
 //!
 //! Activities are emitted unchanged; `transform normalise` splits their `events`.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
+use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Forbidden, Reply};
 use super::api::emit::Emitter;
 use super::api::google::ServiceAccountGrant;
 use super::api::{
     base_url, defer, fetch, join, poll_interval_attr, round_result, run_poller, PollSettings,
-    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
@@ -97,6 +98,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         AttrSpec::optional(
             "api_url",
             AttrType::String,
@@ -412,7 +417,8 @@ impl WorkspacePoller {
             } else {
                 fetch(out, client.call(Method::GET, &url, read_page)).await?
             };
-            let fresh = cursor.take_new(activities, self.lag_ms());
+            let mut fresh = cursor.take_new(activities, self.lag_ms());
+            fresh.extend(out.rejected(client));
             match next {
                 Some(token) => cursor.page_token = Some(token),
                 None => cursor.close_window(self.lag_ms(), self.config.max_remembered),
@@ -493,7 +499,7 @@ impl Poller for WorkspacePoller {
 
 /// A page: `{"items": [...], "nextPageToken": "..."}`; `items` is absent when empty.
 fn read_page(reply: &Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("items"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `items`, got {}",
@@ -526,7 +532,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::google::testing::{test_key, verified_claims, TestKey};
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -551,6 +559,8 @@ mod tests {
         expired: Mutex<Vec<String>>,
         failures: Mutex<Vec<Answer>>,
         token_refusal: Mutex<Option<Answer>>,
+        /// Records put once into the first login page asked for.
+        hostile: Mutex<Vec<String>>,
     }
 
     impl Domain {
@@ -637,7 +647,7 @@ mod tests {
                 .param("pageToken")
                 .and_then(|s| s.strip_prefix("p").and_then(|n| n.parse().ok()))
                 .unwrap_or(0);
-            let items: Vec<String> = matching
+            let mut items: Vec<String> = matching
                 .iter()
                 .skip(skip)
                 .take(max)
@@ -648,6 +658,8 @@ mod tests {
                     )
                 })
                 .collect();
+            let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+            items.splice(1.min(items.len())..1.min(items.len()), hostile);
             let next = if skip + max < matching.len() {
                 format!(r#","nextPageToken":"p{}""#, skip + max)
             } else {
@@ -687,6 +699,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace: None,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }
@@ -754,6 +768,31 @@ mod tests {
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();
         assert_eq!(domain.tokens.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hostile records among a page's activities: held back as error records, the
+    /// good ones emitted once, the window checkpointed past them.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let domain = Arc::new(Domain::default());
+        for (q, minutes_ago) in [("a", 30), ("b", 20), ("c", 10)] {
+            domain.add(q, minutes_ago);
+        }
+        *domain.hostile.lock().unwrap() = hostile_records("kind").to_vec();
+        let api = serve(&domain).await;
+        let dir = TempDir::new("gws-hostile");
+        let qualifier = |e: &pipectl_core::event::Event| {
+            activity_id(&e.value).map(|(_, q)| q).unwrap_or_default()
+        };
+        let mut h = start(config(&api, &domain), &dir);
+        expect_hostile_held_back(&mut h, qualifier, &["c", "b", "a"]).await;
+        h.stop().await.unwrap();
+        let before = api.seen().len();
+        let mut h = start(config(&api, &domain), &dir);
+        api.request_after(before, LOGIN).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]

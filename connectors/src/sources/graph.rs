@@ -20,7 +20,7 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
+use super::api::client::{records_body, unless_gone, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -28,10 +28,11 @@ use super::api::microsoft::{
 };
 use super::api::{
     defer, fetch, followed_link, join, percent_encode, poll_interval_attr, round_result,
-    run_poller, PollSettings, Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    run_poller, PollSettings, Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
@@ -90,6 +91,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         LOGIN_URL_ATTR,
         API_URL_ATTR,
     ],
@@ -332,7 +337,8 @@ impl GraphPoller {
                     fetch(out, client.call(Method::GET, &url, read_page)).await?
                 }
             };
-            let fresh = cursor.take_new(records, endpoint.time_field);
+            let mut fresh = cursor.take_new(records, endpoint.time_field);
+            fresh.extend(out.rejected(client));
             match next {
                 Some(next) => cursor.next = Some(next),
                 None => cursor.close_window(),
@@ -370,7 +376,7 @@ impl Poller for GraphPoller {
 
 /// A page: `{"value": [...], "@odata.nextLink": "..."}`.
 fn read_page(reply: &Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    let body = json_body(reply)?;
+    let body = records_body(reply, RecordsAt::Member("value"))?;
     let Value::Object(mut map) = body else {
         return Err(Bad::Page(format!(
             "expected an object with `value`, got {}",
@@ -402,7 +408,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::oauth::ClientCredentials;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -435,6 +443,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }
@@ -449,6 +459,8 @@ mod tests {
         tokens: AtomicUsize,
         expired: Mutex<Vec<String>>,
         failures: Mutex<Vec<Answer>>,
+        /// Records put once into the first sign-in page asked for.
+        hostile: Mutex<Vec<String>>,
     }
 
     impl Tenant {
@@ -505,7 +517,7 @@ mod tests {
                 .param("$skiptoken")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0);
-            let page: Vec<String> = matching
+            let mut page: Vec<String> = matching
                 .iter()
                 .skip(skip)
                 .take(2)
@@ -516,6 +528,10 @@ mod tests {
                     )
                 })
                 .collect();
+            // Between the page's records.
+            let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+            let at = page.len().min(1);
+            page.splice(at..at, hostile);
             let next = if skip + 2 < matching.len() {
                 let filter = percent_encode(&filter);
                 format!(
@@ -545,6 +561,31 @@ mod tests {
             .into_iter()
             .filter(|s| s.path == "/v1.0/auditLogs/signIns")
             .collect()
+    }
+
+    /// Hostile records in a page of the Microsoft Graph API (the shape Office 365 and
+    /// Azure pages share): held back as error records, the good ones emitted once,
+    /// the window read to its end and checkpointed.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let tenant = Arc::new(Tenant::default());
+        for (id, minutes_ago) in [("a", 30), ("b", 20), ("c", 10)] {
+            tenant.add(id, minutes_ago);
+        }
+        *tenant.hostile.lock().unwrap() = hostile_records("id").to_vec();
+        let api = serve(&tenant).await;
+        let dir = TempDir::new("graph-hostile");
+        let mut h = start(config(&api, None), &dir);
+        expect_hostile_held_back(&mut h, |e| text(e, "id"), &["c", "b", "a"]).await;
+        h.stop().await.unwrap();
+
+        // Restarted: the checkpoint is past the window, nothing comes again.
+        let before = api.seen().len();
+        let mut h = start(config(&api, None), &dir);
+        api.request_after(before, "/v1.0/auditLogs/signIns").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]

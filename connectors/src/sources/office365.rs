@@ -20,7 +20,7 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, ApiClient, Auth, Bad, Reply};
+use super::api::client::{json_body, records_body, unless_gone, ApiClient, Auth, Bad, Reply};
 use super::api::emit::Emitter;
 use super::api::microsoft::{
     MicrosoftApp, API_URL_ATTR, CLIENT_ID_ATTR, CLIENT_SECRET_ATTR, CLOUD_ATTR, LOGIN_URL_ATTR,
@@ -28,10 +28,11 @@ use super::api::microsoft::{
 };
 use super::api::{
     defer, fetch, followed_link, join, poll_interval_attr, round_result, run_poller, PollSettings,
-    Poller, Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
 use pipectl_core::component::{
@@ -71,6 +72,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("5m"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
         LOGIN_URL_ATTR,
         API_URL_ATTR,
     ],
@@ -338,6 +343,8 @@ impl Office365Poller {
                         Vec::new()
                     }
                 };
+                let mut records = records;
+                records.extend(out.rejected(client));
                 cursor.done.push(content.id);
                 out.emit(content_type, records, cursor).await?;
             }
@@ -429,7 +436,7 @@ fn read_listing(reply: &Reply) -> Result<(Vec<Content>, Option<String>), Bad> {
 
 /// A content blob: an array of audit records.
 fn read_blob(reply: &Reply) -> Result<Vec<Value>, Bad> {
-    match json_body(reply)? {
+    match records_body(reply, RecordsAt::Document)? {
         Value::Array(records) => Ok(records),
         other => Err(Bad::Page(format!(
             "expected an array of audit records, got {}",
@@ -443,7 +450,9 @@ mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::oauth::ClientCredentials;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use pipectl_core::secrets::Secret;
@@ -474,6 +483,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace: None,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }
@@ -644,6 +655,35 @@ mod tests {
         feed.add("Audit.Exchange", "x4", 0, &[&record("e6")]);
         let mut h = start(config(&api, &types), &dir);
         assert_eq!(h.events(1, "Id").await, ["e6"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+    }
+
+    /// Hostile records in a content blob: held back as error records, the good ones
+    /// emitted once, and the blob checkpointed as read.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let feed = Arc::new(Feed::default());
+        let [deep, wide, big] = hostile_records("Id");
+        let (e1, e2, e3) = (record("e1"), record("e2"), record("e3"));
+        feed.add(
+            "Audit.Exchange",
+            "x1",
+            60,
+            &[&e1, &deep, &e2, &wide, &big, &e3],
+        );
+        let api = serve(&feed).await;
+        let dir = TempDir::new("o365-hostile");
+        let types = ["Audit.Exchange"];
+        let mut h = start(config(&api, &types), &dir);
+        expect_hostile_held_back(&mut h, |e| text(e, "Id"), &["e1", "e2", "e3"]).await;
+        h.stop().await.unwrap();
+
+        // After a restart only new content is read.
+        feed.add("Audit.Exchange", "x2", 0, &[&record("e4")]);
+        let mut h = start(config(&api, &types), &dir);
+        assert_eq!(h.events(1, "Id").await, ["e4"]);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(h.rx.try_recv().is_err());
         h.stop().await.unwrap();

@@ -12,14 +12,15 @@
 //!
 //! Records are emitted unchanged; `transform normalise` maps them to the schema.
 
-use super::api::client::{json_body, unless_gone, Auth, Bad};
+use super::api::client::{records_body, unless_gone, Auth, Bad};
 use super::api::emit::Emitter;
 use super::api::{
     base_url, fetch, followed_link, join, poll_interval_attr, run_poller, PollSettings, Poller,
-    Stop, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
+    Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR, REQUEST_TIMEOUT_ATTR,
 };
 use super::Run;
 use crate::io::BatchOutput;
+use crate::limits::RecordsAt;
 use crate::settings::positive;
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use futures::future::BoxFuture;
@@ -68,6 +69,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         poll_interval_attr("30s"),
         REQUEST_TIMEOUT_ATTR,
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -252,14 +257,16 @@ impl Poller for OktaPoller {
                         fetch(out, client.call(Method::GET, &url, read_page)).await?
                     }
                 };
-                let full_page = records.len() >= self.config.limit;
-                let mut fresh = Vec::with_capacity(records.len());
+                let held = out.rejected(client);
+                let full_page = records.len() + held.len() >= self.config.limit;
+                let mut fresh = Vec::with_capacity(records.len() + held.len());
                 for record in records {
                     if !cursor.already_read(&record) {
                         cursor.advance(&record);
                         fresh.push(record);
                     }
                 }
+                fresh.extend(held);
                 let moved = next.is_some() && next != cursor.next;
                 if let Some(next) = next {
                     cursor.next = Some(next);
@@ -280,7 +287,7 @@ impl Poller for OktaPoller {
 
 /// A page: a JSON array of records, and the `next` link.
 fn read_page(reply: &super::api::client::Reply) -> Result<(Vec<Value>, Option<String>), Bad> {
-    match json_body(reply)? {
+    match records_body(reply, RecordsAt::Document)? {
         Value::Array(records) => Ok((records, next_link(&reply.headers))),
         other => Err(Bad::Page(format!(
             "expected an array of log events, got {}",
@@ -310,7 +317,9 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{
+        expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+    };
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use reqwest::header::HeaderValue;
@@ -326,6 +335,8 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retry: RetryPolicy::new(4),
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         };
         poll.client.retry.base_backoff = Duration::from_millis(10);
@@ -428,6 +439,47 @@ mod tests {
         assert_eq!(h.events(2, "uuid").await, ["u4", "u5"]);
         h.stop().await.unwrap();
         assert_eq!(api.seen()[before].path, "/next/4");
+    }
+
+    /// One page holds three hostile records among good ones: the good ones arrive
+    /// once, the hostile ones as error records naming their limit, and the checkpoint
+    /// moves past the page.
+    #[tokio::test]
+    async fn hostile_records_are_held_back_and_passed() {
+        let [deep, wide, big] = hostile_records("uuid");
+        let base = Arc::new(std::sync::OnceLock::<String>::new());
+        let api = {
+            let base = Arc::clone(&base);
+            MockApi::start(move |seen| {
+                let next = format!("<{}/next/6>; rel=\"next\"", base.get().unwrap());
+                let body = match seen.path.as_str() {
+                    "/api/v1/logs" => format!(
+                        "[{},{deep},{},{wide},{big},{}]",
+                        record(0),
+                        record(1),
+                        record(2)
+                    ),
+                    _ => "[]".to_string(),
+                };
+                Answer::json(body).header("link", next)
+            })
+            .await
+        };
+        base.set(api.url("")).unwrap();
+        let dir = TempDir::new("okta-hostile");
+        let mut h = start(config(&api.base, 1000), &dir);
+        expect_hostile_held_back(&mut h, |e| text(e, "uuid"), &["u0", "u1", "u2"]).await;
+        h.stop().await.unwrap();
+
+        // The checkpoint is past the page: a restart asks for the next one and
+        // emits nothing again.
+        let before = api.seen().len();
+        let mut h = start(config(&api.base, 1000), &dir);
+        api.request_after(before, "/next/6").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+        assert_eq!(api.seen()[before].path, "/next/6");
     }
 
     #[tokio::test]
@@ -556,6 +608,7 @@ mod tests {
 
     #[test]
     fn configuration_is_checked() {
+        use pipectl_dsl::plan::PlanValue;
         let p = plan(
             &SPEC,
             "o",
@@ -575,5 +628,30 @@ mod tests {
             ],
         );
         assert!(build_error(&FACTORY, &p).contains("at most 1000"));
+        for (attr, value, error) in [
+            (
+                "max_depth",
+                PlanValue::Int(200),
+                "`max_depth` must be at most 128, not 200",
+            ),
+            ("max_fields", PlanValue::Int(0), "max_fields"),
+            (
+                "max_response_size",
+                PlanValue::Size(0),
+                "`max_response_size` must be at least 1 byte",
+            ),
+        ] {
+            let p = plan(
+                &SPEC,
+                "o",
+                vec![
+                    ("domain", string("https://acme.okta.com")),
+                    ("api_token", string("t")),
+                    (attr, value),
+                ],
+            );
+            let message = build_error(&FACTORY, &p);
+            assert!(message.contains(error), "{message}");
+        }
     }
 }

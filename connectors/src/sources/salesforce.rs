@@ -27,11 +27,12 @@ use super::api::error::ApiError;
 use super::api::oauth::{form_encode, TokenGrant};
 use super::api::{
     base_url, fetch, followed_link, is_safe_url, join, poll_interval_attr, run_poller,
-    PollSettings, Poller, Stop, MAX_ATTEMPTS_ATTR,
+    PollSettings, Poller, Stop, LIMIT_ATTRS, MAX_ATTEMPTS_ATTR,
 };
 use super::Run;
 use crate::codecs::csv;
 use crate::io::BatchOutput;
+use crate::limits::{InputLimits, REJECTED_HEAD};
 use crate::settings::{choice, size_limit};
 use crate::sinks::opensearch::time::{format_rfc3339, now_ms, parse_rfc3339};
 use bytes::Bytes;
@@ -109,6 +110,10 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "How long one HTTP request may take, connecting and a log file's download included, before it is retried.",
         ),
         MAX_ATTEMPTS_ATTR,
+        LIMIT_ATTRS[0],
+        LIMIT_ATTRS[1],
+        LIMIT_ATTRS[2],
+        LIMIT_ATTRS[3],
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -165,6 +170,11 @@ impl SalesforceConfig {
                 event_types.push(name);
             }
         }
+        let max_file_size = size_limit(attrs, "max_file_size")?;
+        let mut poll = PollSettings::from_attrs(attrs, None)?;
+        // A log file up to `max_file_size` must be downloadable, whatever the bound on
+        // other responses.
+        poll.client.max_response_size = poll.client.max_response_size.max(max_file_size);
         Ok(SalesforceConfig {
             instance_url: base_url(attrs, "instance_url")?,
             client_id,
@@ -177,8 +187,8 @@ impl SalesforceConfig {
             )?,
             event_types,
             initial_lookback: attrs.duration("initial_lookback")?,
-            max_file_size: size_limit(attrs, "max_file_size")?,
-            poll: PollSettings::from_attrs(attrs, None)?,
+            max_file_size,
+            poll,
         })
     }
 }
@@ -416,7 +426,7 @@ impl LogFilePoller {
                 tracing::error!(source = %out.name(), "{reason}");
                 vec![out.error_record(&describe, &reason)]
             }
-            Some(body) => parse_log_file(&body, &describe, out),
+            Some(body) => parse_log_file(&body, &describe, &self.config.poll.client.limits, out),
         };
         *position = after;
         let parts = rows.len().div_ceil(ROWS_PER_PART).max(1);
@@ -586,7 +596,12 @@ fn csv_body(reply: &Reply) -> Result<Bytes, Bad> {
 
 /// A log file's rows as objects keyed by its header; rows that cannot be read become
 /// error records.
-fn parse_log_file<O: BatchOutput>(body: &[u8], describe: &str, out: &Emitter<O>) -> Vec<Value> {
+fn parse_log_file<O: BatchOutput>(
+    body: &[u8],
+    describe: &str,
+    limits: &InputLimits,
+    out: &Emitter<O>,
+) -> Vec<Value> {
     let text = String::from_utf8_lossy(body);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut records = csv_records(text);
@@ -608,11 +623,36 @@ fn parse_log_file<O: BatchOutput>(body: &[u8], describe: &str, out: &Emitter<O>)
         .enumerate()
         .map(|(n, row)| (n, row.strip_suffix('\r').unwrap_or(row)))
         .filter(|(_, row)| !row.is_empty())
-        .map(|(n, row)| match csv::decode(row, &columns) {
-            Ok(map) => Value::Object(map),
-            Err(e) => out.error_record(row, &format!("{describe}: row {}: {e}", n + 1)),
+        .map(|(n, row)| {
+            let row_error = |reason: &str| {
+                out.error_record(head(row), &format!("{describe}: row {}: {reason}", n + 1))
+            };
+            // Bounded before decoding: a row over max_event_size is never split.
+            if let Err(e) = limits.check_size(row.len()) {
+                return row_error(&format!(
+                    "{e}; `message` holds its first {} bytes",
+                    head(row).len()
+                ));
+            }
+            match csv::decode(row, &columns).map(Value::Object) {
+                Ok(record) => match limits.check_value(&record) {
+                    Ok(()) => record,
+                    Err(e) => row_error(&e.to_string()),
+                },
+                Err(e) => row_error(&e.to_string()),
+            }
         })
         .collect()
+}
+
+/// The first [`REJECTED_HEAD`] bytes of a row (at a character boundary), for its error
+/// record.
+fn head(row: &str) -> &str {
+    let mut end = row.len().min(REJECTED_HEAD);
+    while !row.is_char_boundary(end) {
+        end -= 1;
+    }
+    &row[..end]
 }
 
 /// Splits CSV text into records at line breaks outside quoted fields (RFC 4180: a
@@ -641,7 +681,7 @@ fn csv_records(text: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::super::api::client::ClientSettings;
     use super::super::api::retry::RetryPolicy;
-    use super::super::api::testing::{text, Answer, Harness, MockApi, Seen};
+    use super::super::api::testing::{error_reason, text, Answer, Harness, MockApi, Seen};
     use super::*;
     use crate::testkit::{build_error, plan, string, TempDir};
     use std::collections::BTreeMap;
@@ -854,6 +894,8 @@ mod tests {
                     timeout: Duration::from_secs(5),
                     retry,
                     pace: None,
+                    limits: crate::limits::InputLimits::default(),
+                    max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
                 },
             },
         }
@@ -1005,6 +1047,74 @@ mod tests {
         let counters = Arc::clone(&h.counters);
         h.stop().await.unwrap();
         assert_eq!(counters.snapshot().events_errored, 3);
+    }
+
+    /// A row over `max_event_size` and a file whose rows are wider than `max_fields`
+    /// (CSV cannot nest): error records naming the limit, the good rows once, and the
+    /// checkpoint past both files.
+    #[tokio::test]
+    async fn rows_over_the_limits_are_held_back_and_passed() {
+        let org = Arc::new(Org::default());
+        let big = "x".repeat(2000);
+        let csv = format!(
+            "\"EVENT_TYPE\",\"USER_NAME\"\n\"Login\",\"ann\"\n\"Login\",\"{big}\"\n\"Login\",\"bob\"\n"
+        );
+        org.add(file("0AT000000000001", "Login", 26, &csv));
+        let columns: Vec<String> = (0..12).map(|i| format!("C{i}")).collect();
+        let values: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+        let wide = format!("{}\n{}\n", columns.join(","), values.join(","));
+        org.add(file("0AT000000000002", "API", 27, &wide));
+        org.add(file(
+            "0AT000000000003",
+            "Login",
+            28,
+            &one_row("Login", "cat@acme.test"),
+        ));
+        let api = serve(&org).await;
+        let dir = TempDir::new("sf-limits");
+        let limited = || {
+            let mut c = config(&api);
+            c.poll.client.limits = crate::limits::InputLimits {
+                max_event_size: 1024,
+                max_fields: 10,
+                ..Default::default()
+            };
+            c
+        };
+        let mut h = start(limited(), &dir);
+        let mut events = Vec::new();
+        while events.len() < 5 {
+            events.extend(h.batch().await.iter().map(|e| {
+                (
+                    text(e, "USER_NAME"),
+                    error_reason(e).unwrap_or_default(),
+                    text(e, "message").len(),
+                )
+            }));
+        }
+        assert_eq!(events[0].0, "ann");
+        assert!(events[1].1.contains("row 2: the record is 2010 bytes, more than max_event_size (1024 bytes); `message` holds its first 256 bytes"), "{}", events[1].1);
+        assert_eq!(events[1].2, 256);
+        assert_eq!(events[2].0, "bob");
+        assert!(events[3].1.contains("EventLogFile 0AT000000000002 (API, LogDate 2026-11-27T00:00:00.000Z): row 1: the record has more than max_fields (10) fields"), "{}", events[3].1);
+        assert_eq!(events[4].0, "cat@acme.test");
+        let counters = Arc::clone(&h.counters);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
+        assert_eq!(counters.snapshot().events_errored, 2);
+
+        // The checkpoint is past all three files: the query asks for later ones.
+        let before = api.seen().len();
+        let mut h = start(limited(), &dir);
+        let query = api.request_after(before, QUERY).await.param("q").unwrap();
+        assert!(
+            query.contains("(LogDate > 2026-11-28T00:00:00Z OR (LogDate = 2026-11-28T00:00:00Z AND Id > '0AT000000000003'))"),
+            "{query}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(h.rx.try_recv().is_err());
+        h.stop().await.unwrap();
     }
 
     #[tokio::test]

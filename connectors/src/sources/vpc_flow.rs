@@ -18,6 +18,9 @@
 
 use super::s3_logs::{self, KeyKind, LogFormat, S3LogSource};
 use crate::aws;
+use crate::limits::{
+    InputLimits, Rejected, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR, MAX_FIELDS_ATTR, REJECTED_HEAD,
+};
 use crate::lines::decode_line;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::event::Event;
@@ -46,6 +49,9 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         s3_logs::MAX_MESSAGES_ATTR,
         s3_logs::BATCH_SIZE_ATTR,
         s3_logs::MAX_OBJECT_SIZE_ATTR,
+        MAX_EVENT_SIZE_ATTR,
+        MAX_DEPTH_ATTR,
+        MAX_FIELDS_ATTR,
     ],
     fixed_outputs: &[],
     outputs_from: None,
@@ -76,13 +82,36 @@ impl LogFormat for FlowLogs {
         }
     }
 
-    fn events(content: Vec<u8>, source: &Arc<str>) -> Result<Vec<Event>, String> {
-        Ok(content
+    /// One event per line; a line over `max_event_size` is held back (flow log lines
+    /// are flat text, so only the size limit can apply).
+    fn events(
+        content: Vec<u8>,
+        source: &Arc<str>,
+        limits: &InputLimits,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<Event>, String> {
+        let mut events = Vec::new();
+        let lines = content
             .split(|b| *b == b'\n')
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| Event::from_message(&decode_line(line).0, Arc::clone(source)))
-            .collect())
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace));
+        for (n, line) in lines.enumerate() {
+            match limits.check_size(line.len()) {
+                Ok(()) => events.push(Event::from_message(
+                    &decode_line(line).0,
+                    Arc::clone(source),
+                )),
+                Err(e) => rejected.push(Rejected {
+                    number: n + 1,
+                    size: line.len(),
+                    head: decode_line(&line[..line.len().min(REJECTED_HEAD)])
+                        .0
+                        .into_owned(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -110,6 +139,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lines_over_max_event_size_are_held_back() {
+        let source: Arc<str> = Arc::from("flow");
+        let long = format!("2 123456789012 eni-1 {}", "x".repeat(300));
+        let object = format!("version account-id interface-id\n{long}\n2 1 eni-2\n");
+        let limits = InputLimits {
+            max_event_size: 100,
+            ..InputLimits::default()
+        };
+        let mut rejected = Vec::new();
+        let events =
+            FlowLogs::events(object.into_bytes(), &source, &limits, &mut rejected).unwrap();
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| pipectl_core::json::to_string(&e.value))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"message":"version account-id interface-id"}"#,
+                r#"{"message":"2 1 eni-2"}"#
+            ]
+        );
+        assert_eq!(rejected.len(), 1);
+        assert_eq!((rejected[0].number, rejected[0].size), (2, long.len()));
+        assert_eq!(rejected[0].head.len(), REJECTED_HEAD);
+        assert_eq!(
+            rejected[0].reason,
+            "the record is 321 bytes, more than max_event_size (100 bytes)"
+        );
+    }
+
     /// Two objects in two formats, read one after the other through one `normalise`.
     #[test]
     fn lines_with_their_header_keep_custom_formats_working() {
@@ -119,7 +180,9 @@ mod tests {
         let mut normaliser = Normaliser::new(Format::AwsVpcflow);
         let mut out = Vec::new();
         for object in [default, custom] {
-            for mut event in FlowLogs::events(object, &source).unwrap() {
+            for mut event in
+                FlowLogs::events(object, &source, &InputLimits::default(), &mut Vec::new()).unwrap()
+            {
                 if normaliser.apply(&mut event.value).unwrap() {
                     out.push(pipectl_core::json::to_string(&event.value));
                 }

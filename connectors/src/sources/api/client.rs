@@ -18,6 +18,7 @@ use super::error::{display_url, excerpt, ApiError};
 use super::oauth::{parse_token, CachedToken, ClientCredentials, TokenGrant};
 use super::pacer::Pacer;
 use super::retry::{rate_limit_pause, retry_after, RetryPolicy};
+use crate::limits::{split_records, InputLimits, RecordsAt, Rejected};
 use bytes::Bytes;
 use pipectl_core::metrics::ComponentCounters;
 use pipectl_core::secrets::Secret;
@@ -26,7 +27,7 @@ use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
 };
 use reqwest::{Method, StatusCode, Url};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -68,11 +69,43 @@ pub(crate) fn denied(_reply: &Reply) -> Forbidden {
 const CLIENT_CREDENTIALS_HINT: &str =
     "check tenant, client_id, client_secret and that the secret has not expired";
 
-/// A response, read whole.
+/// A response, read whole (up to the client's `max_response_size`).
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The limits each record of the body is held to ([`records_body`]).
+    pub limits: InputLimits,
+    /// Records [`records_body`] held back; the client keeps them once the reply is
+    /// accepted, for the source to emit as error records ([`ApiClient::take_rejected`]).
+    pub rejected: Mutex<Vec<Rejected>>,
+}
+
+impl Reply {
+    /// A reply as the client would make it, for tests of page readers.
+    #[cfg(test)]
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Reply {
+        Reply {
+            status,
+            headers,
+            body,
+            limits: InputLimits::default(),
+            rejected: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// How many records [`records_body`] held back from this reply: a page whose
+    /// records were all held back is not an empty page.
+    pub fn held_back(&self) -> usize {
+        self.rejected.lock().map(|held| held.len()).unwrap_or(0)
+    }
+
+    fn take_rejected(&self) -> Vec<Rejected> {
+        self.rejected
+            .lock()
+            .map(|mut held| std::mem::take(&mut *held))
+            .unwrap_or_default()
+    }
 }
 
 /// Why the caller did not accept a response.
@@ -90,7 +123,15 @@ pub(crate) struct ClientSettings {
     pub retry: RetryPolicy,
     /// `Some((n, window))`: at most `n` requests per `window`.
     pub pace: Option<(usize, Duration)>,
+    /// The limits each record read is held to.
+    pub limits: InputLimits,
+    /// The largest response body read; a larger one is refused unread.
+    pub max_response_size: usize,
 }
+
+/// The default of `max_response_size`: far above any page the vendors send (Okta,
+/// Graph and Google pages are a few MB at most; an Office 365 content blob tens of MB).
+pub(crate) const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 << 20;
 
 /// An authenticated, rate-aware HTTP client for one source.
 pub(crate) struct ApiClient {
@@ -103,6 +144,10 @@ pub(crate) struct ApiClient {
     counters: Arc<ComponentCounters>,
     /// Reads a `403` ([`denied`] unless the source says otherwise).
     forbidden: fn(&Reply) -> Forbidden,
+    limits: InputLimits,
+    max_response_size: usize,
+    /// Records held back from accepted replies, with the request they came from.
+    rejected: Vec<(String, Rejected)>,
 }
 
 impl ApiClient {
@@ -125,7 +170,17 @@ impl ApiClient {
             paused_until: None,
             counters,
             forbidden: denied,
+            limits: settings.limits,
+            max_response_size: settings.max_response_size,
+            rejected: Vec::new(),
         })
+    }
+
+    /// The records held back (over a limit, or not JSON) from the replies accepted
+    /// since the last call, each with the request it came from: the caller emits them
+    /// as error records with the page they were on.
+    pub fn take_rejected(&mut self) -> Vec<(String, Rejected)> {
+        std::mem::take(&mut self.rejected)
     }
 
     /// How this API's `403`s are read.
@@ -209,6 +264,8 @@ impl ApiClient {
                 request = request.header(CONTENT_LENGTH, "0");
             }
             let (failure, wait) = match self.send(request, &target).await {
+                // A response over max_response_size: the same again on a retry.
+                Err(failure) if failure.permanent => return Err(failure),
                 Err(failure) => (failure, None),
                 Ok(reply) => match reply.status {
                     StatusCode::UNAUTHORIZED if !renewed_token && self.can_renew() => {
@@ -245,7 +302,15 @@ impl ApiClient {
                         retry_after(&reply.headers),
                     ),
                     _ => match decode(&reply) {
-                        Ok(value) => return Ok(value),
+                        Ok(value) => {
+                            let held = reply.take_rejected();
+                            if !held.is_empty() {
+                                tracing::warn!(request = %target, rejected = held.len(), "records over the input limits (or not JSON) were held back; they are emitted as error records");
+                            }
+                            self.rejected
+                                .extend(held.into_iter().map(|r| (target.clone(), r)));
+                            return Ok(value);
+                        }
                         Err(Bad::Refused) => {
                             return Err(ApiError::permanent(self.status_error(&target, &reply))
                                 .with_status(reply.status))
@@ -271,7 +336,7 @@ impl ApiClient {
         request: reqwest::RequestBuilder,
         target: &str,
     ) -> Result<Reply, ApiError> {
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| ApiError::transient(format!("{target}: {}", describe(e))))?;
@@ -282,14 +347,35 @@ impl ApiClient {
             tracing::info!(request = %target, pause = ?pause, "the API's rate limit is used up; pausing until it resets");
             self.paused_until = Some(Instant::now() + pause);
         }
-        let body = response.bytes().await.map_err(|e| {
+        let max = self.max_response_size;
+        let too_large = |size: String| {
+            ApiError::permanent(format!(
+                "{target}: the response is {size} bytes, more than max_response_size ({max} bytes); raise max_response_size or ask for smaller pages"
+            ))
+        };
+        if let Some(length) = response.content_length() {
+            if length > max as u64 {
+                return Err(too_large(length.to_string()));
+            }
+        }
+        // Read chunk by chunk: a body without a length (chunked) is stopped at the
+        // bound, never buffered whole.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             ApiError::transient(format!("{target}: reading the response: {}", describe(e)))
-        })?;
+        })? {
+            if body.len() + chunk.len() > max {
+                return Err(too_large(format!("at least {}", body.len() + chunk.len())));
+            }
+            body.extend_from_slice(&chunk);
+        }
         self.counters.add_bytes_in(body.len() as u64);
         Ok(Reply {
             status,
             headers,
-            body,
+            body: Bytes::from(body),
+            limits: self.limits,
+            rejected: Mutex::new(Vec::new()),
         })
     }
 
@@ -447,6 +533,8 @@ impl ApiClient {
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(body.clone());
             let (failure, wait) = match self.send(request, &target).await {
+                // A response over max_response_size: the same again on a retry.
+                Err(failure) if failure.permanent => return Err(failure),
                 Err(failure) => (failure, None),
                 Ok(reply) if is_retryable(reply.status) => (
                     ApiError::transient(self.status_error(&target, &reply)),
@@ -517,6 +605,25 @@ pub(crate) fn unless_gone<T>(
     }
 }
 
+/// A `2xx` body of records as JSON, each record decoded on its own within the client's
+/// limits (see [`split_records`]): the records at `at` that break a limit are taken out
+/// of the document and kept with the reply, to be emitted as error records, so one
+/// hostile record neither stops the page from being read nor reaches the pipeline.
+/// Other statuses are refused.
+pub(crate) fn records_body(reply: &Reply, at: RecordsAt<'_>) -> Result<Value, Bad> {
+    if !reply.status.is_success() {
+        return Err(Bad::Refused);
+    }
+    let (value, rejected) = split_records(&reply.body, at, &reply.limits)
+        .map_err(|e| Bad::Page(format!("not JSON ({e})")))?;
+    if !rejected.is_empty() {
+        if let Ok(mut held) = reply.rejected.lock() {
+            *held = rejected;
+        }
+    }
+    Ok(value)
+}
+
 /// A `2xx` body as JSON; other statuses are refused.
 pub(crate) fn json_body(reply: &Reply) -> Result<Value, Bad> {
     if !reply.status.is_success() {
@@ -538,6 +645,8 @@ mod tests {
             timeout: Duration::from_secs(5),
             retry,
             pace: None,
+            limits: InputLimits::default(),
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 
@@ -619,5 +728,51 @@ mod tests {
         assert!(!err.message.contains("after=x"), "{}", err.message);
         // Two backoffs of at least half their 10 ms and 20 ms steps.
         assert!(started.elapsed() >= Duration::from_millis(15));
+    }
+
+    #[tokio::test]
+    async fn responses_over_max_response_size_are_refused_unread() {
+        let api = MockApi::start(|seen| {
+            let answer = Answer::json(format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000)));
+            if seen.path == "/chunked" {
+                // No length up front: the bound is met while reading.
+                answer.header("transfer-encoding", "chunked")
+            } else {
+                answer
+            }
+        })
+        .await;
+        let counters = Arc::new(ComponentCounters::default());
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut bounded = settings(3);
+        bounded.max_response_size = 1000;
+        let mut client = ApiClient::new(&bounded, auth, Arc::clone(&counters)).unwrap();
+        for (path, size) in [("/sized", "is 2010 bytes"), ("/chunked", "is at least")] {
+            let url = Url::parse(&api.url(path)).unwrap();
+            let err = client.call(Method::GET, &url, json_body).await.unwrap_err();
+            assert!(err.message.contains(size), "{path}: {}", err.message);
+            assert!(err.permanent, "{path}: {}", err.message);
+            assert!(
+                err.message.contains(
+                    "bytes, more than max_response_size (1000 bytes); raise max_response_size"
+                ),
+                "{path}: {}",
+                err.message
+            );
+        }
+        // Refused at once, not retried.
+        assert_eq!(api.seen().len(), 2);
+        assert_eq!(counters.snapshot().bytes_in, 0);
+        bounded.max_response_size = 4000;
+        let auth = Auth::Token {
+            scheme: "SSWS",
+            token: Secret::new("tok"),
+        };
+        let mut client = ApiClient::new(&bounded, auth, counters).unwrap();
+        let url = Url::parse(&api.url("/chunked")).unwrap();
+        assert!(client.call(Method::GET, &url, json_body).await.is_ok());
     }
 }

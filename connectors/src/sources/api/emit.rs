@@ -11,6 +11,7 @@
 //! `pipectl.error` says why, the shape the `errors` outputs use; they count as errored.
 
 use super::super::{Halt, Run};
+use super::client::ApiClient;
 use crate::checkpoint::CheckpointStore;
 use crate::io::{attach_ack, BatchOutput};
 use pipectl_core::ack::{AckReceiver, BatchStatus};
@@ -210,6 +211,21 @@ impl<O: BatchOutput> Emitter<O> {
                 .await?;
         }
         self.settle().await
+    }
+
+    /// The error records of the records `client` held back since last asked (over an
+    /// input limit, or not JSON), each saying which request's page it was on and
+    /// why; counted as errored. Sources add them to the page's records, so they are
+    /// delivered, and the cursor moves past them, like any other record.
+    pub fn rejected(&self, client: &mut ApiClient) -> Vec<Value> {
+        client
+            .take_rejected()
+            .into_iter()
+            .map(|(target, rejected)| {
+                self.run.counters.add_errored(1);
+                rejected.error_record(&self.run.name, &target)
+            })
+            .collect()
     }
 
     /// One record as an event; a record that is not an object is wrapped and flagged.

@@ -25,8 +25,9 @@ pub(crate) mod testing;
 
 use super::{Halt, Run};
 use crate::io::BatchOutput;
-use crate::settings::positive;
-use client::{ApiClient, Auth, ClientSettings, Forbidden, Reply};
+use crate::limits::{InputLimits, MAX_DEPTH_ATTR, MAX_EVENT_SIZE_ATTR, MAX_FIELDS_ATTR};
+use crate::settings::{positive, size_limit};
+use client::{ApiClient, Auth, ClientSettings, Forbidden, Reply, DEFAULT_MAX_RESPONSE_SIZE};
 use emit::Emitter;
 use error::ApiError;
 use pipectl_core::component::{BuildError, ComponentError};
@@ -62,6 +63,23 @@ pub(crate) const MAX_ATTEMPTS_ATTR: AttrSpec = AttrSpec::with_default(
     "Tries per request (connection errors, timeouts, 429, 5xx, unreadable pages) before the poll round fails and waits for the next one.",
 );
 
+/// `max_response_size`.
+pub(crate) const MAX_RESPONSE_SIZE_ATTR: AttrSpec = AttrSpec::with_default(
+    "max_response_size",
+    AttrType::Size,
+    "64MiB",
+    "A response body (a page, a content blob, a download) larger than this is refused unread, and the source stops with an error naming the request, so memory stays bounded.",
+);
+
+/// The input-limit attributes every API source takes, after its own: the limits each
+/// record is held to (see docs/hostile-input.md) and the bound on a response.
+pub(crate) const LIMIT_ATTRS: [AttrSpec; 4] = [
+    MAX_EVENT_SIZE_ATTR,
+    MAX_DEPTH_ATTR,
+    MAX_FIELDS_ATTR,
+    MAX_RESPONSE_SIZE_ATTR,
+];
+
 /// The polling settings every API source shares.
 #[derive(Debug, Clone)]
 pub(crate) struct PollSettings {
@@ -70,8 +88,9 @@ pub(crate) struct PollSettings {
 }
 
 impl PollSettings {
-    /// Reads `poll_interval`, `request_timeout` and `max_attempts`; `pace` is the
-    /// source's own client-side limit.
+    /// Reads `poll_interval`, `request_timeout`, `max_attempts` and the input limits
+    /// (`max_event_size`, `max_depth`, `max_fields`, `max_response_size`, each taking
+    /// its default when absent); `pace` is the source's own client-side limit.
     pub fn from_attrs(
         attrs: &Attrs<'_>,
         pace: Option<(usize, Duration)>,
@@ -92,6 +111,11 @@ impl PollSettings {
                 timeout,
                 retry: RetryPolicy::new(attempts),
                 pace,
+                limits: InputLimits::from_attrs(attrs)?,
+                max_response_size: match attrs.raw("max_response_size") {
+                    None => DEFAULT_MAX_RESPONSE_SIZE,
+                    Some(_) => size_limit(attrs, "max_response_size")?,
+                },
             },
         })
     }

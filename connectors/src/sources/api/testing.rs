@@ -174,6 +174,19 @@ impl MockApi {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until a request to `path` comes after the first `after`
+    /// requests; returns it.
+    pub async fn request_after(&self, after: usize, path: &str) -> Seen {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(seen) = self.seen().into_iter().skip(after).find(|s| s.path == path) {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "no request to {path}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// `base` with a path, as text (for links the server returns).
     pub fn url(&self, path_and_query: &str) -> String {
         format!(
@@ -264,4 +277,70 @@ pub fn text(event: &Event, field: &str) -> String {
             .unwrap_or_else(|| pipectl_core::json::to_string(v)),
         None => String::new(),
     }
+}
+
+/// Records an attacker could plant in an API's answer, each over one of the default
+/// input limits, with `field` naming them (`deep`, `wide`, `big`): nested 10,000
+/// levels deep, with 10,001 fields, and of more than 1 MiB.
+pub fn hostile_records(field: &str) -> [String; 3] {
+    let deep = format!(
+        r#"{{"{field}":"deep","n":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let fields: Vec<String> = (0..10_000).map(|i| format!(r#""f{i}":{i}"#)).collect();
+    let wide = format!(r#"{{"{field}":"wide",{}}}"#, fields.join(","));
+    let big = format!(r#"{{"{field}":"big","pad":"{}"}}"#, "x".repeat(1 << 20));
+    [deep, wide, big]
+}
+
+/// The reasons of the three [`hostile_records`], in their order.
+pub const HOSTILE_REASONS: [&str; 3] = [
+    "the record nests deeper than max_depth (32 levels)",
+    "the record has more than max_fields (10000) fields",
+    "more than max_event_size (1048576 bytes)",
+];
+
+/// `pipectl.error.message` of an error record.
+pub fn error_reason(event: &Event) -> Option<String> {
+    let error = event
+        .value
+        .as_object()?
+        .get("pipectl")?
+        .as_object()?
+        .get("error")?;
+    Some(error.as_object()?.get("message")?.as_str()?.to_string())
+}
+
+/// Receives events (acknowledging each batch) until `good` records (named by `id`)
+/// and three error records have come, then checks: each good record once, in order,
+/// and the three hostile records as error records naming their limit, counted as
+/// errored.
+pub async fn expect_hostile_held_back(
+    h: &mut Harness,
+    id: impl Fn(&Event) -> String,
+    good: &[&str],
+) {
+    let mut seen_good = Vec::new();
+    let mut errors = Vec::new();
+    while seen_good.len() < good.len() || errors.len() < 3 {
+        for event in h.batch().await.iter() {
+            match error_reason(event) {
+                Some(reason) => {
+                    let message = text(event, "message");
+                    assert!(message.len() <= crate::limits::REJECTED_HEAD, "{message}");
+                    errors.push(reason);
+                }
+                None => seen_good.push(id(event)),
+            }
+        }
+    }
+    assert_eq!(seen_good, good);
+    for (reason, expected) in errors.iter().zip(HOSTILE_REASONS) {
+        assert!(
+            reason.contains(expected),
+            "{reason} does not say {expected}"
+        );
+    }
+    assert!(h.counters.snapshot().events_errored >= 3);
 }

@@ -4,7 +4,9 @@
 use super::super::api::client::ClientSettings;
 use super::super::api::oauth::ClientCredentials;
 use super::super::api::retry::RetryPolicy;
-use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+use super::super::api::testing::{
+    expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+};
 use super::*;
 use crate::testkit::{build_error, plan, string, TempDir};
 use pipectl_core::secrets::Secret;
@@ -40,6 +42,8 @@ fn config(api: &MockApi, overlap: Duration) -> AzureActivityConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }
@@ -54,6 +58,8 @@ struct Subscription {
     failures: Mutex<Vec<Answer>>,
     /// Answer every next-page request with `503` while set.
     hold_next: std::sync::atomic::AtomicBool,
+    /// Records put once into the first page of events asked for.
+    hostile: Mutex<Vec<String>>,
 }
 
 impl Subscription {
@@ -124,7 +130,7 @@ impl Subscription {
             .param("$skipToken")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let page: Vec<String> = matching
+        let mut page: Vec<String> = matching
             .iter()
             .skip(skip)
             .take(2)
@@ -135,6 +141,9 @@ impl Subscription {
                 )
             })
             .collect();
+        let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+        let at = page.len().min(1);
+        page.splice(at..at, hostile);
         let next = if skip + 2 < matching.len() {
             format!(
                 r#","nextLink":"{}{EVENTS_PATH}?api-version=2015-04-01&$filter={}&$skipToken={}""#,
@@ -273,10 +282,12 @@ async fn throttling_server_errors_and_a_malformed_page_lose_nothing() {
 
 #[test]
 fn malformed_pages_are_named_plainly() {
-    let reply = |body: &str| Reply {
-        status: reqwest::StatusCode::OK,
-        headers: reqwest::header::HeaderMap::new(),
-        body: bytes::Bytes::from(body.to_string()),
+    let reply = |body: &str| {
+        Reply::new(
+            reqwest::StatusCode::OK,
+            reqwest::header::HeaderMap::new(),
+            bytes::Bytes::from(body.to_string()),
+        )
     };
     let reason = |body: &str| match read_page(&reply(body)) {
         Err(Bad::Page(reason)) => reason,
@@ -383,4 +394,27 @@ fn configuration_is_checked() {
     let mut attrs = base(vec![SUB]);
     attrs.push(("api_url", string("http://management.example")));
     assert!(build_error(&FACTORY, &plan(&SPEC, "a", attrs)).contains("https://"));
+}
+
+/// Hostile records in a page of events: held back as error records, the good ones
+/// emitted once, and a restart reads nothing again.
+#[tokio::test]
+async fn hostile_records_are_held_back_and_passed() {
+    let subscription = Arc::new(Subscription::default());
+    for (id, minutes_ago) in [("a", 30), ("b", 20), ("c", 10)] {
+        subscription.add(id, minutes_ago);
+    }
+    *subscription.hostile.lock().unwrap() = hostile_records("eventDataId").to_vec();
+    let api = serve(&subscription).await;
+    let dir = TempDir::new("azure-activity-hostile");
+    let mut h = start(config(&api, Duration::ZERO), &dir);
+    expect_hostile_held_back(&mut h, |e| text(e, "eventDataId"), &["c", "b", "a"]).await;
+    h.stop().await.unwrap();
+
+    let before = api.seen().len();
+    let mut h = start(config(&api, Duration::ZERO), &dir);
+    api.request_after(before, EVENTS_PATH).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.rx.try_recv().is_err());
+    h.stop().await.unwrap();
 }

@@ -4,7 +4,9 @@
 
 use super::super::api::client::ClientSettings;
 use super::super::api::retry::RetryPolicy;
-use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+use super::super::api::testing::{
+    expect_hostile_held_back, hostile_records, text, Answer, Harness, MockApi, Seen,
+};
 use super::*;
 use crate::testkit::{build_error, plan, string, TempDir};
 use pipectl_dsl::plan::PlanValue;
@@ -27,6 +29,8 @@ struct Enterprise {
     repeat: AtomicBool,
     /// ... but not before the position `now` gave.
     floor: AtomicUsize,
+    /// Entries put once into the first page of events asked for.
+    hostile: Mutex<Vec<String>>,
 }
 
 impl Enterprise {
@@ -82,7 +86,7 @@ impl Enterprise {
         if start >= end {
             return Answer::json(r#"{"chunk_size":0,"next_stream_position":"0","entries":[]}"#);
         }
-        let entries: Vec<String> = (start..end)
+        let mut entries: Vec<String> = (start..end)
             .map(|n| {
                 format!(
                     r#"{{"source":null,"created_by":{{"type":"user","id":"2","login":"a@example.com"}},"created_at":"2026-11-28T08:00:{:02}-08:00","event_id":"e{n}","event_type":"LOGIN","ip_address":"10.0.0.{n}","type":"event","session_id":null,"additional_details":null}}"#,
@@ -90,6 +94,9 @@ impl Enterprise {
                 )
             })
             .collect();
+        let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+        let at = entries.len().min(1);
+        entries.splice(at..at, hostile);
         Answer::json(format!(
             r#"{{"chunk_size":{},"next_stream_position":"{end}","entries":[{}]}}"#,
             end - start,
@@ -117,6 +124,8 @@ fn config(api: &MockApi, stream_type: StreamType) -> BoxConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }
@@ -202,6 +211,25 @@ async fn admin_logs_are_paged_from_the_lookback_and_resumed_after_restart() {
     let resumed = &event_requests(&api)[before];
     assert_eq!(resumed.param("stream_position").as_deref(), Some("5"));
     assert_eq!(resumed.param("created_after"), Some(created_after));
+}
+
+/// Hostile entries in a page: held back as error records, the good ones emitted once,
+/// the position checkpointed past them.
+#[tokio::test]
+async fn hostile_records_are_held_back_and_passed() {
+    let enterprise = Arc::new(Enterprise::default());
+    enterprise.events.store(3, Ordering::SeqCst);
+    *enterprise.hostile.lock().unwrap() = hostile_records("event_id").to_vec();
+    let api = serve(&enterprise).await;
+    let dir = TempDir::new("box-hostile");
+    let mut h = start(config(&api, StreamType::AdminLogs), &dir);
+    expect_hostile_held_back(&mut h, |e| text(e, "event_id"), &["e0", "e1", "e2"]).await;
+    requests_reach(&api, 3).await;
+    h.stop().await.unwrap();
+    assert_eq!(
+        checkpoint(&dir)["streams"]["admin_logs"]["position"],
+        serde_json::json!("3")
+    );
 }
 
 #[tokio::test]
@@ -405,10 +433,12 @@ async fn the_position_moves_only_after_acknowledgement() {
 
 #[test]
 fn pages_are_checked() {
-    let reply = |body: &str| Reply {
-        status: reqwest::StatusCode::OK,
-        headers: Default::default(),
-        body: bytes::Bytes::from(body.to_string()),
+    let reply = |body: &str| {
+        Reply::new(
+            reqwest::StatusCode::OK,
+            Default::default(),
+            bytes::Bytes::from(body.to_string()),
+        )
     };
     let page = read_page(&reply(
         r#"{"chunk_size":1,"next_stream_position":1152922976252290886,"entries":[{"event_id":"x"}]}"#,

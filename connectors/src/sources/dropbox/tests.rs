@@ -4,7 +4,9 @@
 
 use super::super::api::client::ClientSettings;
 use super::super::api::retry::RetryPolicy;
-use super::super::api::testing::{Answer, Harness, MockApi, Seen};
+use super::super::api::testing::{
+    expect_hostile_held_back, hostile_records, Answer, Harness, MockApi, Seen,
+};
 use super::*;
 use crate::testkit::{build_error, plan, string, value, TempDir};
 use pipectl_dsl::plan::PlanValue;
@@ -29,6 +31,8 @@ struct Team {
     empty_pages: AtomicUsize,
     /// "Now" for the test, on a whole second (Dropbox's times have no fractions).
     now: std::sync::OnceLock<i64>,
+    /// Events put once into the first page of the log asked for.
+    hostile: Mutex<Vec<String>>,
 }
 
 fn team_event(n: usize, ms: i64, reordered: bool) -> String {
@@ -56,9 +60,11 @@ impl Team {
         let times = self.times.lock().unwrap();
         let epoch = self.epoch.load(Ordering::SeqCst);
         let end = (start + limit).min(times.len());
-        let events: Vec<String> = (start..end)
+        let mut events: Vec<String> = (start..end)
             .map(|n| team_event(n, times[n], epoch > 0))
             .collect();
+        let hostile = std::mem::take(&mut *self.hostile.lock().unwrap());
+        events.splice(1.min(events.len())..1.min(events.len()), hostile);
         Answer::json(format!(
             r#"{{"events":[{}],"cursor":"{epoch}:{end}","has_more":{}}}"#,
             events.join(","),
@@ -169,6 +175,8 @@ fn config(api: &MockApi, poll_interval: Duration) -> DropboxConfig {
                 timeout: Duration::from_secs(5),
                 retry,
                 pace: None,
+                limits: crate::limits::InputLimits::default(),
+                max_response_size: crate::sources::api::client::DEFAULT_MAX_RESPONSE_SIZE,
             },
         },
     }
@@ -269,6 +277,31 @@ async fn pages_continue_through_empty_ones_and_resume_after_restart() {
         .iter()
         .skip(1)
         .all(|r| r.path.ends_with("/continue")));
+}
+
+/// Hostile events in a page: held back as error records, the good ones emitted once,
+/// the cursor checkpointed past them.
+#[tokio::test]
+async fn hostile_records_are_held_back_and_passed() {
+    let team = Arc::new(Team::default());
+    for ago in [300, 200, 100] {
+        team.add(ago);
+    }
+    *team.hostile.lock().unwrap() = hostile_records("event").to_vec();
+    let api = serve(&team).await;
+    let dir = TempDir::new("dropbox-hostile");
+    let number = |e: &pipectl_core::event::Event| {
+        let n = e.value.as_object().and_then(|m| m.get("details"));
+        let n = n.and_then(Value::as_object).and_then(|d| d.get("n"));
+        n.and_then(Value::as_i64).unwrap_or(-1).to_string()
+    };
+    let mut h = start(config(&api, Duration::from_millis(50)), &dir);
+    expect_hostile_held_back(&mut h, number, &["0", "1", "2"]).await;
+    h.stop().await.unwrap();
+    assert_eq!(
+        checkpoint(&dir)["streams"]["team_log"]["cursor"],
+        serde_json::json!("0:3")
+    );
 }
 
 #[tokio::test]
@@ -494,10 +527,12 @@ fn the_digest_ignores_key_order_but_not_content() {
 
 #[test]
 fn conflicts_are_told_apart() {
-    let reply = |status: u16, body: &str| Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: Default::default(),
-        body: bytes::Bytes::from(body.to_string()),
+    let reply = |status: u16, body: &str| {
+        Reply::new(
+            StatusCode::from_u16(status).unwrap(),
+            Default::default(),
+            bytes::Bytes::from(body.to_string()),
+        )
     };
     let reset = read_continued(&reply(
         409,

@@ -21,6 +21,7 @@ use super::{Halt, Run};
 use crate::aws::s3::S3;
 use crate::aws::{self, AwsError, AwsSettings};
 use crate::io::{attach_ack, BatchOutput};
+use crate::limits::{InputLimits, Rejected};
 use crate::settings::{choice, positive, size_limit};
 use pipectl_core::ack::{AckReceiver, BatchStatus};
 use pipectl_core::component::{BuildContext, BuildError, ComponentError, Source, SourceContext};
@@ -52,8 +53,15 @@ pub trait LogFormat: Send + Sync + 'static {
     const WHAT: &'static str;
     /// Whether `key` holds this source's logs.
     fn classify(key: &str) -> KeyKind;
-    /// The events of an object's (decompressed) content, or why it is not one.
-    fn events(content: Vec<u8>, source: &Arc<str>) -> Result<Vec<Event>, String>;
+    /// The events of an object's (decompressed) content, or why it is not one. Each
+    /// record is held to `limits`: one that breaks them is not decoded into an event
+    /// but pushed to `rejected`, and becomes an error record.
+    fn events(
+        content: Vec<u8>,
+        source: &Arc<str>,
+        limits: &InputLimits,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<Vec<Event>, String>;
 }
 
 /// How objects are found.
@@ -79,6 +87,8 @@ pub struct S3LogsConfig {
     pub max_messages: u32,
     pub batch_size: usize,
     pub max_object_size: usize,
+    /// What each record of an object is held to.
+    pub limits: InputLimits,
 }
 
 /// `mode`.
@@ -203,6 +213,7 @@ impl S3LogsConfig {
             max_messages,
             batch_size: positive(attrs, "batch_size")?,
             max_object_size: size_limit(attrs, "max_object_size")?,
+            limits: InputLimits::from_attrs(attrs)?,
         })
     }
 }
@@ -355,13 +366,32 @@ async fn read_object<F: LogFormat, O: BatchOutput>(
     };
     run.counters.add_bytes_in(bytes.len() as u64);
     let limit = config.max_object_size;
+    let limits = config.limits;
     let source = Arc::clone(&run.name);
     let decoded = tokio::task::spawn_blocking(move || {
-        decompress(bytes, limit).and_then(|content| F::events(content, &source))
+        let mut rejected = Vec::new();
+        decompress(bytes, limit)
+            .and_then(|content| F::events(content, &source, &limits, &mut rejected))
+            .map(|events| (events, rejected))
     })
     .await
     .map_err(|e| Halt::Failed(run.error(format!("decoding s3://{bucket}/{key} failed: {e}"))))?;
-    Ok(decoded.map_err(|reason| ObjectError::Bad(format!("s3://{bucket}/{key}: {reason}"))))
+    let location = format!("s3://{bucket}/{key}");
+    Ok(match decoded {
+        Ok((mut events, rejected)) => {
+            if !rejected.is_empty() {
+                tracing::warn!(source = %run.name, object = %location, rejected = rejected.len(), "records over the input limits were held back; they are emitted as error records");
+                run.counters.add_errored(rejected.len() as u64);
+            }
+            events.extend(
+                rejected.iter().map(|r| {
+                    Event::new(r.error_record(&run.name, &location), Arc::clone(&run.name))
+                }),
+            );
+            Ok(events)
+        }
+        Err(reason) => Err(ObjectError::Bad(format!("{location}: {reason}"))),
+    })
 }
 
 /// The content of a gzip object (one or more members), or the bytes as they are.

@@ -25,6 +25,7 @@ fn config(moto: &Moto, mode: Mode, visibility_secs: u64) -> S3LogsConfig {
         max_messages: 10,
         batch_size: 3,
         max_object_size: 1 << 20,
+        limits: crate::limits::InputLimits::default(),
     }
 }
 
@@ -456,4 +457,68 @@ async fn flow_log_objects_become_lines_with_their_header_first() {
     let (_, stats) = source.stop().await;
     assert_eq!(ObjectStats::get(&stats.objects_read), 2);
     assert_eq!(ObjectStats::get(&stats.foreign_skipped), 1);
+}
+
+/// A CloudTrail file with hostile records among good ones, then a decompression bomb:
+/// the good records arrive once, the hostile ones as error records naming their
+/// limit, the bomb is a bad object stopped at `max_object_size`, and the scan
+/// position moves past all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_records_and_a_gzip_bomb_are_held_back_and_passed() {
+    use crate::sources::api::testing::{error_reason, hostile_records, HOSTILE_REASONS};
+    let moto = Moto::start().await;
+    moto.create_bucket("trail").await;
+    let good: Vec<String> = records(0..3).iter().map(|r| r.to_string()).collect();
+    let [deep, wide, big] = hostile_records("eventID");
+    let file = format!(
+        r#"{{"Records":[{},{deep},{},{wide},{big},{}]}}"#,
+        good[0], good[1], good[2]
+    );
+    moto.put_object(
+        "trail",
+        &trail_key("20260102T0000Z_a"),
+        gzip(file.as_bytes()),
+    )
+    .await;
+    // 64 MiB of zeros compress to about 64 KiB: well under max_object_size stored,
+    // sixteen times over it decompressed.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 100 << 10, "{}", bomb.len());
+    moto.put_object("trail", &trail_key("20260102T0001Z_bomb"), bomb)
+        .await;
+    moto.put_object("trail", &trail_key("20260102T0002Z_b"), trail_file(3..4))
+        .await;
+
+    let dir = TempDir::new("ct-hostile");
+    let mut cfg = config(&moto, scan_mode("trail"), 30);
+    cfg.max_object_size = 4 << 20;
+    let mut source = start::<CloudTrailLogs>(cfg.clone(), dir.path());
+    let mut ids = Vec::new();
+    let mut reasons = Vec::new();
+    while ids.len() + reasons.len() < 7 {
+        for event in source.batch().await.iter() {
+            match error_reason(event) {
+                Some(reason) => reasons.push(reason),
+                None => ids.push(event_id(event)),
+            }
+        }
+    }
+    assert_eq!(sorted(ids), expected_ids(0..4));
+    let object = format!("s3://trail/{}", trail_key("20260102T0000Z_a"));
+    for (reason, expected) in reasons.iter().zip(HOSTILE_REASONS) {
+        assert!(reason.starts_with(&object), "{reason}");
+        assert!(reason.contains(expected), "{reason}");
+    }
+    source.quiet(Duration::from_millis(600)).await;
+    let (counters, stats) = source.stop().await;
+    assert_eq!(ObjectStats::get(&stats.bad_objects), 1);
+    // Three records held back, one bad object.
+    assert_eq!(counters.snapshot().events_errored, 4);
+    assert_eq!(checkpoint_after(dir.path()), trail_key("20260102T0002Z_b"));
+
+    let mut source = start::<CloudTrailLogs>(cfg, dir.path());
+    source.quiet(Duration::from_millis(600)).await;
+    source.stop().await;
 }
