@@ -98,6 +98,12 @@ thread_local! {
 /// per key and duplicates are looked for only on a hit. Past [`INDEX_AFTER`] keys the
 /// filter is mostly set, so a hash index takes over and a hostile object of a hundred
 /// thousand keys still parses in linear time.
+///
+/// Every member is pushed onto the entries first, exactly as an object without the
+/// check would be, and only a possible duplicate is then resolved in place
+/// ([`ObjectKeys::resolve_last`]). Checking before the push made the key and value
+/// travel through extra stack copies on every member, which cost the hot path about
+/// a tenth of its throughput (docs/PERFORMANCE.md).
 #[derive(Default)]
 struct ObjectKeys {
     seen: [u64; 4],
@@ -105,52 +111,57 @@ struct ObjectKeys {
 }
 
 impl ObjectKeys {
-    /// Adds `key: value` to the object whose entries start at `start` in `entries`.
+    /// Records the key of filter bit `bit` (see [`key_bit`]) as the object's member
+    /// number `count` (0-based); true when it may repeat an earlier key, so the member
+    /// just pushed must go through [`ObjectKeys::resolve_last`].
     #[inline(always)]
-    fn add(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
-        if entries.len() - start < INDEX_AFTER {
-            let bit = key_bit(key.as_str());
-            let word = &mut self.seen[bit / 64];
-            let mask = 1u64 << (bit % 64);
-            if *word & mask == 0 {
-                *word |= mask;
-                entries.push((key, value));
-                return;
-            }
+    fn may_repeat(&mut self, bit: usize, count: usize) -> bool {
+        if count >= INDEX_AFTER {
+            return true;
         }
-        self.add_slow(entries, start, key, value);
+        let word = &mut self.seen[(bit / 64) & 3];
+        let mask = 1u64 << (bit % 64);
+        let hit = *word & mask != 0;
+        *word |= mask;
+        hit
     }
 
-    /// A key whose bit was set (maybe a duplicate), or an object past [`INDEX_AFTER`].
+    /// The last of `entries` (the object's newest member; the object's entries start
+    /// at `start`) may repeat an earlier key: if it does, its value replaces the
+    /// earlier one's and the entry is taken off again.
     #[cold]
     #[inline(never)]
-    fn add_slow(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
-        let count = entries.len() - start;
-        if count < INDEX_AFTER {
-            match entries[start..]
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == key.as_str())
-            {
-                Some(entry) => entry.1 = value,
-                None => entries.push((key, value)),
-            }
+    fn resolve_last(&mut self, entries: &mut Vec<(Str, Value)>, start: usize) {
+        let Some(((key, _), earlier)) = entries
+            .get_mut(start..)
+            .and_then(|object| object.split_last_mut())
+        else {
             return;
-        }
-        let index = self.index.get_or_insert_with(|| {
-            entries[start..]
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _))| (k.clone(), i))
-                .collect()
-        });
-        match index
-            .get(key.as_str())
-            .and_then(|&i| entries.get_mut(start + i))
-        {
-            Some(entry) => entry.1 = value,
-            None => {
-                index.insert(key.clone(), count);
-                entries.push((key, value));
+        };
+        let count = earlier.len();
+        let found = if count < INDEX_AFTER {
+            earlier.iter().position(|(k, _)| k.as_str() == key.as_str())
+        } else {
+            let index = self.index.get_or_insert_with(|| {
+                earlier
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect()
+            });
+            match index.get(key.as_str()) {
+                Some(&i) => Some(i),
+                None => {
+                    index.insert(key.clone(), count);
+                    None
+                }
+            }
+        };
+        if let Some(i) = found {
+            if let Some((_, value)) = entries.pop() {
+                if let Some(entry) = entries.get_mut(start + i) {
+                    entry.1 = value;
+                }
             }
         }
     }
@@ -282,6 +293,7 @@ impl<'a> Parser<'a> {
                 Ok(k) => k,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
+            let bit = key_bit(key.as_str());
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.fail_entries(start, "expected `:` after a key"));
@@ -292,7 +304,11 @@ impl<'a> Parser<'a> {
                 Ok(v) => v,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
-            keys.add(&mut self.scratch.entries, start, key, value);
+            let count = self.scratch.entries.len() - start;
+            self.scratch.entries.push((key, value));
+            if keys.may_repeat(bit, count) {
+                keys.resolve_last(&mut self.scratch.entries, start);
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
