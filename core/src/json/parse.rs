@@ -45,6 +45,7 @@ pub fn from_str_limited(text: &str, limits: Limits) -> Result<Value, JsonError> 
         depth: 0,
         max_depth: limits.max_depth.min(MAX_DEPTH),
         fields_left: limits.max_fields,
+        key_hash: 0,
         scratch,
     };
     let result = parser.document();
@@ -111,7 +112,7 @@ struct ObjectKeys {
 }
 
 impl ObjectKeys {
-    /// Records the key of filter bit `bit` (see [`key_bit`]) as the object's member
+    /// Records the key of filter bit `bit` (its [`key_hash`]) as the object's member
     /// number `count` (0-based); true when it may repeat an earlier key, so the member
     /// just pushed must go through [`ObjectKeys::resolve_last`].
     #[inline(always)]
@@ -167,22 +168,21 @@ impl ObjectKeys {
     }
 }
 
-/// A bit (0..256) for `key` in an object's filter of seen keys: its length and first,
-/// middle and last bytes, which tell apart the keys of nearly every real object.
-#[inline]
-fn key_bit(key: &str) -> usize {
-    let b = key.as_bytes();
-    let (first, last) = match b {
-        [] => (0, 0),
-        [first, .., last] => (usize::from(*first), usize::from(*last)),
-        [only] => (usize::from(*only), usize::from(*only)),
-    };
-    let middle = b.get(b.len() / 2).map_or(0, |m| usize::from(*m));
-    (b.len().wrapping_mul(37)
-        ^ first.wrapping_mul(7)
-        ^ last.wrapping_mul(131)
-        ^ middle.wrapping_mul(17))
-        & 255
+/// The hash of a key (0..[`KEY_SLOTS`]) from its length and first, middle and last
+/// bytes, which tell apart the keys of nearly every real object. It picks the key's
+/// slot in the key cache and its bit in an object's filter of seen keys
+/// ([`ObjectKeys`]); computed once per key, from the decoded key.
+#[inline(always)]
+fn key_hash(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    (match bytes {
+        [] => 0,
+        [only] => usize::from(*only),
+        [first, .., last] => {
+            let middle = bytes.get(n / 2).copied().unwrap_or(0);
+            n * 31 + usize::from(*first) * 7 + usize::from(*last) + usize::from(middle) * 3
+        }
+    }) % KEY_SLOTS
 }
 
 /// Errors are boxed inside the parser so results stay as small as the values they
@@ -203,6 +203,8 @@ struct Parser<'a> {
     max_depth: usize,
     /// Object members still allowed in this document.
     fields_left: usize,
+    /// The [`key_hash`] of the key [`Parser::key`] returned last.
+    key_hash: usize,
     scratch: Scratch,
 }
 
@@ -293,7 +295,7 @@ impl<'a> Parser<'a> {
                 Ok(k) => k,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
-            let bit = key_bit(key.as_str());
+            let bit = self.key_hash;
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.fail_entries(start, "expected `:` after a key"));
@@ -400,24 +402,21 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses an object key (the opening quote is consumed), reusing a cached copy
-    /// when the same key was seen recently.
+    /// when the same key was seen recently; leaves the key's [`key_hash`] in
+    /// `self.key_hash`.
     fn key(&mut self) -> PResult<Str> {
         let start = self.pos;
         let n = find_special(&self.bytes[start..]);
         if n > MAX_CACHED_KEY || self.bytes.get(start + n) != Some(&b'"') {
-            return self.string();
+            let key = self.string()?;
+            self.key_hash = key_hash(key.as_bytes());
+            return Ok(key);
         }
         let text = self.slice(start, start + n)?;
         self.pos = start + n + 1;
-        let bytes = text.as_bytes();
-        let hash = match bytes {
-            [] => 0,
-            [only] => usize::from(*only),
-            [first, .., last] => {
-                let middle = bytes.get(n / 2).copied().unwrap_or(0);
-                n * 31 + usize::from(*first) * 7 + usize::from(*last) + usize::from(middle) * 3
-            }
-        } % KEY_SLOTS;
+        // Without escapes the key is its text, so this is the decoded key's hash.
+        let hash = key_hash(text.as_bytes());
+        self.key_hash = hash;
         match self.scratch.keys.get_mut(hash) {
             Some(slot) if slot.as_str() == text => Ok(slot.clone()),
             Some(slot) => {
