@@ -2,6 +2,7 @@
 # Benchmark: runs the benchmark pipelines over CloudTrail-shaped records on one core and
 # on two, and prints events/s, MB/s and peak memory. Checks the output counts against
 # an independent count of the input. Usage: bench/pipeline.sh [RECORDS]
+# (PIPECTL_BIN=path runs that binary instead of building this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records="${1:-1000000}"
@@ -9,8 +10,14 @@ work="bench/work"
 mkdir -p "$work"
 input="$work/cloudtrail-$records.jsonl"
 
-cargo build --release --locked -p pipectl >&2
-bin="target/release/pipectl"
+# PIPECTL_BIN runs a given binary (an A/B against another build); otherwise the
+# release build of this tree, in CARGO_TARGET_DIR when set.
+if [[ -n "${PIPECTL_BIN:-}" ]]; then
+  bin="$PIPECTL_BIN"
+else
+  cargo build --release --locked -p pipectl >&2
+  bin="${CARGO_TARGET_DIR:-target}/release/pipectl"
+fi
 
 if [[ ! -s "$input" ]]; then
   echo "generating $records records into $input" >&2

@@ -45,6 +45,7 @@ pub fn from_str_limited(text: &str, limits: Limits) -> Result<Value, JsonError> 
         depth: 0,
         max_depth: limits.max_depth.min(MAX_DEPTH),
         fields_left: limits.max_fields,
+        key_hash: 0,
         scratch,
     };
     let result = parser.document();
@@ -98,6 +99,12 @@ thread_local! {
 /// per key and duplicates are looked for only on a hit. Past [`INDEX_AFTER`] keys the
 /// filter is mostly set, so a hash index takes over and a hostile object of a hundred
 /// thousand keys still parses in linear time.
+///
+/// Every member is pushed onto the entries first, exactly as an object without the
+/// check would be, and only a possible duplicate is then resolved in place
+/// ([`ObjectKeys::resolve_last`]). Checking before the push made the key and value
+/// travel through extra stack copies on every member, which cost the hot path about
+/// a tenth of its throughput (docs/PERFORMANCE.md).
 #[derive(Default)]
 struct ObjectKeys {
     seen: [u64; 4],
@@ -105,73 +112,77 @@ struct ObjectKeys {
 }
 
 impl ObjectKeys {
-    /// Adds `key: value` to the object whose entries start at `start` in `entries`.
+    /// Records the key of filter bit `bit` (its [`key_hash`]) as the object's member
+    /// number `count` (0-based); true when it may repeat an earlier key, so the member
+    /// just pushed must go through [`ObjectKeys::resolve_last`].
     #[inline(always)]
-    fn add(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
-        if entries.len() - start < INDEX_AFTER {
-            let bit = key_bit(key.as_str());
-            let word = &mut self.seen[bit / 64];
-            let mask = 1u64 << (bit % 64);
-            if *word & mask == 0 {
-                *word |= mask;
-                entries.push((key, value));
-                return;
-            }
+    fn may_repeat(&mut self, bit: usize, count: usize) -> bool {
+        if count >= INDEX_AFTER {
+            return true;
         }
-        self.add_slow(entries, start, key, value);
+        let word = &mut self.seen[(bit / 64) & 3];
+        let mask = 1u64 << (bit % 64);
+        let hit = *word & mask != 0;
+        *word |= mask;
+        hit
     }
 
-    /// A key whose bit was set (maybe a duplicate), or an object past [`INDEX_AFTER`].
+    /// The last of `entries` (the object's newest member; the object's entries start
+    /// at `start`) may repeat an earlier key: if it does, its value replaces the
+    /// earlier one's and the entry is taken off again.
     #[cold]
     #[inline(never)]
-    fn add_slow(&mut self, entries: &mut Vec<(Str, Value)>, start: usize, key: Str, value: Value) {
-        let count = entries.len() - start;
-        if count < INDEX_AFTER {
-            match entries[start..]
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == key.as_str())
-            {
-                Some(entry) => entry.1 = value,
-                None => entries.push((key, value)),
-            }
+    fn resolve_last(&mut self, entries: &mut Vec<(Str, Value)>, start: usize) {
+        let Some(((key, _), earlier)) = entries
+            .get_mut(start..)
+            .and_then(|object| object.split_last_mut())
+        else {
             return;
-        }
-        let index = self.index.get_or_insert_with(|| {
-            entries[start..]
-                .iter()
-                .enumerate()
-                .map(|(i, (k, _))| (k.clone(), i))
-                .collect()
-        });
-        match index
-            .get(key.as_str())
-            .and_then(|&i| entries.get_mut(start + i))
-        {
-            Some(entry) => entry.1 = value,
-            None => {
-                index.insert(key.clone(), count);
-                entries.push((key, value));
+        };
+        let count = earlier.len();
+        let found = if count < INDEX_AFTER {
+            earlier.iter().position(|(k, _)| k.as_str() == key.as_str())
+        } else {
+            let index = self.index.get_or_insert_with(|| {
+                earlier
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .collect()
+            });
+            match index.get(key.as_str()) {
+                Some(&i) => Some(i),
+                None => {
+                    index.insert(key.clone(), count);
+                    None
+                }
+            }
+        };
+        if let Some(i) = found {
+            if let Some((_, value)) = entries.pop() {
+                if let Some(entry) = entries.get_mut(start + i) {
+                    entry.1 = value;
+                }
             }
         }
     }
 }
 
-/// A bit (0..256) for `key` in an object's filter of seen keys: its length and first,
-/// middle and last bytes, which tell apart the keys of nearly every real object.
-#[inline]
-fn key_bit(key: &str) -> usize {
-    let b = key.as_bytes();
-    let (first, last) = match b {
-        [] => (0, 0),
-        [first, .., last] => (usize::from(*first), usize::from(*last)),
-        [only] => (usize::from(*only), usize::from(*only)),
-    };
-    let middle = b.get(b.len() / 2).map_or(0, |m| usize::from(*m));
-    (b.len().wrapping_mul(37)
-        ^ first.wrapping_mul(7)
-        ^ last.wrapping_mul(131)
-        ^ middle.wrapping_mul(17))
-        & 255
+/// The hash of a key (0..[`KEY_SLOTS`]) from its length and first, middle and last
+/// bytes, which tell apart the keys of nearly every real object. It picks the key's
+/// slot in the key cache and its bit in an object's filter of seen keys
+/// ([`ObjectKeys`]); computed once per key, from the decoded key.
+#[inline(always)]
+fn key_hash(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    (match bytes {
+        [] => 0,
+        [only] => usize::from(*only),
+        [first, .., last] => {
+            let middle = bytes.get(n / 2).copied().unwrap_or(0);
+            n * 31 + usize::from(*first) * 7 + usize::from(*last) + usize::from(middle) * 3
+        }
+    }) % KEY_SLOTS
 }
 
 /// Errors are boxed inside the parser so results stay as small as the values they
@@ -192,6 +203,8 @@ struct Parser<'a> {
     max_depth: usize,
     /// Object members still allowed in this document.
     fields_left: usize,
+    /// The [`key_hash`] of the key [`Parser::key`] returned last.
+    key_hash: usize,
     scratch: Scratch,
 }
 
@@ -282,6 +295,7 @@ impl<'a> Parser<'a> {
                 Ok(k) => k,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
+            let bit = self.key_hash;
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.fail_entries(start, "expected `:` after a key"));
@@ -292,7 +306,11 @@ impl<'a> Parser<'a> {
                 Ok(v) => v,
                 Err(e) => return Err(self.fail_entries_with(start, e)),
             };
-            keys.add(&mut self.scratch.entries, start, key, value);
+            let count = self.scratch.entries.len() - start;
+            self.scratch.entries.push((key, value));
+            if keys.may_repeat(bit, count) {
+                keys.resolve_last(&mut self.scratch.entries, start);
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -384,24 +402,21 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses an object key (the opening quote is consumed), reusing a cached copy
-    /// when the same key was seen recently.
+    /// when the same key was seen recently; leaves the key's [`key_hash`] in
+    /// `self.key_hash`.
     fn key(&mut self) -> PResult<Str> {
         let start = self.pos;
         let n = find_special(&self.bytes[start..]);
         if n > MAX_CACHED_KEY || self.bytes.get(start + n) != Some(&b'"') {
-            return self.string();
+            let key = self.string()?;
+            self.key_hash = key_hash(key.as_bytes());
+            return Ok(key);
         }
         let text = self.slice(start, start + n)?;
         self.pos = start + n + 1;
-        let bytes = text.as_bytes();
-        let hash = match bytes {
-            [] => 0,
-            [only] => usize::from(*only),
-            [first, .., last] => {
-                let middle = bytes.get(n / 2).copied().unwrap_or(0);
-                n * 31 + usize::from(*first) * 7 + usize::from(*last) + usize::from(middle) * 3
-            }
-        } % KEY_SLOTS;
+        // Without escapes the key is its text, so this is the decoded key's hash.
+        let hash = key_hash(text.as_bytes());
+        self.key_hash = hash;
         match self.scratch.keys.get_mut(hash) {
             Some(slot) if slot.as_str() == text => Ok(slot.clone()),
             Some(slot) => {

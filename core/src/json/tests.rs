@@ -362,3 +362,49 @@ fn generated_values_survive_write_then_parse() {
         }
     }
 }
+
+/// Objects of every size around the switch from scanning to the hash index, each
+/// repeating keys at random (some spelled with escapes, which must still match), parse
+/// to what a plain reference resolution gives: each key once, at its first position,
+/// holding its last value.
+#[test]
+fn duplicates_resolve_alike_on_both_sides_of_the_index_switch() {
+    let mut gen = Gen(0x2545_F491_4F6C_DD1D);
+    for members in [1, 2, 30, 62, 63, 64, 65, 66, 100, 300] {
+        for round in 0..20 {
+            let distinct = 1 + gen.below(members as u64) as usize;
+            let mut text = String::from("{");
+            let mut expected: Vec<(String, i64)> = Vec::new();
+            for i in 0..members {
+                let key = format!("k{}", gen.below(distinct as u64));
+                // Every fourth member spells its key's `k` as an escape.
+                let spelled = if gen.below(4) == 0 {
+                    format!("\\u006b{}", &key[1..])
+                } else {
+                    key.clone()
+                };
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&format!("\"{spelled}\":{i}"));
+                let value = i as i64;
+                match expected.iter_mut().find(|(k, _)| *k == key) {
+                    Some(entry) => entry.1 = value,
+                    None => expected.push((key, value)),
+                }
+            }
+            text.push('}');
+            let Value::Object(map) = parse(&text) else {
+                panic!("an object");
+            };
+            let got: Vec<(String, i64)> = map
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::Int(n) => (k.to_string(), *n),
+                    other => panic!("{other:?} in {text}"),
+                })
+                .collect();
+            assert_eq!(got, expected, "{members} members, round {round}: {text}");
+        }
+    }
+}
