@@ -966,18 +966,10 @@ fn admit(
     if daily.is_nan() || daily > EVIDENCE_TAIL {
         return None;
     }
-    let calibrated = evidence.calibration.calibrated(i, daily, evidence.scale);
+    let calibrated = evidence.calibration.calibrated(i, daily);
     evidence.calibration.record(i, daily, evidence.scale);
-    // Evidence weighs by the history it rests on: the entity's observations of the
-    // feature, n/(n + k). A newcomer's first everything is what a newcomer does; the
-    // same oddity from an entity with a long record says more.
-    let seen = f64::from(pace.observed.get(i).copied().unwrap_or(0));
-    let k = match feature.kind {
-        Kind::Novelty => EVENTS_FOR_CONFIDENCE,
-        _ => WINDOWS_FOR_CONFIDENCE,
-    };
-    let weight = seen / (seen + k);
-    let ln = (calibrated.max(f64::MIN_POSITIVE).ln() * weight) as f32;
+    let daily = calibrated;
+    let ln = daily.max(f64::MIN_POSITIVE).ln() as f32;
     let fresh = |at: i64| at != i64::MIN && t.saturating_sub(at) < opts.combine_within_ms;
     if let Some(slot) = pace.recent.get_mut(i) {
         if !fresh(slot.0) || ln < slot.1 {
@@ -994,22 +986,7 @@ fn admit(
             }
         }
     }
-    let combined = combined_tail(surprise, with.len() + 1);
-    if combined.is_nan() {
-        return None;
-    }
-    // The last check is per entity-day and across features: however many features
-    // are modelled, no rarer than the share of the organisation's other entity-days
-    // that were as extreme.
-    let own = f64::from(pace.day_min);
-    let calibrated = evidence
-        .calibration
-        .day_calibrated(combined, own, evidence.scale);
-    evidence
-        .calibration
-        .record_day(own, combined, evidence.scale);
-    pace.day_min = pace.day_min.min(combined as f32);
-    let score = 1.0 - calibrated;
+    let score = 1.0 - combined_tail(surprise, with.len() + 1);
     if score.is_nan() || score < opts.threshold {
         return None;
     }

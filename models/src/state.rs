@@ -245,8 +245,6 @@ pub struct Pace {
     /// none) and the natural log of its daily tail, for combining what is unusual about
     /// the entity at the same time.
     pub recent: Vec<(i64, f32)>,
-    /// The most extreme combined tail of the current day of activity (1: none yet).
-    pub day_min: f32,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -259,7 +257,6 @@ impl Pace {
             observed: vec![0; features],
             last_breach: vec![i64::MIN; features],
             recent: vec![(i64::MIN, 0.0); features],
-            day_min: 1.0,
         }
     }
 
@@ -271,7 +268,6 @@ impl Pace {
         }
         self.last_day = day;
         self.days = self.days.saturating_add(1);
-        self.day_min = 1.0;
         true
     }
 

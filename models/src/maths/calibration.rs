@@ -25,10 +25,6 @@ pub struct Calibration {
     pub entity_days: f64,
     /// Per feature, counts of daily tails by `⌊−log₁₀(tail) · 4⌋` (stored scale).
     pub tails: Vec<Vec<f32>>,
-    /// Entity-days by the most extreme combined tail they produced, by the same
-    /// buckets (stored scale): what a score is finally checked against, so that 0.999
-    /// means "rarer than one entity-day in 1,000" whatever the number of features.
-    pub days: Vec<f32>,
 }
 
 fn bucket(tail: f64) -> usize {
@@ -43,21 +39,12 @@ fn bucket(tail: f64) -> usize {
     }
 }
 
-/// `(count + ½)/(days + 1)` on the stored scale (one day weighs `scale` there), at
-/// most 1: the share of entity-days, the one being judged counted as one more day
-/// (Jeffreys' estimate: with none seen in n days, about one in 2n, not zero).
-fn share(count: f64, days: f64, scale: f64) -> f64 {
-    let one = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
-    ((count.max(0.0) + 0.5 * one) / (days.max(0.0) + one)).min(1.0)
-}
-
 impl Calibration {
     /// Calibration for `features` features.
     pub fn new(features: usize) -> Calibration {
         Calibration {
             entity_days: 0.0,
             tails: vec![vec![0.0; BUCKETS]; features],
-            days: vec![0.0; BUCKETS],
         }
     }
 
@@ -74,63 +61,29 @@ impl Calibration {
     }
 
     /// The share of entity-days that had a tail of feature `i` at least as extreme as
-    /// `tail` (its bucket included), counting the day being judged as one more such
-    /// day: `(at_least + 1)/(entity_days + 1)`, both at the organisation's current
-    /// factor `scale`. The organisation's experience cannot vouch for anything rarer
-    /// than once in the entity-days it has seen, so with no history nothing is rare.
-    pub fn rate(&self, i: usize, tail: f64, scale: f64) -> f64 {
+    /// `tail` (its bucket included); 0 before any entity-day.
+    pub fn rate(&self, i: usize, tail: f64) -> f64 {
         let Some(h) = self.tails.get(i) else {
             return 1.0;
         };
+        if self.entity_days <= 0.0 {
+            return 0.0;
+        }
         let at_least: f64 = h.iter().skip(bucket(tail)).map(|c| f64::from(*c)).sum();
         // Both are on the same stored scale, so their ratio needs no unscaling.
-        share(at_least, self.entity_days, scale)
+        (at_least / self.entity_days).min(1.0)
     }
 
     /// The calibrated tail: the model's, or the organisation's experience if that says
     /// such tails are commoner.
-    pub fn calibrated(&self, i: usize, tail: f64, scale: f64) -> f64 {
-        tail.max(self.rate(i, tail, scale))
-    }
-
-    /// The share of other entity-days whose most extreme combined tail was at least
-    /// as extreme as `tail`; `own` is the most extreme combined tail of the entity's
-    /// current day so far (1 when none), which is not counted against it.
-    pub fn day_rate(&self, tail: f64, own: f64, scale: f64) -> f64 {
-        let from = bucket(tail);
-        let mut at_least: f64 = self.days.iter().skip(from).map(|c| f64::from(*c)).sum();
-        if own < 1.0 && bucket(own) >= from {
-            at_least = (at_least - scale).max(0.0);
-        }
-        share(at_least, self.entity_days, scale)
-    }
-
-    /// The combined tail checked against the organisation's entity-days: the model's,
-    /// or the share of other entity-days that were at least as extreme if larger.
-    pub fn day_calibrated(&self, tail: f64, own: f64, scale: f64) -> f64 {
-        tail.max(self.day_rate(tail, own, scale))
-    }
-
-    /// The entity's current day reached a combined tail of `new`, its most extreme so
-    /// far having been `old` (1 when none): the day moves to `new`'s bucket.
-    pub fn record_day(&mut self, old: f64, new: f64, scale: f64) {
-        if new >= old || self.days.len() != BUCKETS {
-            return;
-        }
-        if old < 1.0 {
-            if let Some(b) = self.days.get_mut(bucket(old)) {
-                *b = (f64::from(*b) - scale).max(0.0) as f32;
-            }
-        }
-        if let Some(b) = self.days.get_mut(bucket(new)) {
-            *b = (f64::from(*b) + scale) as f32;
-        }
+    pub fn calibrated(&self, i: usize, tail: f64) -> f64 {
+        tail.max(self.rate(i, tail))
     }
 
     /// Divides every stored weight (the organisation's landmark moved).
     pub fn rescale(&mut self, factor: f64) {
         self.entity_days /= factor;
-        for h in self.tails.iter_mut().chain(std::iter::once(&mut self.days)) {
+        for h in &mut self.tails {
             for c in h.iter_mut() {
                 *c = (f64::from(*c) / factor) as f32;
             }
@@ -141,7 +94,6 @@ impl Calibration {
     pub fn is_valid(&self, features: usize) -> bool {
         (self.tails.is_empty() || self.tails.len() == features)
             && self.tails.iter().all(|h| h.len() == BUCKETS)
-            && (self.days.is_empty() || self.days.len() == BUCKETS)
     }
 }
 
