@@ -3,10 +3,11 @@
 //! normalisers and the shipped model stage, at default settings.
 //!
 //! It fails when one of the attacks the models reliably detect goes undetected, when
-//! fewer than 5 attackers are in the top 5 of their day, or when false breaches exceed
-//! today's level by a margin. The two subtle scenarios the models do not yet reliably
-//! detect ([`NOT_YET_RELIABLE`]) and the targets still missed (80% in the top 5, at most
-//! 2 false breaches per 1,000 entity-days) are reported in docs/DETECTION.md.
+//! fewer than 6 attackers are in the top 5 of their day, when false breaches exceed
+//! today's level by a margin, or when the incidents fall behind (the supplier's mail
+//! chain among them). The scenario the models do not yet reliably detect
+//! ([`NOT_YET_RELIABLE`]) and the target still missed (at most 2 false breaches per
+//! 1,000 entity-days) are reported in docs/DETECTION.md.
 
 mod common;
 
@@ -14,21 +15,19 @@ use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
 /// Detected on some organisations and not others (docs/DETECTION.md): the insider's
-/// new SaaS app is rare only for finance and her evidence is spread over days; the
-/// supplier's link domain is as new to the organisation as the benign new domains
-/// people click every day, and the mail that tells it apart is not modelled yet.
-const NOT_YET_RELIABLE: [&str; 2] = ["insider_slow_exfil", "supplier_malicious_link"];
+/// new SaaS app is rare only for finance and her evidence is spread over days.
+const NOT_YET_RELIABLE: [&str; 1] = ["insider_slow_exfil"];
 
-/// False breaches per 1,000 entity-days on this organisation today are about 27; a
+/// False breaches per 1,000 entity-days on this organisation today are about 25; a
 /// change that pushes them past this has made the models noisier.
 const FALSE_RATE_CEILING: f64 = 35.0;
 
 /// Incidents are raised for 6 of the 8 scenarios on this organisation today (the
 /// insider and the bucket copy by a service role stay single, low-confidence breaches).
-const INCIDENTS_RAISED_FLOOR: u64 = 5;
+const INCIDENTS_RAISED_FLOOR: u64 = 6;
 
-/// False incidents per 1,000 entity-days on this organisation today are about 3.3.
-const FALSE_INCIDENT_CEILING: f64 = 6.0;
+/// False incidents per 1,000 entity-days on this organisation today are about 1.5.
+const FALSE_INCIDENT_CEILING: f64 = 4.0;
 
 /// The smallest organisation the generator accepts still has room for every scenario
 /// (its finance department once went entirely to the accounts-payable team, leaving no
@@ -111,8 +110,8 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
         "exit 0 exactly when every scenario is detected"
     );
     assert!(
-        report["top5"].as_u64().unwrap_or(0) >= 5,
-        "at least 5 attackers in the top 5 of their day\n{}",
+        report["top5"].as_u64().unwrap_or(0) >= 6,
+        "at least 6 attackers in the top 5 of their day\n{}",
         describe(&output)
     );
     let false_rate = report["false_breaches_per_1000_entity_days"]
@@ -141,6 +140,15 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
         "false incidents per 1,000 entity-days: {false_incidents}\n{}",
         describe(&output)
     );
+    // The supplier's chain is one incident, found through the mail model.
+    let supplier = incidents["scenarios"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["scenario"] == "supplier_malicious_link")
+        })
+        .expect("the supplier scenario is scored");
+    assert_eq!(supplier["raised"], true, "{}", describe(&output));
     for s in incidents["scenarios"]
         .as_array()
         .expect("incident scenarios")

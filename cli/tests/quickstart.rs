@@ -128,5 +128,8 @@ fn the_reduced_quickstart_reports_the_attacks_as_incidents() {
     // The hijacked mailbox's forwarding rule: what removing it would do, recorded.
     let forwarding = status_of("remove_forwarding_rules");
     assert!(!forwarding.is_empty(), "{actions:#?}");
-    assert!(forwarding.iter().all(|s| *s == "observed"), "{forwarding:?}");
+    assert!(
+        forwarding.iter().all(|s| *s == "observed"),
+        "{forwarding:?}"
+    );
 }
