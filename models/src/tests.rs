@@ -959,3 +959,44 @@ fn a_value_that_is_the_entity_itself_is_neither_judged_nor_learned() {
         "an address does not reach itself: {out:?}"
     );
 }
+
+#[test]
+fn a_breach_names_the_other_entities_of_its_event() {
+    let mut m = model(NOVELTY);
+    run(&mut m, &office(60));
+    let t = START + 60 * DAY + 10 * HOUR;
+    let mut event = login(t, "user3", "it", "Romania", "ListUsers", 999_999);
+    // The same event also concerns a sending domain (a click on a link in its mail).
+    let entity = json(
+        r#"{"kind":["user","email_domain"],"id":["user3","northwind.example"],"key":["user:user3","email_domain:northwind.example"]}"#,
+    );
+    if let Value::Object(root) = &mut event {
+        root.insert("entity", entity);
+    }
+    let out = run(&mut m, &[event]);
+    let user = out
+        .iter()
+        .find(|b| b.entity_kind == "user")
+        .expect("the user's new country is a breach");
+    let doc = user.document(m.options(), 0);
+    assert_eq!(
+        doc.get_path(&pipectl_core::path::FieldPath::parse("related.entities").unwrap())
+            .map(pipectl_core::json::to_string)
+            .as_deref(),
+        Some(r#"["user:user3","email_domain:northwind.example"]"#)
+    );
+    // The same breach from an event of one entity names no others.
+    let mut plain = model(NOVELTY);
+    run(&mut plain, &office(60));
+    let alone = run(
+        &mut plain,
+        &[login(t, "user3", "it", "Romania", "ListUsers", 999_999)],
+    );
+    let doc = alone
+        .first()
+        .expect("the user's new country is a breach")
+        .document(plain.options(), 0);
+    assert!(doc
+        .get_path(&pipectl_core::path::FieldPath::parse("related.entities").unwrap())
+        .is_none());
+}
