@@ -537,7 +537,7 @@ impl Model {
             entity: se,
         };
         if new_day {
-            org.calibration.day(so);
+            org.calibration.day(&entity.kind, so);
         }
         // Entities that carry the declared peer field are in that group; the others
         // (machines, cloud identities without a directory entry) learn theirs.
@@ -674,6 +674,7 @@ impl Model {
                 let evidence = Evidence {
                     scale: org.landmark.scale(end, hl),
                     calibration: &mut org.calibration,
+                    kind: &entity.kind,
                 };
                 admit(opts, &mut entity.pace, evidence, i, tail, end)
             } else {
@@ -939,6 +940,8 @@ struct Evidence<'a> {
     calibration: &'a mut Calibration,
     /// The organisation's forward-decay factor now.
     scale: f64,
+    /// The judged entity's kind (its kind's experience counts first).
+    kind: &'a str,
 }
 
 /// A judged observation admitted as a breach: its score, and the other features that
@@ -982,8 +985,13 @@ fn admit(
     if daily.is_nan() || daily > EVIDENCE_TAIL {
         return None;
     }
-    let calibrated = evidence.calibration.calibrated(i, daily);
-    evidence.calibration.record(i, daily, evidence.scale);
+    let Evidence {
+        calibration,
+        scale,
+        kind,
+    } = evidence;
+    let calibrated = calibration.calibrated(kind, i, daily, scale);
+    calibration.record(kind, i, daily, scale);
     let daily = calibrated;
     let ln = daily.max(f64::MIN_POSITIVE).ln() as f32;
     let fresh = |at: i64| at != i64::MIN && t.saturating_sub(at) < opts.combine_within_ms;
@@ -1027,6 +1035,7 @@ pub(crate) fn admit_for_test(
     let evidence = Evidence {
         calibration,
         scale: 1.0,
+        kind: "user",
     };
     admit(opts, pace, evidence, i, tail, t).map(|a| (a.score, a.with))
 }
@@ -1118,6 +1127,7 @@ fn novelty(
         let evidence = Evidence {
             calibration: &mut org.calibration,
             scale: so,
+            kind: &entity.kind,
         };
         admit(opts, &mut entity.pace, evidence, i, j.tail, t).map(|a| (j, a))
     });
@@ -1389,6 +1399,7 @@ fn timing(
         let evidence = Evidence {
             scale: so,
             calibration: &mut org.calibration,
+            kind: &entity.kind,
         };
         admit(opts, &mut entity.pace, evidence, i, tail, t)
     } else {

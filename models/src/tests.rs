@@ -863,7 +863,7 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     use crate::state::Pace;
     // An organisation that has seen nothing unusual, so its experience does not bind.
     let mut seasoned = Calibration::new(2);
-    seasoned.entity_days = 1e6;
+    seasoned.all.entity_days = 1e6;
     let mut admit = |opts: &crate::model::Options, pace: &mut Pace, i, tail, t| {
         admit_for_test(opts, pace, &mut seasoned, i, tail, t)
     };
@@ -906,9 +906,9 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     // An organisation where such tails are common: one entity-day in ten had one.
     let mut noisy = Calibration::new(2);
     for d in 0..1000 {
-        noisy.day(1.0);
+        noisy.day("user", 1.0);
         if d % 10 == 0 {
-            noisy.record(0, 1e-7, 1.0);
+            noisy.record("user", 0, 1e-7, 1.0);
         }
     }
     let mut fresh = Pace::new(2);
@@ -918,7 +918,7 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     // The same tail where nothing like it was seen is a breach.
     let mut calm = Calibration::new(2);
     for _ in 0..1000 {
-        calm.day(1.0);
+        calm.day("user", 1.0);
     }
     let mut fresh = Pace::new(2);
     fresh.active(t);

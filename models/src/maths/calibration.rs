@@ -10,17 +10,28 @@
 //! entity-days that produced one at least as extreme, `count / entity_days`: never
 //! rarer than the organisation's own history shows such tails to be. The first
 //! extreme tail of its kind passes on the model's word; the hundredth does not.
+//!
+//! Entity kinds differ: people visit new SharePoint sites every week, a data-pipeline
+//! role touches the same two buckets for months. Judging the role's first new bucket
+//! by how often *people* meet new directories would wash out the one signal that
+//! matters for it. So the experience is also kept per entity kind, and a kind's share
+//! is smoothed towards the organisation's like every other level of the model
+//! (`(count + m · share_org) / (days + m)` with `m` = [`KIND_PRIOR_DAYS`]): a kind with
+//! little history is judged by the organisation's experience, one with much by its own.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Histogram resolution: buckets per factor of ten.
 const PER_DECADE: f64 = 4.0;
 /// Buckets: tails down to 10⁻⁴⁰.
 const BUCKETS: usize = 160;
+/// The weight, in entity-days, of the organisation's experience in a kind's share.
+pub const KIND_PRIOR_DAYS: f64 = 200.0;
 
-/// The organisation's experience of tails, on its forward-decay scale.
+/// Daily tails handed out, and the entity-days they were handed out over.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
+pub struct Experience {
     /// Entity-days seen (decayed, stored scale).
     pub entity_days: f64,
     /// Per feature, counts of daily tails by `⌊−log₁₀(tail) · 4⌋` (stored scale).
@@ -39,49 +50,27 @@ fn bucket(tail: f64) -> usize {
     }
 }
 
-impl Calibration {
-    /// Calibration for `features` features.
-    pub fn new(features: usize) -> Calibration {
-        Calibration {
+impl Experience {
+    fn new(features: usize) -> Experience {
+        Experience {
             entity_days: 0.0,
             tails: vec![vec![0.0; BUCKETS]; features],
         }
     }
 
-    /// An entity began a day of activity (`scale`: the organisation's current factor).
-    pub fn day(&mut self, scale: f64) {
-        self.entity_days += scale;
-    }
-
-    /// Records a daily tail of feature `i`.
-    pub fn record(&mut self, i: usize, tail: f64, scale: f64) {
+    fn record(&mut self, i: usize, tail: f64, scale: f64) {
         if let Some(b) = self.tails.get_mut(i).and_then(|h| h.get_mut(bucket(tail))) {
             *b = (f64::from(*b) + scale) as f32;
         }
     }
 
-    /// The share of entity-days that had a tail of feature `i` at least as extreme as
-    /// `tail` (its bucket included); 0 before any entity-day.
-    pub fn rate(&self, i: usize, tail: f64) -> f64 {
-        let Some(h) = self.tails.get(i) else {
-            return 1.0;
-        };
-        if self.entity_days <= 0.0 {
-            return 0.0;
-        }
-        let at_least: f64 = h.iter().skip(bucket(tail)).map(|c| f64::from(*c)).sum();
-        // Both are on the same stored scale, so their ratio needs no unscaling.
-        (at_least / self.entity_days).min(1.0)
+    /// Decayed entity-days with a tail of feature `i` at least as extreme as `tail`.
+    fn at_least(&self, i: usize, tail: f64) -> Option<f64> {
+        let h = self.tails.get(i)?;
+        Some(h.iter().skip(bucket(tail)).map(|c| f64::from(*c)).sum())
     }
 
-    /// The calibrated tail: the model's, or the organisation's experience if that says
-    /// such tails are commoner.
-    pub fn calibrated(&self, i: usize, tail: f64) -> f64 {
-        tail.max(self.rate(i, tail))
-    }
-
-    /// Divides every stored weight (the organisation's landmark moved).
-    pub fn rescale(&mut self, factor: f64) {
+    fn rescale(&mut self, factor: f64) {
         self.entity_days /= factor;
         for h in &mut self.tails {
             for c in h.iter_mut() {
@@ -90,10 +79,91 @@ impl Calibration {
         }
     }
 
-    /// Whether decoded data fits `features` features (empty for peer groups).
-    pub fn is_valid(&self, features: usize) -> bool {
+    fn is_valid(&self, features: usize) -> bool {
         (self.tails.is_empty() || self.tails.len() == features)
             && self.tails.iter().all(|h| h.len() == BUCKETS)
+    }
+}
+
+/// The organisation's experience of tails, overall and per entity kind, on its
+/// forward-decay scale.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Every entity kind's.
+    pub all: Experience,
+    /// Each entity kind's own.
+    pub kinds: BTreeMap<String, Experience>,
+}
+
+impl Calibration {
+    /// Calibration for `features` features.
+    pub fn new(features: usize) -> Calibration {
+        Calibration {
+            all: Experience::new(features),
+            kinds: BTreeMap::new(),
+        }
+    }
+
+    fn kind_mut(&mut self, kind: &str) -> &mut Experience {
+        let features = self.all.tails.len();
+        self.kinds
+            .entry(kind.to_string())
+            .or_insert_with(|| Experience::new(features))
+    }
+
+    /// An entity of `kind` began a day of activity (`scale`: the organisation's
+    /// current factor).
+    pub fn day(&mut self, kind: &str, scale: f64) {
+        self.all.entity_days += scale;
+        self.kind_mut(kind).entity_days += scale;
+    }
+
+    /// Records a daily tail of feature `i` handed to an entity of `kind`.
+    pub fn record(&mut self, kind: &str, i: usize, tail: f64, scale: f64) {
+        self.all.record(i, tail, scale);
+        self.kind_mut(kind).record(i, tail, scale);
+    }
+
+    /// The share of entity-days that had a tail of feature `i` at least as extreme as
+    /// `tail` (its bucket included): the kind's own share smoothed towards the
+    /// organisation's; 0 before any entity-day. `scale`: the organisation's current
+    /// forward-decay factor.
+    pub fn rate(&self, kind: &str, i: usize, tail: f64, scale: f64) -> f64 {
+        let Some(all) = self.all.at_least(i, tail) else {
+            return 1.0;
+        };
+        if self.all.entity_days <= 0.0 {
+            return 0.0;
+        }
+        // Both are on the same stored scale, so their ratio needs no unscaling.
+        let org = (all / self.all.entity_days).min(1.0);
+        let (count, days) = self
+            .kinds
+            .get(kind)
+            .and_then(|k| Some((k.at_least(i, tail)?, k.entity_days)))
+            .unwrap_or((0.0, 0.0));
+        // The prior is in entity-days now, the counts on the stored scale: scale it alike.
+        let prior = KIND_PRIOR_DAYS * scale;
+        ((count + prior * org) / (days + prior)).min(1.0)
+    }
+
+    /// The calibrated tail: the model's, or the organisation's experience if that says
+    /// such tails are commoner.
+    pub fn calibrated(&self, kind: &str, i: usize, tail: f64, scale: f64) -> f64 {
+        tail.max(self.rate(kind, i, tail, scale))
+    }
+
+    /// Divides every stored weight (the organisation's landmark moved).
+    pub fn rescale(&mut self, factor: f64) {
+        self.all.rescale(factor);
+        for k in self.kinds.values_mut() {
+            k.rescale(factor);
+        }
+    }
+
+    /// Whether decoded data fits `features` features (empty for peer groups).
+    pub fn is_valid(&self, features: usize) -> bool {
+        self.all.is_valid(features) && self.kinds.values().all(|k| k.is_valid(features))
     }
 }
 
@@ -106,36 +176,71 @@ mod tests {
         let mut c = Calibration::new(1);
         // 1,000 entity-days; one in a hundred produced a tail of 1e-4 for feature 0.
         for d in 0..1000 {
-            c.day(1.0);
+            c.day("user", 1.0);
             if d % 100 == 0 {
-                c.record(0, 1e-4, 1.0);
+                c.record("user", 0, 1e-4, 1.0);
             }
         }
         // The model says 1e-4; the organisation has seen it on 10 of 1,000 days.
-        assert!((c.calibrated(0, 1e-4) - 0.01).abs() < 1e-12);
+        assert!((c.calibrated("user", 0, 1e-4, 1.0) - 0.01).abs() < 1e-12);
         // Far rarer than anything seen: the model's word stands.
-        assert_eq!(c.calibrated(0, 1e-12), 1e-12);
+        assert_eq!(c.calibrated("user", 0, 1e-12, 1.0), 1e-12);
         // A model tail above the organisation's rate stays as it is.
-        assert_eq!(c.calibrated(0, 0.5), 0.5);
-        assert_eq!(c.rate(5, 1e-3), 1.0, "an unknown feature calibrates to 1");
+        assert_eq!(c.calibrated("user", 0, 0.5, 1.0), 0.5);
         assert_eq!(
-            Calibration::new(1).rate(0, 1e-3),
+            c.rate("user", 5, 1e-3, 1.0),
+            1.0,
+            "an unknown feature calibrates to 1"
+        );
+        assert_eq!(
+            Calibration::new(1).rate("user", 0, 1e-3, 1.0),
             0.0,
             "no history, no correction"
         );
     }
 
     #[test]
+    fn a_kind_is_judged_by_its_own_experience_smoothed_towards_the_organisations() {
+        let mut c = Calibration::new(1);
+        // 10,000 people-days, one in a hundred with a tail of 1e-4; 800 days of cloud
+        // identities, none with one.
+        for d in 0..10_000 {
+            c.day("user", 1.0);
+            if d % 100 == 0 {
+                c.record("user", 0, 1e-4, 1.0);
+            }
+        }
+        for _ in 0..800 {
+            c.day("aws_user", 1.0);
+        }
+        let org = 100.0 / 10_800.0;
+        let people = c.rate("user", 0, 1e-4, 1.0);
+        assert!(
+            (people - (100.0 + KIND_PRIOR_DAYS * org) / (10_000.0 + KIND_PRIOR_DAYS)).abs() < 1e-12
+        );
+        // The identities have never produced one: their share is the prior's alone,
+        // the organisation's diluted by their own 800 quiet days.
+        let identities = c.rate("aws_user", 0, 1e-4, 1.0);
+        assert!((identities - KIND_PRIOR_DAYS * org / (800.0 + KIND_PRIOR_DAYS)).abs() < 1e-12);
+        assert!(identities < org / 4.0 && people > org);
+        // A kind never seen is judged by the organisation's experience.
+        assert!((c.rate("ip", 0, 1e-4, 1.0) - org).abs() < 1e-12);
+    }
+
+    #[test]
     fn decay_and_rescaling_keep_rates() {
         let mut c = Calibration::new(1);
         for _ in 0..100 {
-            c.day(4.0);
+            c.day("user", 4.0);
         }
-        c.record(0, 1e-6, 4.0);
-        let before = c.rate(0, 1e-6);
-        assert!((before - 0.01).abs() < 1e-9);
+        c.day("ip", 4.0);
+        c.record("user", 0, 1e-6, 4.0);
+        let before = c.rate("user", 0, 1e-6, 4.0);
+        let ip_before = c.rate("ip", 0, 1e-6, 4.0);
+        assert!((ip_before - 1.0 / 101.0 * KIND_PRIOR_DAYS / (1.0 + KIND_PRIOR_DAYS)).abs() < 1e-9);
         c.rescale(4.0);
-        assert!((c.rate(0, 1e-6) - before).abs() < 1e-9);
+        assert!((c.rate("user", 0, 1e-6, 1.0) - before).abs() < 1e-9);
+        assert!((c.rate("ip", 0, 1e-6, 1.0) - ip_before).abs() < 1e-9);
         assert!(c.is_valid(1) && !c.is_valid(2));
         assert!(Calibration::default().is_valid(3));
     }
