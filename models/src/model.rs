@@ -675,6 +675,7 @@ impl Model {
                     scale: org.landmark.scale(end, hl),
                     calibration: &mut org.calibration,
                     kind: &entity.kind,
+                    floor: 0.0,
                 };
                 admit(opts, &mut entity.pace, evidence, i, tail, end)
             } else {
@@ -942,6 +943,9 @@ struct Evidence<'a> {
     scale: f64,
     /// The judged entity's kind (its kind's experience counts first).
     kind: &'a str,
+    /// The least daily tail the observation can have whatever the model says: how
+    /// often entities take up the value it is the entity's first use of (0 when not).
+    floor: f64,
 }
 
 /// A judged observation admitted as a breach: its score, and the other features that
@@ -981,7 +985,7 @@ fn admit(
             86_400_000.0 / feature.window_ms.max(1) as f64
         }
     };
-    let daily = daily_tail(tail, pace.per_day(i, most_per_day));
+    let daily = daily_tail(tail, pace.per_day(i, most_per_day)).max(evidence.floor);
     if daily.is_nan() || daily > EVIDENCE_TAIL {
         return None;
     }
@@ -989,6 +993,7 @@ fn admit(
         calibration,
         scale,
         kind,
+        ..
     } = evidence;
     let calibrated = calibration.calibrated(kind, i, daily, scale);
     calibration.record(kind, i, daily, scale);
@@ -1036,6 +1041,7 @@ pub(crate) fn admit_for_test(
         calibration,
         scale: 1.0,
         kind: "user",
+        floor: 0.0,
     };
     admit(opts, pace, evidence, i, tail, t).map(|a| (a.score, a.with))
 }
@@ -1122,12 +1128,19 @@ fn novelty(
         });
         judge_novelty(opts, top, se, group_top, sg, org_top, so, o.hash)
     };
+    let first_use = top.count(o.hash) == 0.0;
     // Only what is admitted gets its explanation written.
     let admitted = breach.and_then(|j| {
+        let floor = if first_use {
+            org.calibration.adoption_rate(i, o.hash)
+        } else {
+            0.0
+        };
         let evidence = Evidence {
             calibration: &mut org.calibration,
             scale: so,
             kind: &entity.kind,
+            floor,
         };
         admit(opts, &mut entity.pace, evidence, i, j.tail, t).map(|a| (j, a))
     });
@@ -1161,6 +1174,9 @@ fn novelty(
     if let Some(EntityFeature::Novelty(top)) = entity.features.get_mut(i) {
         weight = 1.0 / (1.0 + f64::from(top.count(o.hash)) / se).sqrt();
         top.observe(o.hash, se as f32);
+    }
+    if first_use {
+        org.calibration.adopted(i, o.hash, so);
     }
     let (inc_o, inc_g) = (so * weight, sg * weight);
     let feature = opts.features.get(i)?;
@@ -1400,6 +1416,7 @@ fn timing(
             scale: so,
             calibration: &mut org.calibration,
             kind: &entity.kind,
+            floor: 0.0,
         };
         admit(opts, &mut entity.pace, evidence, i, tail, t)
     } else {

@@ -464,7 +464,7 @@ impl SharedState {
     /// Rebuilds indexes after decoding; false when the state does not fit.
     pub fn restore(&mut self, features: &[Feature]) -> bool {
         self.features.len() == features.len()
-            && self.calibration.is_valid(features.len())
+            && self.calibration.restore(features.len())
             && self
                 .features
                 .iter_mut()

@@ -243,6 +243,59 @@ fn a_first_login_from_a_new_country_is_a_breach_explained_per_level() {
 }
 
 #[test]
+fn a_value_many_entities_take_up_is_no_rarer_than_its_uptake() {
+    // A threshold low enough to see every score.
+    let mut m = model(&format!("{NOVELTY}\n    threshold = 0.9"));
+    run(&mut m, &office(60));
+    // A team trip: one after another, twelve people connect from Ireland for the
+    // first time in their history.
+    let t = START + 60 * DAY + 10 * HOUR;
+    let trip: Vec<Value> = (0..12u64)
+        .map(|u| {
+            login(
+                t + (u as i64) * HOUR / 2,
+                &format!("user{}", 20 + u),
+                "sales",
+                "Ireland",
+                "ListAccounts",
+                2_000_000 + u,
+            )
+        })
+        .collect();
+    let ireland: Vec<f64> = run(&mut m, &trip)
+        .iter()
+        .filter(|b| b.observed_value == "Ireland")
+        .map(|b| b.score)
+        .collect();
+    // The first to go is as new as anything; each one after is less so, as the
+    // organisation has now seen people take it up on that share of its entity-days.
+    assert_eq!(ireland.len(), 12, "{ireland:?}");
+    assert!(ireland[0] >= 0.999, "{ireland:?}");
+    assert!(ireland[1..].iter().all(|s| *s < 0.999), "{ireland:?}");
+    assert!(ireland.windows(2).all(|w| w[1] < w[0]), "{ireland:?}");
+    // A country nobody has taken up keeps the model's word.
+    let out = run(
+        &mut m,
+        &[login(
+            t + DAY,
+            "user3",
+            "it",
+            "Romania",
+            "ListUsers",
+            2_100_000,
+        )],
+    );
+    let romania = out
+        .iter()
+        .find(|b| b.observed_value == "Romania")
+        .map(|b| b.score);
+    assert!(
+        romania.is_some_and(|s| s > ireland[1] && s >= 0.99),
+        "{romania:?} against {ireland:?}"
+    );
+}
+
+#[test]
 fn hostile_timestamps_neither_poison_the_baseline_nor_stall_event_time() {
     let mut m = model(NOVELTY);
     run(&mut m, &office(30));

@@ -19,6 +19,7 @@
 //! (`(count + m · share_org) / (days + m)` with `m` = [`KIND_PRIOR_DAYS`]): a kind with
 //! little history is judged by the organisation's experience, one with much by its own.
 
+use crate::maths::novelty::HeapTop;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,6 +29,8 @@ const PER_DECADE: f64 = 4.0;
 const BUCKETS: usize = 160;
 /// The weight, in entity-days, of the organisation's experience in a kind's share.
 pub const KIND_PRIOR_DAYS: f64 = 200.0;
+/// Values whose first uses are counted, per feature (the most adopted are kept).
+pub const ADOPTION_TOP: usize = 256;
 
 /// Daily tails handed out, and the entity-days they were handed out over.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -93,6 +96,9 @@ pub struct Calibration {
     pub all: Experience,
     /// Each entity kind's own.
     pub kinds: BTreeMap<String, Experience>,
+    /// Per feature, first uses of a value by an entity (stored scale): how often
+    /// entities start using it.
+    pub adoptions: Vec<HeapTop>,
 }
 
 impl Calibration {
@@ -101,6 +107,9 @@ impl Calibration {
         Calibration {
             all: Experience::new(features),
             kinds: BTreeMap::new(),
+            adoptions: (0..features)
+                .map(|_| HeapTop::new(ADOPTION_TOP, false))
+                .collect(),
         }
     }
 
@@ -153,17 +162,44 @@ impl Calibration {
         tail.max(self.rate(kind, i, tail, scale))
     }
 
+    /// An entity used value `hash` of feature `i` for the first time.
+    pub fn adopted(&mut self, i: usize, hash: u64, scale: f64) {
+        if let Some(top) = self.adoptions.get_mut(i) {
+            top.observe(hash, scale, || Box::from(""));
+        }
+    }
+
+    /// The share of entity-days on which some entity began using value `hash` of
+    /// feature `i`: the chance that an entity's first use of it falls on a given day.
+    /// When people take up a new app or travel to the same conference together, one
+    /// more of them doing so is no rarer than that, however new it is to them.
+    pub fn adoption_rate(&self, i: usize, hash: u64) -> f64 {
+        match self.adoptions.get(i) {
+            Some(top) if self.all.entity_days > 0.0 => {
+                (top.count(hash) / self.all.entity_days).min(1.0)
+            }
+            _ => 0.0,
+        }
+    }
+
     /// Divides every stored weight (the organisation's landmark moved).
     pub fn rescale(&mut self, factor: f64) {
         self.all.rescale(factor);
         for k in self.kinds.values_mut() {
             k.rescale(factor);
         }
+        for top in &mut self.adoptions {
+            top.rescale(factor);
+        }
     }
 
-    /// Whether decoded data fits `features` features (empty for peer groups).
-    pub fn is_valid(&self, features: usize) -> bool {
-        self.all.is_valid(features) && self.kinds.values().all(|k| k.is_valid(features))
+    /// Rebuilds indexes after decoding; false when the data does not fit `features`
+    /// features (empty for peer groups).
+    pub fn restore(&mut self, features: usize) -> bool {
+        self.all.is_valid(features)
+            && self.kinds.values().all(|k| k.is_valid(features))
+            && (self.adoptions.is_empty() || self.adoptions.len() == features)
+            && self.adoptions.iter_mut().all(HeapTop::rebuild_index)
     }
 }
 
@@ -241,8 +277,8 @@ mod tests {
         c.rescale(4.0);
         assert!((c.rate("user", 0, 1e-6, 1.0) - before).abs() < 1e-9);
         assert!((c.rate("ip", 0, 1e-6, 1.0) - ip_before).abs() < 1e-9);
-        assert!(c.is_valid(1) && !c.is_valid(2));
-        assert!(Calibration::default().is_valid(3));
+        assert!(c.restore(1) && !c.restore(2));
+        assert!(Calibration::default().restore(3));
     }
 
     #[test]
