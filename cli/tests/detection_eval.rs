@@ -18,16 +18,16 @@ use std::process::Command;
 /// new SaaS app is rare only for finance and her evidence is spread over days.
 const NOT_YET_RELIABLE: [&str; 1] = ["insider_slow_exfil"];
 
-/// False breaches per 1,000 entity-days on this organisation today are about 25; a
+/// False breaches per 1,000 entity-days on this organisation today are about 14; a
 /// change that pushes them past this has made the models noisier.
-const FALSE_RATE_CEILING: f64 = 35.0;
+const FALSE_RATE_CEILING: f64 = 20.0;
 
-/// Incidents are raised for 6 of the 8 scenarios on this organisation today (the
-/// insider and the bucket copy by a service role stay single, low-confidence breaches).
-const INCIDENTS_RAISED_FLOOR: u64 = 6;
+/// Incidents are raised for 7 of the 8 scenarios on this organisation today (the
+/// insider's evidence stays too weak; docs/DETECTION.md).
+const INCIDENTS_RAISED_FLOOR: u64 = 7;
 
-/// False incidents per 1,000 entity-days on this organisation today are about 1.5.
-const FALSE_INCIDENT_CEILING: f64 = 4.0;
+/// False incidents per 1,000 entity-days on this organisation today are about 1.1.
+const FALSE_INCIDENT_CEILING: f64 = 3.0;
 
 /// The smallest organisation the generator accepts still has room for every scenario
 /// (its finance department once went entirely to the accounts-payable team, leaving no
@@ -110,8 +110,8 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
         "exit 0 exactly when every scenario is detected"
     );
     assert!(
-        report["top5"].as_u64().unwrap_or(0) >= 6,
-        "at least 6 attackers in the top 5 of their day\n{}",
+        report["top5"].as_u64().unwrap_or(0) >= 7,
+        "at least 7 attackers in the top 5 of their day\n{}",
         describe(&output)
     );
     let false_rate = report["false_breaches_per_1000_entity_days"]

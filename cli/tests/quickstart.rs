@@ -8,13 +8,12 @@ mod common;
 use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
-/// Incidents are raised for 6 of the 8 scenarios of this organisation today (the
-/// insider and the bucket copy by a service role stay single, low-confidence breaches;
-/// docs/DETECTION.md).
-const RAISED_FLOOR: u64 = 6;
+/// Incidents are raised for 7 of the 8 scenarios of this organisation today (the
+/// insider's evidence stays too weak; docs/DETECTION.md).
+const RAISED_FLOOR: u64 = 7;
 
-/// False incidents per 1,000 entity-days here are about 2.9 today.
-const FALSE_CEILING: f64 = 6.0;
+/// False incidents per 1,000 entity-days here are about 1.1 today.
+const FALSE_CEILING: f64 = 4.0;
 
 /// An OpenSearch node of this test's own: the quickstart starts from empty indices.
 struct Node {
@@ -118,6 +117,15 @@ fn the_reduced_quickstart_reports_the_attacks_as_incidents() {
         .find(|i| i["entity"]["key"] == "aws_user:arn:aws:iam::123456789012:user/lars.gupta")
         .expect("an incident for the stolen key");
     assert_eq!(stolen["actions"][0]["status"], "succeeded", "{stolen:#}");
+    // The data-pipeline role's copy: denying it everything waits for a person.
+    let role = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["entity"]["key"] == "aws_user:arn:aws:iam::123456789012:role/data-pipeline-etl")
+        .expect("an incident for the role copying production data");
+    assert_eq!(role["actions"][0]["name"], "attach_deny_all", "{role:#}");
+    assert_eq!(role["actions"][0]["status"], "pending_approval", "{role:#}");
     assert!(status_of("suspend_user")
         .iter()
         .all(|s| *s == "pending_approval"));
