@@ -110,20 +110,18 @@ fn the_reduced_quickstart_reports_the_attacks_as_incidents() {
             .filter_map(|a| a["status"].as_str())
             .collect()
     };
-    let stolen = report["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["entity"]["key"] == "aws_user:arn:aws:iam::123456789012:user/lars.gupta")
-        .expect("an incident for the stolen key");
+    let incident_of = |key: &str| {
+        report["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["entity"]["key"] == key)
+            .unwrap_or_else(|| panic!("an incident for {key}"))
+    };
+    let stolen = incident_of("aws_user:arn:aws:iam::123456789012:user/lars.gupta");
     assert_eq!(stolen["actions"][0]["status"], "succeeded", "{stolen:#}");
     // The data-pipeline role's copy: denying it everything waits for a person.
-    let role = report["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["entity"]["key"] == "aws_user:arn:aws:iam::123456789012:role/data-pipeline-etl")
-        .expect("an incident for the role copying production data");
+    let role = incident_of("aws_user:arn:aws:iam::123456789012:role/data-pipeline-etl");
     assert_eq!(role["actions"][0]["name"], "attach_deny_all", "{role:#}");
     assert_eq!(role["actions"][0]["status"], "pending_approval", "{role:#}");
     assert!(status_of("suspend_user")

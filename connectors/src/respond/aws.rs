@@ -17,7 +17,6 @@ use crate::aws::iam::{Iam, Principal};
 use crate::aws::query::QueryReply;
 use crate::aws::s3::{PublicAccessBlock, S3};
 use crate::aws::{AwsClient, AwsError, AwsSettings};
-use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::config::Attrs;
 use pipectl_core::value::Value;
@@ -767,31 +766,7 @@ impl Actions for AwsActions {
         }
     }
 
-    fn capture<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ActError>> {
-        Box::pin(self.capture_state(action, target))
-    }
-
-    fn execute<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.act(action, target, state))
-    }
-
-    fn revert<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.undo(action, target, state))
-    }
+    super::provider::lifecycle_by_inherent_methods!();
 }
 
 /// Builds an AWS responder directly (tests, and callers that wire their own clock).

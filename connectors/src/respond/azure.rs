@@ -27,7 +27,6 @@ use crate::sources::api::microsoft::{
     LOGIN_URL_ATTR, TENANT_ID_ATTR,
 };
 use crate::sources::api::{followed_link, join, REQUEST_TIMEOUT_ATTR};
-use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::config::Attrs;
 use pipectl_core::value::Value;
@@ -809,31 +808,7 @@ impl Actions for AzureActions {
         })
     }
 
-    fn capture<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ActError>> {
-        Box::pin(self.capture_state(action, target))
-    }
-
-    fn execute<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.act(action, target, state))
-    }
-
-    fn revert<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.undo(action, target, state))
-    }
+    super::provider::lifecycle_by_inherent_methods!();
 }
 
 #[cfg(test)]

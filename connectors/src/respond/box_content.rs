@@ -24,7 +24,6 @@ use crate::sources::api::client::{Auth, ClientSettings};
 use crate::sources::api::error::display_url;
 use crate::sources::api::{base_url, join, REQUEST_TIMEOUT_ATTR};
 use crate::sources::box_events::enterprise_grant;
-use futures::future::BoxFuture;
 use pipectl_core::component::{BuildContext, BuildError, Built, Factory};
 use pipectl_core::config::Attrs;
 use pipectl_core::secrets::Secret;
@@ -456,31 +455,7 @@ impl Actions for BoxActions {
         })
     }
 
-    fn capture<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-    ) -> BoxFuture<'a, Result<serde_json::Value, ActError>> {
-        Box::pin(self.capture_state(action, target))
-    }
-
-    fn execute<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.act(action, target, state))
-    }
-
-    fn revert<'a>(
-        &'a self,
-        action: &'a str,
-        target: &'a Target,
-        state: &'a serde_json::Value,
-    ) -> BoxFuture<'a, Result<Done, ActError>> {
-        Box::pin(self.undo(action, target, state))
-    }
+    super::provider::lifecycle_by_inherent_methods!();
 }
 
 #[cfg(test)]

@@ -105,3 +105,47 @@ pub trait Actions: Send + Sync + 'static {
         self.actions().iter().find(|a| a.name == action)
     }
 }
+
+/// The three asynchronous methods of [`Actions`] for a provider whose inherent
+/// `capture_state(action, target)`, `act(action, target, state)` and
+/// `undo(action, target, state)` are `async fn`s: the trait needs boxed futures, the
+/// providers are clearer written with `async`, and this is the one place they meet.
+macro_rules! lifecycle_by_inherent_methods {
+    () => {
+        fn capture<'a>(
+            &'a self,
+            action: &'a str,
+            target: &'a $crate::respond::provider::Target,
+        ) -> futures::future::BoxFuture<
+            'a,
+            Result<serde_json::Value, $crate::respond::provider::ActError>,
+        > {
+            Box::pin(self.capture_state(action, target))
+        }
+
+        fn execute<'a>(
+            &'a self,
+            action: &'a str,
+            target: &'a $crate::respond::provider::Target,
+            state: &'a serde_json::Value,
+        ) -> futures::future::BoxFuture<
+            'a,
+            Result<$crate::respond::provider::Done, $crate::respond::provider::ActError>,
+        > {
+            Box::pin(self.act(action, target, state))
+        }
+
+        fn revert<'a>(
+            &'a self,
+            action: &'a str,
+            target: &'a $crate::respond::provider::Target,
+            state: &'a serde_json::Value,
+        ) -> futures::future::BoxFuture<
+            'a,
+            Result<$crate::respond::provider::Done, $crate::respond::provider::ActError>,
+        > {
+            Box::pin(self.undo(action, target, state))
+        }
+    };
+}
+pub(crate) use lifecycle_by_inherent_methods;
