@@ -19,7 +19,7 @@ use crate::maths::distinct::Distinct;
 use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
 use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
-use crate::maths::peer::{self, PeerTable, DAY_VALUES, TRACK_BELOW};
+use crate::maths::peer::{self, PeerTable, DAY_VALUES, REPEAT_FACTOR, TRACK_BELOW};
 use crate::maths::week::{self, WeekHours};
 use crate::queue::{Slot, WindowQueue};
 use crate::state::{
@@ -1577,13 +1577,21 @@ fn peer_rarity(
         return None;
     }
     let entry = table.entry(o.hash)?.clone();
-    let k = f64::from(entry.days) / se;
-    // Most values are as common for the entity as for its peers: no tail to compute.
-    if k / n.max(1.0) <= q {
+    // Judged on the days after the first (see `taken_up_tail`); most values are as
+    // common for the entity as for its peers, and have no tail to compute.
+    let after_days = (f64::from(table.days) - f64::from(entry.days_then)).max(0.0) / se;
+    let after_used = entry.after(se).min(after_days);
+    if after_used <= 0.0 || after_used / after_days.max(1.0) <= q {
         return None;
     }
-    let tail = peer::binomial_upper_tail(n, k, q);
-    if 1.0 - tail < candidate(opts) {
+    let tail = peer::taken_up_tail(after_days, after_used, f64::from(entry.since_active), q);
+    if std::env::var("PEER_DEBUG").is_ok_and(|w| entity.id.contains(&w)) {
+        eprintln!("PEERDBG {} {} n'={after_days:.2} k'={after_used:.2} b={:.2} q={q:.4} D={peer_days:.1} c={peer_with:.2} tail={tail:.3e} per_day={:.1} cal={:.3e}", format_rfc3339(t), field_text(feature, event), entry.baseline(se), entity.pace.per_day(i, f64::INFINITY), org.calibration.calibrated(i, crate::state::daily_tail(tail, entity.pace.per_day(i, f64::INFINITY))));
+    }
+    if 1.0 - tail < candidate(opts)
+        || (entry.reported < 0.0
+            && tail.ln() > f64::from(entry.reported) - REPEAT_FACTOR.ln())
+    {
         return None;
     }
     let active_since = table.active.saturating_sub(entry.since_active);
@@ -1592,6 +1600,9 @@ fn peer_rarity(
         scale: so,
     };
     let Admitted { score, with } = admit(opts, &mut entity.pace, evidence, i, tail, t)?;
+    if let Some(e) = table.entry_mut(o.hash) {
+        e.reported = tail.max(f64::MIN_POSITIVE).ln() as f32;
+    }
     let value = field_text(feature, event);
     let who = entity.id.as_str();
     let noun = explain::kind_noun(&entity.kind);
@@ -1599,11 +1610,13 @@ fn peer_rarity(
     let others = group.members.saturating_sub(1);
     let since = format_rfc3339(entry.first_day.saturating_mul(DAY_MS));
     let mut explanation = format!(
-        "{who} used {value} ({}) on {} of the {} days this {noun} was active since {}; ",
+        "{who} used {value} ({}) on {} of the {} days this {noun} was active since {}, after {} active day{} without it; ",
         feature.field_text,
         entry.used,
         active_since.max(entry.used),
         since.get(0..10).unwrap_or(""),
+        entry.since_active,
+        if entry.since_active == 1 { "" } else { "s" },
     );
     let peer_share = if peer_days > 0.0 {
         peer_with / peer_days

@@ -40,10 +40,9 @@ pub const PRIOR_DAYS: f64 = 10.0;
 /// A value the peers use on more than this share of their days is not tracked: it
 /// can never be evidence.
 pub const TRACK_BELOW: f64 = 0.2;
-/// Peer-days of history for a confidence of ½ in the peers' rate.
-pub const PEER_DAYS_FOR_CONFIDENCE: f64 = 20.0;
-/// Active days of the entity for a confidence of ½ in its own rate.
-pub const OWN_DAYS_FOR_CONFIDENCE: f64 = 2.0;
+/// Once a value breached for an entity, it is judged again only when its tail is this
+/// many times smaller: the same finding is not repeated day after day.
+pub const REPEAT_FACTOR: f64 = 1000.0;
 
 /// The organisation's rate of a value per entity-day: `(c + ½)/(D + 1)`.
 pub fn org_rate(days_with: f64, days: f64) -> f64 {
@@ -58,14 +57,33 @@ pub fn peer_rate(days_with: f64, days: f64, org: f64) -> f64 {
     ((with + 0.5 + PRIOR_DAYS * org.clamp(0.0, 1.0)) / (days + 1.0 + PRIOR_DAYS)).clamp(0.0, 1.0)
 }
 
-/// How much backs a judgement: the peers' history (`peer_days`) and the entity's
-/// (`own_days`), each `x/(x + k)`, multiplied.
+/// How much backs a judgement: the share of the peers' rate that is their own
+/// history rather than the organisation's prior, `D/(D + A)`, times `n/(n + 1)` for
+/// the entity's `n` active days.
 pub fn confidence(peer_days: f64, own_days: f64) -> f64 {
-    let part = |x: f64, k: f64| {
-        let x = x.max(0.0);
-        x / (x + k)
-    };
-    part(peer_days, PEER_DAYS_FOR_CONFIDENCE) * part(own_days, OWN_DAYS_FOR_CONFIDENCE)
+    let (d, n) = (peer_days.max(0.0), own_days.max(0.0));
+    d / (d + PRIOR_DAYS) * n / (n + 1.0)
+}
+
+/// The tail of a value an entity took up: used on `k` of its `n` active days *after*
+/// the day it first used it, following `baseline` active days without it, with its
+/// peers' rate `q`. Two things must both be unusual, so the larger of their tails
+/// (an intersection–union test) is the evidence:
+///
+/// - *it deviates from its peers*: `P(Binomial(n, q) ≥ k)`. The first day is left
+///   out: it is why the value is looked at (and what `novelty` judges), so one day
+///   of something new is no evidence here and each further day is;
+/// - *it changed*: had the entity always used the value at its rate since,
+///   `p = (k + ½)/(n + 1)`, it would not have gone `baseline` days without it:
+///   `(1 − p)^baseline`. A value used since the entity's first days is a habit as
+///   first seen (a department that differs from what a person does, a directory that
+///   is wrong), not something it took up.
+pub fn taken_up_tail(n: f64, k: f64, baseline: f64, q: f64) -> f64 {
+    let (n, k) = (n.max(0.0), k.max(0.0).min(n.max(0.0)));
+    let peers = binomial_upper_tail(n, k, q);
+    let p = (k + 0.5) / (n + 1.0);
+    let change = (baseline.max(0.0) * (-p).ln_1p()).exp();
+    peers.max(change).clamp(0.0, 1.0)
 }
 
 /// `P(Binomial(n, q) ≥ k)` for real `n ≥ k > 0`: `I_q(k, n − k + 1)`. 1 for `k ≤ 0`.
@@ -187,6 +205,24 @@ pub struct PeerEntry {
     pub since_active: u32,
     /// The day (since the epoch) it was first tracked.
     pub first_day: i64,
+    /// The weight of that first day (stored scale).
+    pub first: f32,
+    /// The entity's active days then, that first day included (stored scale).
+    pub days_then: f32,
+    /// `ln` of the tail of its last breach (0: none yet).
+    pub reported: f32,
+}
+
+impl PeerEntry {
+    /// Days with the value after the first (decayed, at the entity's `scale`).
+    pub fn after(&self, scale: f64) -> f64 {
+        (f64::from(self.days) - f64::from(self.first)).max(0.0) / scale
+    }
+
+    /// Active days before the first day with the value (decayed).
+    pub fn baseline(&self, scale: f64) -> f64 {
+        (f64::from(self.days_then) - f64::from(self.first)).max(0.0) / scale
+    }
 }
 
 /// An entity's state of one peer-rarity feature: its active days (with the field),
@@ -248,6 +284,9 @@ impl PeerTable {
             used: 1,
             since_active: self.active.saturating_sub(1),
             first_day: day,
+            first: weight,
+            days_then: self.days,
+            reported: 0.0,
         };
         if self.entries.len() < PEER_TABLE {
             self.entries.push(entry);
@@ -270,7 +309,9 @@ impl PeerTable {
     pub fn rescale(&mut self, factor: f64) {
         self.days = (f64::from(self.days) / factor) as f32;
         for e in &mut self.entries {
-            e.days = (f64::from(e.days) / factor) as f32;
+            for x in [&mut e.days, &mut e.first, &mut e.days_then] {
+                *x = (f64::from(*x) / factor) as f32;
+            }
         }
     }
 
@@ -408,6 +449,23 @@ mod tests {
     }
 
     #[test]
+    fn a_value_taken_up_is_judged_on_the_days_after_and_against_the_baseline() {
+        let q = 0.01;
+        // The day it was first used only: nothing to judge.
+        assert_eq!(taken_up_tail(0.0, 0.0, 10.0, q), 1.0);
+        // Every one of the 5 days after, after 10 days without it: q⁵.
+        let t = taken_up_tail(5.0, 5.0, 10.0, q);
+        assert!((t - 1e-10).abs() < 1e-15, "{t}");
+        // The same days from an entity's very first day: a habit, no evidence.
+        assert_eq!(taken_up_tail(5.0, 5.0, 0.0, q), 1.0);
+        // Three days of baseline against a rate of (3 + ½)/(4 + 1): 0.3³.
+        let short = taken_up_tail(4.0, 3.0, 3.0, q);
+        assert!((short - 0.3f64.powi(3)).abs() < 1e-12, "{short}");
+        // More days after, more evidence.
+        assert!(taken_up_tail(6.0, 6.0, 10.0, q) < taken_up_tail(5.0, 5.0, 10.0, q));
+    }
+
+    #[test]
     fn a_small_or_new_peer_group_leans_on_the_organisation() {
         // No peer history: the rate is mostly the organisation's.
         let org = 0.1;
@@ -418,7 +476,7 @@ mod tests {
         assert!(peer_rate(0.0, 1e6, org_rate(0.0, 1e6)) > 0.0);
         assert!(confidence(0.0, 10.0) == 0.0 && confidence(10.0, 0.0) == 0.0);
         assert!(confidence(200.0, 14.0) > confidence(20.0, 14.0));
-        assert!((confidence(20.0, 2.0) - 0.25).abs() < 1e-12);
+        assert!((confidence(10.0, 1.0) - 0.25).abs() < 1e-12);
     }
 
     #[test]
@@ -436,7 +494,19 @@ mod tests {
         t.days = 8.0;
         t.rescale(2.0);
         assert_eq!(t.days, 4.0);
-        assert_eq!(t.entry(7).map(|e| e.days), Some(4.0));
+        assert_eq!(t.entry(7).map(|e| (e.days, e.first)), Some((4.0, 4.0)));
+        // Tracked at 3 active days (stored 0 here), two more days of use after.
+        let mut u = PeerTable {
+            days: 10.0,
+            active: 10,
+            ..PeerTable::default()
+        };
+        assert!(u.track(9, 2.0, 20));
+        if let Some(e) = u.entry_mut(9) {
+            e.days += 2.0 + 2.0;
+        }
+        let e = u.entry(9).cloned().unwrap();
+        assert_eq!((e.after(2.0), e.baseline(2.0), e.since_active), (2.0, 4.0, 9));
         assert!(t.is_valid());
         t.reset(42);
         assert_eq!((t.group, t.entries.len(), t.day), (42, 0, i64::MIN));
