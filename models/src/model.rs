@@ -821,14 +821,16 @@ fn read(feature: &Feature, event: &Value) -> Obs {
             },
             _ => Obs::default(),
         },
-        (Kind::Novelty | Kind::Distinct | Kind::PeerRarity, Some(Some(v))) => match scalar_hash(v) {
-            Some(hash) => Obs {
-                present: true,
-                hash,
-                number: 0.0,
-            },
-            None => Obs::default(),
-        },
+        (Kind::Novelty | Kind::Distinct | Kind::PeerRarity, Some(Some(v))) => {
+            match scalar_hash(v) {
+                Some(hash) => Obs {
+                    present: true,
+                    hash,
+                    number: 0.0,
+                },
+                None => Obs::default(),
+            }
+        }
         _ => Obs::default(),
     }
 }
@@ -1585,12 +1587,8 @@ fn peer_rarity(
         return None;
     }
     let tail = peer::taken_up_tail(after_days, after_used, f64::from(entry.since_active), q);
-    if std::env::var("PEER_DEBUG").is_ok_and(|w| entity.id.contains(&w)) {
-        eprintln!("PEERDBG {} {} n'={after_days:.2} k'={after_used:.2} b={:.2} q={q:.4} D={peer_days:.1} c={peer_with:.2} tail={tail:.3e} per_day={:.1} cal={:.3e}", format_rfc3339(t), field_text(feature, event), entry.baseline(se), entity.pace.per_day(i, f64::INFINITY), org.calibration.calibrated(i, crate::state::daily_tail(tail, entity.pace.per_day(i, f64::INFINITY))));
-    }
     if 1.0 - tail < candidate(opts)
-        || (entry.reported < 0.0
-            && tail.ln() > f64::from(entry.reported) - REPEAT_FACTOR.ln())
+        || (entry.reported < 0.0 && tail.ln() > f64::from(entry.reported) - REPEAT_FACTOR.ln())
     {
         return None;
     }

@@ -433,7 +433,7 @@ mod tests {
     fn evidence_grows_with_every_further_day_and_a_one_off_stays_weak() {
         // Peers: 160 peer-days, never the value; the organisation uses it on 10% of days.
         let q = peer_rate(0.0, 160.0, org_rate(100.0, 999.0));
-        assert!((q - 1.5 / 171.0).abs() < 1e-12, "{q}");
+        assert!((q - (0.5 + 10.0 * 0.1005) / 171.0).abs() < 1e-12, "{q}");
         let one_off = binomial_upper_tail(20.0, 1.0, q);
         assert!(one_off > 0.1, "a single day is no evidence: {one_off}");
         let mut last = 1.0;
@@ -442,7 +442,7 @@ mod tests {
             assert!(t < last / 5.0, "day {k}: {t} after {last}");
             last = t;
         }
-        assert!(last < 1e-12);
+        assert!(last < 1e-10, "{last}");
         // The same days against peers who use the value half the time say nothing.
         let common = peer_rate(80.0, 160.0, 0.1);
         assert!(binomial_upper_tail(20.0, 8.0, common) > 0.5);
@@ -463,6 +463,41 @@ mod tests {
         assert!((short - 0.3f64.powi(3)).abs() < 1e-12, "{short}");
         // More days after, more evidence.
         assert!(taken_up_tail(6.0, 6.0, 10.0, q) < taken_up_tail(5.0, 5.0, 10.0, q));
+    }
+
+    #[test]
+    fn evidence_fades_with_the_half_life_once_the_use_stops() {
+        use crate::maths::decay::Landmark;
+        const DAY: i64 = 86_400_000;
+        let (hl, lm) = (14 * DAY, Landmark::new(0));
+        let mut t = PeerTable::default();
+        // Active every day; the value on days 10 to 15.
+        let tail_on = |t: &PeerTable, day: i64| {
+            let s = lm.scale(day * DAY, hl);
+            let e = t.entry(1).cloned().unwrap();
+            let n = (f64::from(t.days) - f64::from(e.days_then)) / s;
+            taken_up_tail(n, e.after(s), f64::from(e.since_active), 0.01)
+        };
+        let mut at_15 = 1.0;
+        for day in 0..60 {
+            let w = lm.scale(day * DAY, hl) as f32;
+            t.days += w;
+            t.active += 1;
+            if day == 10 {
+                assert!(t.track(1, w, day));
+            } else if (11..=15).contains(&day) {
+                if let Some(e) = t.entry_mut(1) {
+                    e.days += w;
+                }
+            }
+            if day == 15 {
+                at_15 = tail_on(&t, day);
+            }
+        }
+        assert!(at_15 < 1e-9, "{at_15}");
+        // Six weeks later the same five days are old news among many without.
+        let at_59 = tail_on(&t, 59);
+        assert!(at_59 > 0.1, "{at_59}");
     }
 
     #[test]
@@ -490,7 +525,10 @@ mod tests {
         assert!(!t.track(100, 1.0, 6));
         assert!(t.track(101, 1.5, 6));
         assert!(t.entry(0).is_none() && t.entry(101).is_some());
-        assert_eq!(t.entry(101).map(|e| (e.since_active, e.first_day)), Some((2, 6)));
+        assert_eq!(
+            t.entry(101).map(|e| (e.since_active, e.first_day)),
+            Some((2, 6))
+        );
         t.days = 8.0;
         t.rescale(2.0);
         assert_eq!(t.days, 4.0);
@@ -506,7 +544,10 @@ mod tests {
             e.days += 2.0 + 2.0;
         }
         let e = u.entry(9).cloned().unwrap();
-        assert_eq!((e.after(2.0), e.baseline(2.0), e.since_active), (2.0, 4.0, 9));
+        assert_eq!(
+            (e.after(2.0), e.baseline(2.0), e.since_active),
+            (2.0, 4.0, 9)
+        );
         assert!(t.is_valid());
         t.reset(42);
         assert_eq!((t.group, t.entries.len(), t.day), (42, 0, i64::MIN));
