@@ -516,8 +516,10 @@ mod tests {
 
     #[test]
     fn the_table_keeps_the_values_with_most_days_and_rescales() {
-        let mut t = PeerTable::default();
-        t.active = 3;
+        let mut t = PeerTable {
+            active: 3,
+            ..PeerTable::default()
+        };
         for h in 0..PEER_TABLE as u64 {
             assert!(t.track(h, 1.0 + h as f32, 5));
         }
