@@ -1506,6 +1506,12 @@ fn peer_rarity(
     } = scales;
     let feature = opts.features.get(i)?;
     let day = t.div_euclid(DAY_MS);
+    // Most observations repeat a value already counted today: nothing to do.
+    if let Some(EntityFeature::Peer(table)) = entity.features.get(i) {
+        if table.day == day && table.today.contains(&o.hash) {
+            return None;
+        }
+    }
     let group_id = match (&entity.group, &group) {
         (Some(name), Some(_)) => hash_bytes(name.as_bytes()) | 1,
         _ => 0,
