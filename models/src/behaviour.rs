@@ -37,7 +37,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
         AttrSpec::required(
             "features",
             AttrType::List(&AttrType::Call(features::FUNCTIONS)),
-            "What to model: `novelty(field)`, `volume(field, per = 1h)`, `count(per = 1h)`, `distinct(field, per = 1h)`, `time_of_week()`. Windows must divide a day.",
+            "What to model: `novelty(field)`, `volume(field, per = 1h)`, `count(per = 1h)`, `distinct(field, per = 1h)`, `time_of_week()`, `peer_rarity(field)` (days on which the entity uses a value its peer group does not). Windows must divide a day.",
         ),
         AttrSpec::with_default(
             "entities",

@@ -209,6 +209,7 @@ fn feature_kind(f: &crate::features::Feature, _entity_kind: &str) -> &'static st
         Kind::Distinct if f.field_text.starts_with("source.") => "fan_in",
         Kind::Distinct => "distinct",
         Kind::TimeOfWeek => "timing",
+        Kind::PeerRarity => "peer_rarity",
     }
 }
 

@@ -5,7 +5,14 @@ use pipectl_core::path::FieldPath;
 use pipectl_dsl::plan::PlanValue;
 
 /// The feature functions the language accepts.
-pub const FUNCTIONS: &[&str] = &["novelty", "volume", "count", "distinct", "time_of_week"];
+pub const FUNCTIONS: &[&str] = &[
+    "novelty",
+    "volume",
+    "count",
+    "distinct",
+    "time_of_week",
+    "peer_rarity",
+];
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -22,6 +29,8 @@ pub enum Kind {
     Distinct,
     /// Activity by hour of the week.
     TimeOfWeek,
+    /// Days on which the entity uses a value its peer group does not use.
+    PeerRarity,
 }
 
 impl Kind {
@@ -85,6 +94,7 @@ fn parse_one(item: &PlanValue) -> Result<Feature, String> {
         "count" => (Kind::Count, false, true),
         "distinct" => (Kind::Distinct, true, true),
         "time_of_week" => (Kind::TimeOfWeek, false, false),
+        "peer_rarity" => (Kind::PeerRarity, true, false),
         other => {
             return Err(format!(
                 "unknown feature `{other}()`; use one of {}",
@@ -98,6 +108,7 @@ fn parse_one(item: &PlanValue) -> Result<Feature, String> {
         Kind::Count => "count(per = 1h)",
         Kind::Distinct => "distinct(field, per = 1h)",
         Kind::TimeOfWeek => "time_of_week()",
+        Kind::PeerRarity => "peer_rarity(field)",
     };
     let positional = usize::from(wants_field);
     if args.len() != positional {
@@ -190,6 +201,7 @@ mod tests {
             call("volume", vec![field("file.size")], Some(3_600_000)),
             call("count", vec![], Some(900_000)),
             call("time_of_week", vec![], None),
+            call("peer_rarity", vec![field("service.name")], None),
         ])
         .unwrap();
         let texts: Vec<&str> = fs.iter().map(|f| f.text.as_str()).collect();
@@ -199,9 +211,11 @@ mod tests {
                 "novelty(event.action)",
                 "volume(file.size, per = 1h)",
                 "count(per = 15m)",
-                "time_of_week()"
+                "time_of_week()",
+                "peer_rarity(service.name)"
             ]
         );
+        assert_eq!(fs[4].kind, Kind::PeerRarity);
         assert_eq!(fs[1].window_ms, 3_600_000);
         assert_eq!(fs[1].field_text, "file.size");
     }
@@ -220,6 +234,10 @@ mod tests {
         assert!(err(call("novelty", vec![field("a")], Some(60_000))).contains("no argument `per`"));
         assert!(
             err(call("time_of_week", vec![field("a")], None)).contains("takes 0 field arguments")
+        );
+        assert!(err(call("peer_rarity", vec![], None)).contains("write `peer_rarity(field)`"));
+        assert!(
+            err(call("peer_rarity", vec![field("a")], Some(60_000))).contains("no argument `per`")
         );
         let twice = parse(&[
             call("novelty", vec![field("a")], None),

@@ -19,6 +19,7 @@ use crate::maths::distinct::Distinct;
 use crate::maths::hash::{hash_bytes, hash_parts, FixedState};
 use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{entity_tail, HeapTop, SmallTop, BASE_PROBABILITY};
+use crate::maths::peer::{self, PeerTable, DAY_VALUES, REPEAT_FACTOR, TRACK_BELOW};
 use crate::maths::week::{self, WeekHours};
 use crate::queue::{Slot, WindowQueue};
 use crate::state::{
@@ -42,6 +43,7 @@ pub const JOIN_SIMILARITY: f64 = 0.3;
 /// numeric and timing features.
 const EVENTS_FOR_CONFIDENCE: f64 = 50.0;
 const WINDOWS_FOR_CONFIDENCE: f64 = 12.0;
+const DAY_MS: i64 = 86_400_000;
 /// How far ahead of the clock an event may be dated before it is refused.
 const MAX_FUTURE_SKEW_MS: i64 = 86_400_000;
 
@@ -551,7 +553,10 @@ impl Model {
         let event_id = OnceCell::new();
         for (i, (feature, o)) in opts.features.iter().zip(obs).enumerate() {
             if !o.present
-                || (matches!(feature.kind, Kind::Novelty | Kind::Distinct) && o.hash == itself)
+                || (matches!(
+                    feature.kind,
+                    Kind::Novelty | Kind::Distinct | Kind::PeerRarity
+                ) && o.hash == itself)
             {
                 continue;
             }
@@ -585,6 +590,21 @@ impl Model {
                 }
                 Kind::TimeOfWeek => {
                     if let Some(b) = timing(opts, entity, group.as_deref_mut(), org, i, t, event) {
+                        out.push(b);
+                    }
+                }
+                Kind::PeerRarity => {
+                    if let Some(b) = peer_rarity(
+                        opts,
+                        entity,
+                        group.as_deref_mut(),
+                        org,
+                        i,
+                        *o,
+                        t,
+                        event,
+                        scales,
+                    ) {
                         out.push(b);
                     }
                 }
@@ -803,14 +823,16 @@ fn read(feature: &Feature, event: &Value) -> Obs {
             },
             _ => Obs::default(),
         },
-        (Kind::Novelty | Kind::Distinct, Some(Some(v))) => match scalar_hash(v) {
-            Some(hash) => Obs {
-                present: true,
-                hash,
-                number: 0.0,
-            },
-            None => Obs::default(),
-        },
+        (Kind::Novelty | Kind::Distinct | Kind::PeerRarity, Some(Some(v))) => {
+            match scalar_hash(v) {
+                Some(hash) => Obs {
+                    present: true,
+                    hash,
+                    number: 0.0,
+                },
+                None => Obs::default(),
+            }
+        }
         _ => Obs::default(),
     }
 }
@@ -979,7 +1001,7 @@ fn admit(
 ) -> Option<Admitted> {
     let feature = opts.features.get(i)?;
     let most_per_day = match feature.kind {
-        Kind::Novelty => f64::INFINITY,
+        Kind::Novelty | Kind::PeerRarity => f64::INFINITY,
         Kind::TimeOfWeek => 24.0,
         Kind::Volume | Kind::Count | Kind::Distinct => {
             86_400_000.0 / feature.window_ms.max(1) as f64
@@ -1487,4 +1509,208 @@ fn timing(
         }
     }
     breach
+}
+
+/// Judges a value the entity uses on a new day against its peer group's use of it
+/// (`peer_rarity`), then counts the day at every level. Each value is counted and
+/// judged at most once per entity and day; without a peer group nothing is judged
+/// (the organisation still counts the day).
+#[allow(clippy::too_many_arguments)]
+fn peer_rarity(
+    opts: &Options,
+    entity: &mut EntityState,
+    group: Option<&mut SharedState>,
+    org: &mut SharedState,
+    i: usize,
+    o: Obs,
+    t: i64,
+    event: &Value,
+    scales: Scales,
+) -> Option<Breach> {
+    let Scales {
+        org: so,
+        group: sg,
+        entity: se,
+    } = scales;
+    let feature = opts.features.get(i)?;
+    let day = t.div_euclid(DAY_MS);
+    // Most observations repeat a value already counted today: nothing to do.
+    if let Some(EntityFeature::Peer(table)) = entity.features.get(i) {
+        if table.day == day && table.today.contains(&o.hash) {
+            return None;
+        }
+    }
+    let group_id = match (&entity.group, &group) {
+        (Some(name), Some(_)) => hash_bytes(name.as_bytes()) | 1,
+        _ => 0,
+    };
+    let slot = entity.features.get_mut(i)?;
+    if matches!(slot, EntityFeature::Empty) {
+        *slot = EntityFeature::Peer(PeerTable::default());
+    }
+    let EntityFeature::Peer(table) = slot else {
+        return None;
+    };
+    if table.group != group_id {
+        table.reset(group_id);
+    }
+    let new_day = table.day != day;
+    if new_day {
+        table.day = day;
+        table.today.clear();
+    }
+    if table.today.contains(&o.hash) || table.today.len() >= DAY_VALUES {
+        return None;
+    }
+    table.today.push(o.hash);
+    // Count the entity-day at every level, the entity's own days alongside its
+    // contribution to the group so that it can be taken out again.
+    let shared = |s: &mut SharedState, scale: f64, name: bool| {
+        if let Some(SharedFeature::Peers(p)) = s.features.get_mut(i) {
+            if new_day {
+                p.days += scale;
+            }
+            p.values.observe(o.hash, scale, || {
+                if name {
+                    field_text(feature, event).into_boxed_str()
+                } else {
+                    Box::from("")
+                }
+            });
+        }
+    };
+    shared(org, so, true);
+    let group = group?;
+    shared(group, sg, false);
+    if new_day {
+        table.days += se as f32;
+        table.active = table.active.saturating_add(1);
+    }
+    let tracked = match table.entry_mut(o.hash) {
+        Some(e) => {
+            e.days += se as f32;
+            e.used = e.used.saturating_add(1);
+            true
+        }
+        None => false,
+    };
+    entity.pace.observed(i);
+    let (SharedFeature::Peers(gp), SharedFeature::Peers(op)) =
+        (group.features.get(i)?, org.features.get(i)?)
+    else {
+        return None;
+    };
+    let n = f64::from(table.days) / se;
+    // The entity's own days with the value: tracked, or just today's.
+    let k = table.entry(o.hash).map_or(1.0, |e| f64::from(e.days) / se);
+    let (group_with, group_days) = gp.counts(o.hash, sg);
+    let peer_days = (group_days - n).max(0.0);
+    let peer_with = (group_with - k).clamp(0.0, peer_days);
+    let (org_with, org_days) = op.counts(o.hash, so);
+    let org_rate = peer::org_rate(org_with, org_days);
+    let q = peer::peer_rate(peer_with, peer_days, org_rate);
+    if !tracked && (q >= TRACK_BELOW || !table.track(o.hash, se as f32, day)) {
+        return None;
+    }
+    let entry = table.entry(o.hash)?.clone();
+    // Judged on the days after the first (see `taken_up_tail`); most values are as
+    // common for the entity as for its peers, and have no tail to compute.
+    let after_days = (f64::from(table.days) - f64::from(entry.days_then)).max(0.0) / se;
+    let after_used = entry.after(se).min(after_days);
+    if after_used <= 0.0 || after_used / after_days.max(1.0) <= q {
+        return None;
+    }
+    let tail = peer::taken_up_tail(after_days, after_used, f64::from(entry.since_active), q);
+    if 1.0 - tail < candidate(opts)
+        || (entry.reported < 0.0 && tail.ln() > f64::from(entry.reported) - REPEAT_FACTOR.ln())
+    {
+        return None;
+    }
+    let active_since = table.active.saturating_sub(entry.since_active);
+    let evidence = Evidence {
+        calibration: &mut org.calibration,
+        scale: so,
+    };
+    let Admitted { score, with } = admit(opts, &mut entity.pace, evidence, i, tail, t)?;
+    if let Some(e) = table.entry_mut(o.hash) {
+        e.reported = tail.max(f64::MIN_POSITIVE).ln() as f32;
+    }
+    let value = field_text(feature, event);
+    let who = entity.id.as_str();
+    let noun = explain::kind_noun(&entity.kind);
+    let group_name = entity.group.as_deref().unwrap_or("");
+    let others = group.members.saturating_sub(1);
+    let since = format_rfc3339(entry.first_day.saturating_mul(DAY_MS));
+    let mut explanation = format!(
+        "{who} used {value} ({}) on {} of the {} days this {noun} was active since {}, after {} active day{} without it; ",
+        feature.field_text,
+        entry.used,
+        active_since.max(entry.used),
+        since.get(0..10).unwrap_or(""),
+        entry.since_active,
+        if entry.since_active == 1 { "" } else { "s" },
+    );
+    let peer_share = if peer_days > 0.0 {
+        peer_with / peer_days
+    } else {
+        0.0
+    };
+    let org_share = if org_days > 0.0 {
+        (org_with / org_days).min(1.0)
+    } else {
+        0.0
+    };
+    let peers_phrase = format!(
+        "its peer group ({group_name}, {} other{})",
+        explain::number(f64::from(others)),
+        if others == 1 { "" } else { "s" }
+    );
+    if peer_with < 0.5 {
+        explanation.push_str(&format!("nobody in {peers_phrase} did in the last weeks"));
+    } else {
+        explanation.push_str(&format!(
+            "{peers_phrase} on {} of their active days",
+            explain::percent(peer_share)
+        ));
+    }
+    if org_share >= 0.005 {
+        explanation.push_str(&format!(
+            ", while {} of the organisation uses it on a given day.",
+            explain::percent(org_share)
+        ));
+    } else {
+        explanation.push_str(&format!(
+            ", and the organisation hardly ever does ({} of its active days).",
+            explain::percent(org_share)
+        ));
+    }
+    mention_others(&mut explanation, opts, &with);
+    let (trigger, event_ids) = trigger_of(event, t);
+    Some(Breach {
+        at_ms: t,
+        entity_kind: entity.kind.clone(),
+        entity_id: entity.id.clone(),
+        peer_group: entity.group.clone(),
+        feature: i,
+        trigger,
+        score,
+        tail,
+        rarity: [
+            Some(1.0 - (k / n.max(1.0)).min(1.0)),
+            Some(1.0 - peer_share),
+            Some(1.0 - org_share),
+        ],
+        confidence: peer::confidence(peer_days, n),
+        history: entity.history,
+        comparison: Comparison::Peers,
+        observed_value: value,
+        observed_number: Some(f64::from(entry.used)),
+        expected_value: format!("peers on {} of their days", explain::percent(q)),
+        expected_number: Some(q),
+        expected_low: None,
+        expected_high: None,
+        explanation,
+        event_ids,
+        context: context_of(event),
+    })
 }

@@ -10,6 +10,7 @@ use crate::maths::decay::Landmark;
 use crate::maths::distinct::Distinct;
 use crate::maths::minhash::Rotating;
 use crate::maths::novelty::{HeapTop, SmallTop, GROUP_TOP, ORG_TOP};
+use crate::maths::peer::{PeerDays, PeerTable};
 use crate::maths::week::WeekHours;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,8 @@ pub enum EntityFeature {
         /// The hour (since the epoch) last observed: one observation per hour.
         last_hour: i64,
     },
+    /// Days with a value its peers do not use (`peer_rarity`).
+    Peer(PeerTable),
 }
 
 /// A window being accumulated.
@@ -206,6 +209,7 @@ impl EntityState {
                 EntityFeature::Novelty(top) => top.rescale(factor),
                 EntityFeature::Window { baseline, .. } => baseline.rescale(factor),
                 EntityFeature::Week { hours, .. } => hours.rescale(factor),
+                EntityFeature::Peer(table) => table.rescale(factor),
             }
         }
     }
@@ -224,6 +228,7 @@ impl EntityState {
                 }
                 EntityFeature::Window { baseline, .. } => f.kind.windowed() && baseline.is_valid(),
                 EntityFeature::Week { hours, .. } => f.kind == Kind::TimeOfWeek && hours.is_valid(),
+                EntityFeature::Peer(table) => f.kind == Kind::PeerRarity && table.is_valid(),
             })
     }
 }
@@ -404,6 +409,8 @@ pub enum SharedFeature {
     Novelty(HeapTop),
     Window(Seasonal),
     Week(WeekHours),
+    /// Entity-days per value (`peer_rarity`).
+    Peers(PeerDays),
 }
 
 /// A peer group, or the organisation (the same shape, bigger top-k and with names).
@@ -432,7 +439,12 @@ impl SharedState {
                     SharedFeature::Novelty(HeapTop::new(if org { ORG_TOP } else { GROUP_TOP }, org))
                 }
                 Kind::TimeOfWeek => SharedFeature::Week(WeekHours::default()),
-                _ => SharedFeature::Window(Seasonal::default()),
+                Kind::PeerRarity => {
+                    SharedFeature::Peers(PeerDays::new(if org { ORG_TOP } else { GROUP_TOP }, org))
+                }
+                Kind::Volume | Kind::Count | Kind::Distinct => {
+                    SharedFeature::Window(Seasonal::default())
+                }
             })
             .collect();
         SharedState {
@@ -457,6 +469,7 @@ impl SharedState {
                 SharedFeature::Novelty(top) => top.rescale(factor),
                 SharedFeature::Window(s) => s.rescale(factor),
                 SharedFeature::Week(w) => w.rescale(factor),
+                SharedFeature::Peers(p) => p.rescale(factor),
             }
         }
     }
@@ -473,6 +486,7 @@ impl SharedState {
                     SharedFeature::Novelty(top) => f.kind == Kind::Novelty && top.rebuild_index(),
                     SharedFeature::Window(b) => f.kind.windowed() && b.is_valid(),
                     SharedFeature::Week(w) => f.kind == Kind::TimeOfWeek && w.is_valid(),
+                    SharedFeature::Peers(p) => f.kind == Kind::PeerRarity && p.restore(),
                 })
     }
 }

@@ -3,7 +3,7 @@
 //! peer groups, and a run through the real runtime from pipeline text.
 
 use crate::behaviour;
-use crate::breach::Breach;
+use crate::breach::{Breach, Comparison};
 use crate::model::Model;
 use crate::persist;
 use futures::future::BoxFuture;
@@ -534,7 +534,7 @@ fn two_runs_give_identical_breaches() {
 
 #[test]
 fn a_restored_model_continues_exactly_where_it_stopped() {
-    let attrs = "    features = [novelty(source.geo.country_name), novelty(event.action), count(per = 1h), time_of_week()]";
+    let attrs = "    features = [novelty(source.geo.country_name), novelty(event.action), count(per = 1h), time_of_week(), peer_rarity(event.action)]";
     let mut events = office(20);
     events.push(login(
         START + 20 * DAY + 2 * HOUR,
@@ -1052,4 +1052,167 @@ fn a_breach_names_the_other_entities_of_its_event() {
     assert!(doc
         .get_path(&pipectl_core::path::FieldPath::parse("related.entities").unwrap())
         .is_none());
+}
+
+/// A sign-in of `user` (of department `dept`, when given) to `app` at `t`.
+fn sso(t: i64, user: &str, dept: Option<&str>, app: &str, n: u64) -> Value {
+    let group = dept.map_or(String::new(), |d| format!(r#","group":{{"name":"{d}"}}"#));
+    json(&format!(
+        r#"{{"@timestamp":"{}","event":{{"id":"s{n}","action":"sso"}},"service":{{"name":"{app}"}},"user":{{"name":"{user}"{group}}},"entity":{{"kind":["user"],"id":["{user}"]}}}}"#,
+        format_rfc3339(t)
+    ))
+}
+
+/// `days` days of sign-ins: twenty people in finance (NetSuite, Slack, some Workday),
+/// ten in marketing (Box, Slack); `extra` adds (day, user, app) sign-ins of finance
+/// people.
+fn sign_ins(days: i64, extra: &[(i64, u64, &str)], with_dept: bool) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in (0..days).filter(|d| d % 7 < 5) {
+        for u in 0..30u64 {
+            let dept = if u < 20 { "finance" } else { "marketing" };
+            let mut apps = if u < 20 {
+                vec!["NetSuite", "Slack"]
+            } else {
+                vec!["Box", "Slack"]
+            };
+            if u < 20 && (day + u as i64) % 3 == 0 {
+                apps.push("Workday");
+            }
+            apps.extend(
+                extra
+                    .iter()
+                    .filter(|(d, who, _)| *d == day && *who == u)
+                    .map(|(_, _, app)| *app),
+            );
+            for (j, app) in apps.iter().enumerate() {
+                n += 1;
+                let t = START + day * DAY + (9 + j as i64) * HOUR + (u as i64) * 1000;
+                events.push(sso(
+                    t,
+                    &format!("user{u}"),
+                    with_dept.then_some(dept),
+                    app,
+                    n,
+                ));
+            }
+        }
+    }
+    events.sort_by_key(|e| {
+        e.get_path(&pipectl_core::path::FieldPath::parse("@timestamp").unwrap())
+            .and_then(pipectl_core::detect::sigma::time::millis_of)
+    });
+    events
+}
+
+const PEER_RARITY: &str = "    features = [peer_rarity(service.name)]\n    peers = user.group.name";
+
+#[test]
+fn an_entity_that_takes_up_what_its_peers_never_use_grows_more_certain_day_after_day() {
+    // user5 (finance) takes up Box from day 21, every working day; user6 uses HubSpot,
+    // which nobody uses, once;
+    // user7 has used Figma, which nobody else uses, every day since the first (a habit
+    // as first seen, not a change).
+    let mut extra: Vec<(i64, u64, &str)> = (21..42).map(|d| (d, 5, "Box")).collect();
+    extra.push((23, 6, "HubSpot"));
+    extra.extend((0..42).map(|d| (d, 7, "Figma")));
+    let mut m = model(PEER_RARITY);
+    let mut out = run(&mut m, &sign_ins(42, &extra, true));
+    m.finish(&mut out);
+    let mine: Vec<&Breach> = out.iter().filter(|b| b.entity_id == "user5").collect();
+    assert!(
+        out.iter().all(|b| b.entity_id == "user5"),
+        "only the one who took Box up: {out:?}"
+    );
+    assert!(mine.len() >= 2, "{mine:?}");
+    // The first day is no evidence, nor the second: the breach comes after days of use.
+    let first = mine[0];
+    assert!(first.at_ms >= START + 24 * DAY, "{first:?}");
+    assert!(first.score >= 0.999 && first.observed_value == "Box");
+    // Said again only when the evidence is far stronger.
+    for pair in mine.windows(2) {
+        assert!(pair[1].tail < pair[0].tail / 100.0, "{pair:?}");
+    }
+    assert!(
+        first
+            .explanation
+            .starts_with("user5 used Box (service.name) on ")
+            && first
+                .explanation
+                .contains("nobody in its peer group (finance, 19 others) did in the last weeks")
+            && first
+                .explanation
+                .contains("of the organisation uses it on a given day"),
+        "{}",
+        first.explanation
+    );
+    assert_eq!(first.comparison, Comparison::Peers);
+    assert!(first.rarity[1].is_some_and(|r| r > 0.999_999), "{first:?}");
+    assert!(
+        first.confidence > 0.5 && first.confidence < 1.0,
+        "{first:?}"
+    );
+    let doc = first.document(m.options(), 0);
+    assert_eq!(
+        doc.get_path(&pipectl_core::path::FieldPath::parse("pipectl.breach.feature_kind").unwrap())
+            .and_then(Value::as_str),
+        Some("peer_rarity")
+    );
+}
+
+#[test]
+fn without_a_peer_group_peer_rarity_says_nothing() {
+    let extra: Vec<(i64, u64, &str)> = (21..42).map(|d| (d, 5, "Box")).collect();
+    // No `peers`, and no novelty feature to learn groups from.
+    let mut m = model("    features = [peer_rarity(service.name)]");
+    let mut out = run(&mut m, &sign_ins(42, &extra, false));
+    m.finish(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(m.group_of("user:user5").is_none());
+}
+
+#[test]
+fn peer_rarity_is_deterministic_and_survives_a_restart_mid_day() {
+    let extra: Vec<(i64, u64, &str)> = (21..42).map(|d| (d, 5, "Box")).collect();
+    let events = sign_ins(42, &extra, true);
+    let whole = {
+        let mut m = model(PEER_RARITY);
+        let mut out = run(&mut m, &events);
+        m.finish(&mut out);
+        documents(&out, &m)
+    };
+    let again = {
+        let mut m = model(PEER_RARITY);
+        let mut out = run(&mut m, &events);
+        m.finish(&mut out);
+        documents(&out, &m)
+    };
+    assert!(whole.len() >= 2, "{whole:?}");
+    assert_eq!(whole, again);
+    // Snapshot in the middle of a day of the taking up (its values of the day held).
+    let cut = events
+        .iter()
+        .position(|e| {
+            e.get_path(&pipectl_core::path::FieldPath::parse("@timestamp").unwrap())
+                .and_then(pipectl_core::detect::sigma::time::millis_of)
+                .is_some_and(|t| t >= START + 24 * DAY + 10 * HOUR)
+        })
+        .unwrap();
+    let dir = TempDir::new("peer-restore");
+    let table = persist::table("test", "pattern_of_life");
+    let mut split = {
+        let store = Store::shared(dir.path()).unwrap();
+        let mut m = model(PEER_RARITY);
+        let out = run(&mut m, &events[..cut]);
+        m.snapshot(&store, &table).unwrap();
+        documents(&out, &m)
+    };
+    let store = Store::shared(dir.path()).unwrap();
+    let mut m = model(PEER_RARITY);
+    assert!(m.restore(&store, &table).unwrap() >= 30);
+    let mut out = run(&mut m, &events[cut..]);
+    m.finish(&mut out);
+    split.extend(documents(&out, &m));
+    assert_eq!(split, whole);
 }

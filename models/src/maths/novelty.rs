@@ -248,7 +248,8 @@ impl HeapTop {
     /// tail sums are due for a refresh.
     pub fn observe(&mut self, hash: u64, inc: f64, name: impl FnOnce() -> Box<str>) -> bool {
         self.total += inc;
-        self.updates += 1;
+        // Saturating: `peer_rarity`'s levels read counts only and never refresh.
+        self.updates = self.updates.saturating_add(1);
         if let Some(&i) = self.index.get(&hash) {
             if let Some(e) = self.heap.get_mut(i as usize) {
                 e.count += inc;

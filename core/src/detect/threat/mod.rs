@@ -205,6 +205,9 @@ fn breach_label(doc: &Value, feature: &str) -> String {
         Some("distinct") => format!("many distinct {field} ({})", short(&observed)),
         Some("fan_in") => format!("many distinct {field} reaching it ({})", short(&observed)),
         Some("timing") => "activity at an unusual hour".to_string(),
+        Some("peer_rarity") if !observed.is_empty() => {
+            format!("keeps using {field} {} unlike its peers", short(&observed))
+        }
         _ => format!("unusual {feature}"),
     }
 }

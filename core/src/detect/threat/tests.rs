@@ -234,6 +234,16 @@ fn a_breach_on_little_history_weighs_less_and_titles_are_short_labels() {
     // Without a confidence (older breach documents, other models) the score stands.
     let plain = Indicator::from_document(&breach_with("a", "", 0.99, 0, "b3")).unwrap();
     assert!((plain.score - 0.99).abs() < 1e-12);
+    // A value kept up against the peer group reads as such.
+    let peer = crate::json::to_string(&breach_with("a", "", 0.99, 0, "b6")).replace(
+        r#""feature_kind":"novelty""#,
+        r#""feature_kind":"peer_rarity""#,
+    );
+    let peer = Indicator::from_document(&crate::json::from_str(&peer).unwrap()).unwrap();
+    assert_eq!(
+        peer.label,
+        "keeps using cloud.region us-west-2 unlike its peers"
+    );
 
     let mut c = ThreatCorrelator::new(opts());
     assert!(
