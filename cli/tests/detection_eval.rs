@@ -2,30 +2,24 @@
 //! records (with labelled attacks hidden in weeks of normal activity) through the
 //! normalisers and the shipped model stage, at default settings.
 //!
-//! It fails when one of the attacks the models reliably detect goes undetected, when
-//! fewer than 6 attackers are in the top 5 of their day, when false breaches exceed
-//! today's level by a margin, or when the incidents fall behind (the supplier's mail
-//! chain among them). The scenario the models do not yet reliably detect
-//! ([`NOT_YET_RELIABLE`]) and the target still missed (at most 2 false breaches per
-//! 1,000 entity-days) are reported in docs/DETECTION.md.
+//! It fails when any attack goes undetected, when fewer than 8 attackers are in the top
+//! 5 of their day, when false breaches exceed today's level by a margin, or when the
+//! incidents fall behind (the supplier's mail chain among them). The target still
+//! missed (at most 2 false breaches per 1,000 entity-days) is reported in
+//! docs/DETECTION.md.
 
 mod common;
 
 use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
-/// Not yet required (docs/DETECTION.md): since `peer_rarity(service.name)` the insider
-/// is detected on every organisation measured, but on this one by less than a
-/// thousandth above the threshold (0.99948): her department of ten, seen for a week,
-/// is little history to judge by.
-const NOT_YET_RELIABLE: [&str; 1] = ["insider_slow_exfil"];
-
 /// False breaches per 1,000 entity-days on this organisation today are about 14; a
 /// change that pushes them past this has made the models noisier.
 const FALSE_RATE_CEILING: f64 = 20.0;
 
 /// Incidents are raised for 7 of the 8 scenarios on this organisation today (the
-/// insider's evidence stays too weak; docs/DETECTION.md).
+/// insider's Box breach weighs 0.77 by its confidence here — a finance department of
+/// ten seen for a week — and opens no incident alone; docs/DETECTION.md).
 const INCIDENTS_RAISED_FLOOR: u64 = 7;
 
 /// False incidents per 1,000 entity-days on this organisation today are about 1.1.
@@ -97,13 +91,11 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
             "a breach explains itself: {s}"
         );
     }
-    let unexpected: Vec<&&str> = missed
-        .iter()
-        .filter(|m| !NOT_YET_RELIABLE.contains(m))
-        .collect();
+    // The insider is detected here by her Box breach at 0.99948, a little above the
+    // threshold: the data are seeded, so a change that loses it has changed the models.
     assert!(
-        unexpected.is_empty(),
-        "missed {unexpected:?}\n{}",
+        missed.is_empty(),
+        "missed {missed:?}\n{}",
         describe(&output)
     );
     assert_eq!(
@@ -112,8 +104,8 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
         "exit 0 exactly when every scenario is detected"
     );
     assert!(
-        report["top5"].as_u64().unwrap_or(0) >= 7,
-        "at least 7 attackers in the top 5 of their day\n{}",
+        report["top5"].as_u64().unwrap_or(0) >= 8,
+        "every attacker in the top 5 of its day\n{}",
         describe(&output)
     );
     let false_rate = report["false_breaches_per_1000_entity_days"]

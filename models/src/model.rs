@@ -1630,6 +1630,8 @@ fn peer_rarity(
     let evidence = Evidence {
         calibration: &mut org.calibration,
         scale: so,
+        kind: &entity.kind,
+        floor: 0.0,
     };
     let Admitted { score, with } = admit(opts, &mut entity.pace, evidence, i, tail, t)?;
     if let Some(e) = table.entry_mut(o.hash) {
