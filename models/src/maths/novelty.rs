@@ -172,6 +172,10 @@ pub struct HeapTop {
     updates: u32,
     #[serde(skip)]
     index: FixedMap<u64, u32>,
+    /// Stored count of the values no longer tracked (evicted to make room), kept as
+    /// they go so a tail needs no pass over the heap; rebuilt after decoding.
+    #[serde(skip)]
+    forgotten: f64,
 }
 
 impl PartialEq for HeapTop {
@@ -196,6 +200,7 @@ impl HeapTop {
             cache_sums: Vec::new(),
             updates: 0,
             index: FixedMap::default(),
+            forgotten: 0.0,
         }
     }
 
@@ -208,6 +213,8 @@ impl HeapTop {
                 return false;
             }
         }
+        let tracked: f64 = self.heap.iter().map(|e| e.count).sum();
+        self.forgotten = (self.total - tracked).max(0.0);
         self.heap.len() <= self.capacity as usize && self.cache_probs.len() == self.cache_sums.len()
     }
 
@@ -269,6 +276,7 @@ impl HeapTop {
                 self.sift_up(at);
             } else if let Some(root) = self.heap.first_mut() {
                 let old = std::mem::replace(root, entry);
+                self.forgotten += old.count;
                 self.index.remove(&old.hash);
                 self.index.insert(hash, 0);
                 self.sift_down(0);
@@ -327,8 +335,7 @@ impl HeapTop {
         if self.heap.len() < self.capacity as usize {
             return 0.0;
         }
-        let tracked: f64 = self.heap.iter().map(|e| e.count).sum();
-        (self.total - tracked).max(0.0)
+        self.forgotten
     }
 
     /// The `n` most counted values, most counted first.
@@ -345,6 +352,7 @@ impl HeapTop {
         }
         self.total /= factor;
         self.new_values /= factor;
+        self.forgotten /= factor;
     }
 
     fn less(&self, a: usize, b: usize) -> bool {
@@ -596,5 +604,31 @@ mod tests {
         let mut copy = top.clone();
         assert!(copy.rebuild_index());
         assert_eq!(copy.count(2), 40.0);
+    }
+
+    #[test]
+    fn the_forgotten_mass_is_kept_as_values_are_evicted_and_after_decoding() {
+        let mut top = HeapTop::new(8, false);
+        let recount = |t: &HeapTop| {
+            let tracked: f64 = t.heap.iter().map(|e| e.count).sum();
+            (t.total - tracked).max(0.0)
+        };
+        assert_eq!(top.untracked(), 0.0);
+        let mut x: u64 = 7;
+        for i in 0..5_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            top.observe(x % 40, 1.0 + (i % 3) as f64, || Box::from(""));
+            if i % 997 == 0 {
+                top.rescale(1.5);
+            }
+        }
+        assert!(top.untracked() > 0.0, "values were evicted");
+        assert!((top.untracked() - recount(&top)).abs() < 1e-9 * top.total);
+        let bytes = bincode::serialize(&top).unwrap();
+        let mut decoded: HeapTop = bincode::deserialize(&bytes).unwrap();
+        assert!(decoded.rebuild_index());
+        assert!((decoded.untracked() - recount(&top)).abs() < 1e-9 * top.total);
     }
 }
