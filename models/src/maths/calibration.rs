@@ -113,24 +113,32 @@ impl Calibration {
         }
     }
 
-    fn kind_mut(&mut self, kind: &str) -> &mut Experience {
-        let features = self.all.tails.len();
-        self.kinds
-            .entry(kind.to_string())
-            .or_insert_with(|| Experience::new(features))
+    /// The kind's experience, created on its first entity-day (the name is copied
+    /// only then: this runs for every entity-day and judged observation).
+    fn kind_mut(&mut self, kind: &str) -> Option<&mut Experience> {
+        if !self.kinds.contains_key(kind) {
+            let features = self.all.tails.len();
+            self.kinds
+                .insert(kind.to_string(), Experience::new(features));
+        }
+        self.kinds.get_mut(kind)
     }
 
     /// An entity of `kind` began a day of activity (`scale`: the organisation's
     /// current factor).
     pub fn day(&mut self, kind: &str, scale: f64) {
         self.all.entity_days += scale;
-        self.kind_mut(kind).entity_days += scale;
+        if let Some(k) = self.kind_mut(kind) {
+            k.entity_days += scale;
+        }
     }
 
     /// Records a daily tail of feature `i` handed to an entity of `kind`.
     pub fn record(&mut self, kind: &str, i: usize, tail: f64, scale: f64) {
         self.all.record(i, tail, scale);
-        self.kind_mut(kind).record(i, tail, scale);
+        if let Some(k) = self.kind_mut(kind) {
+            k.record(i, tail, scale);
+        }
     }
 
     /// The share of entity-days that had a tail of feature `i` at least as extreme as
