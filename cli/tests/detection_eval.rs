@@ -13,9 +13,9 @@ mod common;
 use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
-/// False breaches per 1,000 entity-days on this organisation today are about 14; a
+/// False breaches per 1,000 entity-days on this organisation today are about 6.7; a
 /// change that pushes them past this has made the models noisier.
-const FALSE_RATE_CEILING: f64 = 20.0;
+const FALSE_RATE_CEILING: f64 = 10.0;
 
 /// Incidents are raised for 7 of the 8 scenarios on this organisation today (the
 /// insider's Box breach weighs 0.77 by its confidence here — a finance department of

@@ -371,7 +371,7 @@ fn downloads(days: i64) -> Vec<Value> {
     let mut n = 0;
     for day in 0..days {
         for hour in 8..18 {
-            for u in 0..5u64 {
+            for u in 0..40u64 {
                 for k in 0..3u64 {
                     n += 1;
                     let size = 2_000_000
@@ -432,19 +432,19 @@ fn a_burst_of_downloads_breaches_at_the_end_of_its_window() {
 #[test]
 fn windows_close_in_order_at_finish() {
     let mut m = model(VOLUME);
-    run(&mut m, &downloads(10));
+    run(&mut m, &downloads(30));
     let mut out = Vec::new();
     m.observe(
-        &download(START + 10 * DAY + 3 * HOUR, "u4", 9_000_000_000, 1),
+        &download(START + 30 * DAY + 3 * HOUR, "u4", 9_000_000_000, 1),
         &mut out,
     );
     m.observe(
-        &download(START + 10 * DAY + 3 * HOUR, "u0", 9_000_000_000, 2),
+        &download(START + 30 * DAY + 3 * HOUR, "u0", 9_000_000_000, 2),
         &mut out,
     );
     assert!(out.is_empty());
     m.finish(&mut out);
-    let window_end = START + 10 * DAY + 4 * HOUR;
+    let window_end = START + 30 * DAY + 4 * HOUR;
     let closed: Vec<(i64, &str, usize)> = out
         .iter()
         .filter(|b| b.feature == 0)
@@ -784,12 +784,12 @@ async fn the_stage_writes_schema_breach_documents_through_the_runtime() {
     let plan = pipectl_dsl::compile(&[SourceFile::new("t.pipe", pipeline(&attrs))], &catalogue)
         .plan
         .unwrap();
-    let mut lines: Vec<String> = office(30)
+    let mut lines: Vec<String> = office(60)
         .iter()
         .map(pipectl_core::json::to_string)
         .collect();
     lines.push(pipectl_core::json::to_string(&login(
-        START + 30 * DAY + 10 * HOUR,
+        START + 60 * DAY + 10 * HOUR,
         "user3",
         "it",
         "Romania",
@@ -856,7 +856,7 @@ async fn the_stage_writes_schema_breach_documents_through_the_runtime() {
         get("@timestamp")
             .and_then(|v| v.as_str().map(str::to_string))
             .as_deref(),
-        Some("2026-10-07T10:00:00Z")
+        Some("2026-11-06T10:00:00Z")
     );
     assert_eq!(get("event.kind").unwrap().as_str(), Some("signal"));
     assert_eq!(
@@ -917,6 +917,7 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     // An organisation that has seen nothing unusual, so its experience does not bind.
     let mut seasoned = Calibration::new(2);
     seasoned.all.entity_days = 1e6;
+    seasoned.lifetime_days = 1_000_000;
     let mut admit = |opts: &crate::model::Options, pace: &mut Pace, i, tail, t| {
         admit_for_test(opts, pace, &mut seasoned, i, tail, t)
     };
@@ -1070,7 +1071,7 @@ fn sign_ins(days: i64, extra: &[(i64, u64, &str)], with_dept: bool) -> Vec<Value
     let mut events = Vec::new();
     let mut n = 0;
     for day in (0..days).filter(|d| d % 7 < 5) {
-        for u in 0..30u64 {
+        for u in 0..60u64 {
             let dept = if u < 20 { "finance" } else { "marketing" };
             let mut apps = if u < 20 {
                 vec!["NetSuite", "Slack"]

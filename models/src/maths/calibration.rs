@@ -8,8 +8,17 @@
 //! has handed out, and the number of entity-days it has seen. An observation's
 //! calibrated tail is the larger of its model tail and the share of earlier
 //! entity-days that produced one at least as extreme, `count / entity_days`: never
-//! rarer than the organisation's own history shows such tails to be. The first
-//! extreme tail of its kind passes on the model's word; the hundredth does not.
+//! rarer than the organisation's own history shows such tails to be.
+//!
+//! Beyond what it has seen, the model's word is not taken as it stands either. A model
+//! that calls one-in-ten-thousand what the organisation sees one day in a thousand is
+//! over-confident by ten at that level, and nothing suggests it is better calibrated
+//! further out: tails beyond the levels a kind has seen on [`EXTRAPOLATE_SUPPORT`]
+//! entity-days carry that over-confidence. And the organisation vouches for no tail
+//! rarer than one in the entity-days it has ever seen: nothing is rare on its first
+//! day, and a one-in-a-thousand score needs a thousand entity-days behind it (a few
+//! days of a 500-person estate; a small one takes longer, while several unusual
+//! features at once still combine past it).
 //!
 //! Entity kinds differ: people visit new SharePoint sites every week, a data-pipeline
 //! role touches the same two buckets for months. Judging the role's first new bucket
@@ -29,6 +38,9 @@ const PER_DECADE: f64 = 4.0;
 const BUCKETS: usize = 160;
 /// The weight, in entity-days, of the organisation's experience in a kind's share.
 pub const KIND_PRIOR_DAYS: f64 = 200.0;
+/// Entity-days with tails at least as extreme as a level before the model's tails
+/// beyond that level are judged by the organisation's experience at it.
+pub const EXTRAPOLATE_SUPPORT: f64 = 10.0;
 /// Values whose first uses are counted, per feature (the most adopted are kept).
 pub const ADOPTION_TOP: usize = 256;
 
@@ -99,6 +111,9 @@ pub struct Calibration {
     /// Per feature, first uses of a value by an entity (stored scale): how often
     /// entities start using it.
     pub adoptions: Vec<HeapTop>,
+    /// Entity-days seen since the model started, never decayed: the organisation cannot
+    /// vouch for a tail rarer than one in these.
+    pub lifetime_days: u64,
 }
 
 impl Calibration {
@@ -110,6 +125,7 @@ impl Calibration {
             adoptions: (0..features)
                 .map(|_| HeapTop::new(ADOPTION_TOP, false))
                 .collect(),
+            lifetime_days: 0,
         }
     }
 
@@ -127,6 +143,7 @@ impl Calibration {
     /// An entity of `kind` began a day of activity (`scale`: the organisation's
     /// current factor).
     pub fn day(&mut self, kind: &str, scale: f64) {
+        self.lifetime_days = self.lifetime_days.saturating_add(1);
         self.all.entity_days += scale;
         if let Some(k) = self.kind_mut(kind) {
             k.entity_days += scale;
@@ -149,25 +166,66 @@ impl Calibration {
         let Some(all) = self.all.at_least(i, tail) else {
             return 1.0;
         };
+        let count = self
+            .kinds
+            .get(kind)
+            .and_then(|k| k.at_least(i, tail))
+            .unwrap_or(0.0);
+        self.share(kind, all, count, scale)
+    }
+
+    /// The kind's share of entity-days from the organisation's decayed count `all` and
+    /// the kind's `count` of them.
+    fn share(&self, kind: &str, all: f64, count: f64, scale: f64) -> f64 {
         if self.all.entity_days <= 0.0 {
             return 0.0;
         }
         // Both are on the same stored scale, so their ratio needs no unscaling.
         let org = (all / self.all.entity_days).min(1.0);
-        let (count, days) = self
-            .kinds
-            .get(kind)
-            .and_then(|k| Some((k.at_least(i, tail)?, k.entity_days)))
-            .unwrap_or((0.0, 0.0));
+        let days = self.kinds.get(kind).map_or(0.0, |k| k.entity_days);
         // The prior is in entity-days now, the counts on the stored scale: scale it alike.
         let prior = KIND_PRIOR_DAYS * scale;
         ((count + prior * org) / (days + prior)).min(1.0)
     }
 
-    /// The calibrated tail: the model's, or the organisation's experience if that says
-    /// such tails are commoner.
+    /// The calibrated tail: the model's, unless the organisation's experience says such
+    /// tails are commoner. Three readings of that experience, the largest kept:
+    /// - the share of entity-days with a tail at least this extreme ([`Calibration::rate`]);
+    /// - beyond the levels the kind has seen often enough ([`EXTRAPOLATE_SUPPORT`]
+    ///   of its entity-days), the model's tail times its over-confidence at the most
+    ///   extreme of them: a model
+    ///   that calls one-in-ten-thousand what happens one day in a thousand is no better
+    ///   calibrated further out, where nothing has been seen yet to correct it;
+    /// - one in the entity-days the organisation has ever seen: it cannot vouch for
+    ///   rarer than it has seen (nothing is rare on its first day, and a
+    ///   one-in-a-thousand score needs a thousand entity-days behind it).
     pub fn calibrated(&self, kind: &str, i: usize, tail: f64, scale: f64) -> f64 {
-        tail.max(self.rate(kind, i, tail, scale))
+        let Some(all) = self.all.tails.get(i) else {
+            return 1.0;
+        };
+        if tail.is_nan() {
+            return 1.0;
+        }
+        let own = self.kinds.get(kind).and_then(|k| k.tails.get(i));
+        let deepest = bucket(tail);
+        let at = |h: &Vec<f32>, b: usize| h.get(b).map_or(0.0, |c| f64::from(*c));
+        let mut all_at: f64 = all.iter().skip(deepest).map(|c| f64::from(*c)).sum();
+        let mut own_at: f64 =
+            own.map_or(0.0, |h| h.iter().skip(deepest).map(|c| f64::from(*c)).sum());
+        let mut calibrated = tail.max(self.share(kind, all_at, own_at, scale));
+        let support = EXTRAPOLATE_SUPPORT * scale;
+        for b in (0..deepest).rev() {
+            all_at += at(all, b);
+            own_at += own.map_or(0.0, |h| at(h, b));
+            if own_at >= support {
+                let level = 10f64.powf(-(b as f64) / PER_DECADE);
+                let over_confidence = self.share(kind, all_at, own_at, scale) / level;
+                calibrated = calibrated.max(tail * over_confidence);
+            }
+        }
+        calibrated
+            .max(1.0 / (self.lifetime_days as f64 + 1.0))
+            .min(1.0)
     }
 
     /// An entity used value `hash` of feature `i` for the first time.
@@ -227,8 +285,6 @@ mod tests {
         }
         // The model says 1e-4; the organisation has seen it on 10 of 1,000 days.
         assert!((c.calibrated("user", 0, 1e-4, 1.0) - 0.01).abs() < 1e-12);
-        // Far rarer than anything seen: the model's word stands.
-        assert_eq!(c.calibrated("user", 0, 1e-12, 1.0), 1e-12);
         // A model tail above the organisation's rate stays as it is.
         assert_eq!(c.calibrated("user", 0, 0.5, 1.0), 0.5);
         assert_eq!(
@@ -236,11 +292,79 @@ mod tests {
             1.0,
             "an unknown feature calibrates to 1"
         );
+        assert_eq!(c.calibrated("user", 5, 1e-9, 1.0), 1.0);
         assert_eq!(
             Calibration::new(1).rate("user", 0, 1e-3, 1.0),
             0.0,
             "no history, no correction"
         );
+    }
+
+    #[test]
+    fn beyond_its_experience_the_models_over_confidence_carries_on() {
+        let mut c = Calibration::new(1);
+        // 100,000 entity-days; 10,000 of them had a tail of 1e-3: the model is a
+        // hundred times too sure at that level. Five had one of 1e-6, too few to say.
+        for d in 0..100_000 {
+            c.day("user", 1.0);
+            if d % 10 == 0 {
+                c.record("user", 0, 1e-3, 1.0);
+            }
+            if d % 20_000 == 0 {
+                c.record("user", 0, 1e-6, 1.0);
+            }
+        }
+        // Deeper than anything seen ten times, the over-confidence at 1e-3 (counted
+        // with the 1e-6s, which are as extreme) carries on: 1e-6 is judged 1e-4, not
+        // by its own five days (5e-5).
+        let deep = c.calibrated("user", 0, 1e-6, 1.0);
+        assert!(
+            (deep - 10_005.0 / 100_000.0 * 1e-6 / 1e-3).abs() < 1e-15,
+            "{deep}"
+        );
+        assert!(c.rate("user", 0, 1e-6, 1.0) < deep / 2.0);
+        // A well-calibrated feature is left alone: tails of 1e-3 on 1 in 1,000 days.
+        let mut fair = Calibration::new(1);
+        for d in 0..100_000 {
+            fair.day("user", 1.0);
+            if d % 1000 == 0 {
+                fair.record("user", 0, 1e-3, 1.0);
+            }
+        }
+        let beyond = fair.calibrated("user", 0, 1e-8, 1.0);
+        assert!(
+            (beyond - 1.0 / 100_001.0).abs() < 1e-15,
+            "only the vouching bound binds: {beyond}"
+        );
+        // A kind with no experience of its own is not extrapolated from others'.
+        let mut kinds = Calibration::new(1);
+        for d in 0..100_000 {
+            kinds.day("user", 1.0);
+            if d % 100 == 0 {
+                kinds.record("user", 0, 1e-4, 1.0);
+            }
+        }
+        for _ in 0..100_000 {
+            kinds.day("aws_user", 1.0);
+        }
+        let role = kinds.calibrated("aws_user", 0, 1e-7, 1.0);
+        assert!((role - 1.0 / 200_001.0).abs() < 1e-15, "{role}");
+    }
+
+    #[test]
+    fn the_organisation_vouches_for_no_more_than_it_has_seen() {
+        let mut c = Calibration::new(1);
+        // Its first entity-day: nothing is rare yet.
+        assert_eq!(c.calibrated("user", 0, 1e-12, 1.0), 1.0);
+        c.day("user", 1.0);
+        assert_eq!(c.calibrated("user", 0, 1e-12, 1.0), 0.5);
+        // A thousand entity-days on, one in 1,001 at most; decay does not shorten
+        // the count (the days were seen), nor does rescaling.
+        for _ in 0..999 {
+            c.day("user", 8.0);
+        }
+        c.rescale(8.0);
+        assert!((c.calibrated("user", 0, 1e-12, 1.0) - 1.0 / 1001.0).abs() < 1e-15);
     }
 
     #[test]
