@@ -1,29 +1,26 @@
-//! The pattern-of-life evaluation on a reduced organisation: the scenario generator's
-//! records (with labelled attacks hidden in weeks of normal activity) through the
-//! normalisers and the shipped model stage, at default settings.
+//! The pattern-of-life evaluation at the generator's default size — the organisation
+//! docs/DETECTION.md reports on (500 people, 28 days, seed 7): its records, with
+//! labelled attacks hidden in weeks of normal activity, through the normalisers and
+//! the shipped model stages, at default settings.
 //!
-//! It fails when any attack goes undetected, when fewer than 8 attackers are in the top
-//! 5 of their day, when false breaches exceed today's level by a margin, or when the
-//! incidents fall behind (the supplier's mail chain among them). The target still
-//! missed (at most 2 false breaches per 1,000 entity-days) is reported in
-//! docs/DETECTION.md.
+//! It holds the targets: every attack detected, the attacker in the top 5 of
+//! its day, at most 2 false breaches per 1,000 entity-days; and the incidents (the
+//! supplier's mail chain among them). The reduced organisation's incidents are the
+//! quickstart test's (cli/tests/quickstart.rs).
 
 mod common;
 
 use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
-/// False breaches per 1,000 entity-days on this organisation today are about 6.7; a
-/// change that pushes them past this has made the models noisier.
-const FALSE_RATE_CEILING: f64 = 10.0;
+/// The target: at most 2 false breaches per 1,000 entity-days (1.4 today).
+const FALSE_RATE_CEILING: f64 = 2.0;
 
-/// Incidents are raised for 7 of the 8 scenarios on this organisation today (the
-/// insider's Box breach weighs 0.77 by its confidence here — a finance department of
-/// ten seen for a week — and opens no incident alone; docs/DETECTION.md).
-const INCIDENTS_RAISED_FLOOR: u64 = 7;
+/// Incidents are raised for every scenario of this organisation today.
+const INCIDENTS_RAISED_FLOOR: u64 = 8;
 
-/// False incidents per 1,000 entity-days on this organisation today are about 1.1.
-const FALSE_INCIDENT_CEILING: f64 = 3.0;
+/// False incidents per 1,000 entity-days on this organisation today are about 0.8.
+const FALSE_INCIDENT_CEILING: f64 = 1.5;
 
 /// The smallest organisation the generator accepts still has room for every scenario
 /// (its finance department once went entirely to the accounts-payable team, leaving no
@@ -51,11 +48,11 @@ fn the_smallest_organisation_generates_every_scenario() {
 }
 
 #[test]
-fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
+fn the_labelled_attacks_are_detected_within_the_false_breach_target() {
     let dir = TempDir::new("detection-eval");
     let status = Command::new("python3")
         .arg(repo_root().join("examples/scenario/generate.py"))
-        .args(["--users", "120", "--days", "14", "--seed", "7", "--out"])
+        .arg("--out")
         .arg(dir.path())
         .status()
         .expect("python3 runs the scenario generator");
@@ -91,8 +88,7 @@ fn the_labelled_attacks_are_detected_on_the_reduced_organisation() {
             "a breach explains itself: {s}"
         );
     }
-    // The insider is detected here by her Box breach at 0.99948, a little above the
-    // threshold: the data are seeded, so a change that loses it has changed the models.
+    // The data are seeded: a change that loses a scenario has changed the models.
     assert!(
         missed.is_empty(),
         "missed {missed:?}\n{}",

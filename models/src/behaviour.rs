@@ -2,8 +2,11 @@
 //!
 //! Each event is attributed to its entities (`entity.kind`/`entity.id`, else derived
 //! from its ECS fields), each of its features judged against the entity's past, its
-//! peer group and the organisation, then learned. Unusual observations leave on the
-//! default output as model breach documents (docs/schema.md §5), in order of time,
+//! peer group and the organisation, then learned. An observation that makes its
+//! entity-day rare leaves on the default output as a model breach document
+//! (docs/schema.md §5); one that is rare for its feature but, among all the entity's
+//! features, not for an entity-day, leaves on the `anomalies` port (`pipectl.anomaly`,
+//! the same fields): evidence for the correlator, not an alert. Both in order of time,
 //! entity and feature. The events themselves are consumed, not passed on: a pipeline
 //! sends its events to their sinks from the component upstream, beside the model.
 //!
@@ -24,6 +27,9 @@ use pipectl_dsl::catalogue::{AttrSpec, AttrType, ComponentSpec};
 use pipectl_dsl::plan::{ComponentKind, ComponentPlan, PlanValue};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The port of observations unusual for their feature but not for an entity-day.
+pub const ANOMALIES: &str = "anomalies";
 
 /// The entity kinds of docs/schema.md §2.
 pub const ENTITY_KINDS: &[&str] = pipectl_core::entity::KINDS;
@@ -65,7 +71,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "threshold",
             AttrType::Float,
             "0.999",
-            "Score at or above which an observation is a breach. The score is the observation's tail probability restated per active day of the entity and combined with what else was unusual for it within `combine_within`: 0.999 means rarer than once in 1,000 of its active days.",
+            "Score at or above which an observation is a breach. The score is the observation's tail probability restated per active day of the entity, combined with what else was unusual for it within `combine_within`, checked against the organisation's experience and taken over all the features the entity is judged on: 0.999 means one entity-day in 1,000 has evidence this strong. An observation at the threshold for its own feature but not for the entity-day goes to the `anomalies` port instead.",
         ),
         AttrSpec::with_default(
             "combine_within",
@@ -98,7 +104,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "Wall time between snapshots of the model's state in the state store.",
         ),
     ],
-    fixed_outputs: &[],
+    fixed_outputs: &[ANOMALIES],
     outputs_from: None,
 };
 
@@ -232,10 +238,15 @@ impl Behaviour {
                 source: self.name.clone(),
                 ack: None,
             });
-            out.push(Event {
+            let event = Event {
                 value: breach.document(self.model.options(), created),
                 meta,
-            });
+            };
+            if breach.anomaly {
+                out.push_to(ANOMALIES, event);
+            } else {
+                out.push(event);
+            }
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Breach {
     /// The triggering `event.id`, or the window start (RFC 3339) for windows.
     pub trigger: String,
     pub score: f64,
+    /// Unusual for its feature but not for an entity-day: sent to the stage's
+    /// `anomalies` port (`pipectl.anomaly`), evidence for correlation rather than an
+    /// alert.
+    pub anomaly: bool,
     pub tail: f64,
     /// Rarity for the entity, its peers and the organisation, where known.
     pub rarity: [Option<f64>; 3],
@@ -169,7 +173,14 @@ impl Breach {
         let mut event = Map::with_capacity(4);
         event.push("id", Value::from(id.as_str()));
         event.push("kind", Value::from("signal"));
-        event.push("dataset", Value::from("pipectl.breach"));
+        event.push(
+            "dataset",
+            Value::from(if self.anomaly {
+                "pipectl.anomaly"
+            } else {
+                "pipectl.breach"
+            }),
+        );
         event.push("created", Value::from(format_rfc3339(created_ms)));
         let mut entity = Map::with_capacity(5);
         entity.push("key", Value::from(key.as_str()));

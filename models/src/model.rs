@@ -696,12 +696,18 @@ impl Model {
                     calibration: &mut org.calibration,
                     kind: &entity.kind,
                     floor: 0.0,
+                    judged: judged_features(&entity.features),
                 };
                 admit(opts, &mut entity.pace, evidence, i, tail, end)
             } else {
                 None
             };
-            if let Some(Admitted { score, with }) = admitted {
+            if let Some(Admitted {
+                score,
+                with,
+                anomaly,
+            }) = admitted
+            {
                 let peer_trust = peers.map_or(0.0, |(_, t)| t);
                 let comparison = Comparison::heaviest(
                     if own.is_some() { confidence } else { 0.0 },
@@ -763,6 +769,7 @@ impl Model {
                     feature: i,
                     trigger: format_rfc3339(start),
                     score,
+                    anomaly,
                     tail,
                     rarity,
                     confidence,
@@ -968,6 +975,9 @@ struct Evidence<'a> {
     /// The least daily tail the observation can have whatever the model says: how
     /// often entities take up the value it is the entity's first use of (0 when not).
     floor: f64,
+    /// Features the entity has been observed on: any of them could have been this
+    /// unusual on a given day.
+    judged: usize,
 }
 
 /// A judged observation admitted as a breach: its score, and the other features that
@@ -975,6 +985,8 @@ struct Evidence<'a> {
 struct Admitted {
     score: f64,
     with: Vec<usize>,
+    /// Unusual for the feature, but not for an entity-day: the `anomalies` port.
+    anomaly: bool,
 }
 
 /// Whether a judged observation becomes a breach.
@@ -1015,6 +1027,7 @@ fn admit(
         calibration,
         scale,
         kind,
+        judged,
         ..
     } = evidence;
     let calibrated = calibration.calibrated(kind, i, daily, scale);
@@ -1037,35 +1050,64 @@ fn admit(
             }
         }
     }
-    let score = 1.0 - combined_tail(surprise, with.len() + 1);
-    if score.is_nan() || score < opts.threshold {
+    let tail = combined_tail(surprise, with.len() + 1);
+    if tail.is_nan() || 1.0 - tail < opts.threshold {
         return None;
     }
-    let last = pace.last_breach.get_mut(i)?;
-    if *last != i64::MIN && t.saturating_sub(*last) < opts.cooldown_ms {
+    // The chance that an entity-day has evidence this strong on any of the features
+    // the entity is judged on (Šidák): 0.999 is then one entity-day in a thousand.
+    let per_entity_day = -(judged as f64 * (-tail).ln_1p()).exp_m1();
+    let score = 1.0 - per_entity_day.clamp(0.0, 1.0);
+    let anomaly = score < opts.threshold;
+    let recent = |at: i64| at != i64::MIN && t.saturating_sub(at) < opts.cooldown_ms;
+    // A breach may follow the feature's anomaly at once (the evidence grew); neither
+    // repeats within the cool-down.
+    let last_breach = *pace.last_breach.get(i)?;
+    let last_anomaly = *pace.last_anomaly.get(i)?;
+    if recent(last_breach) || (anomaly && recent(last_anomaly)) {
         return None;
     }
+    let last = if anomaly {
+        pace.last_anomaly.get_mut(i)?
+    } else {
+        pace.last_breach.get_mut(i)?
+    };
     *last = t;
-    Some(Admitted { score, with })
+    Some(Admitted {
+        score,
+        with,
+        anomaly,
+    })
 }
 
-/// [`admit`] for the crate's tests: the score and the other features combined.
+/// How many features an entity has been observed on (at least 1).
+fn judged_features(features: &[EntityFeature]) -> usize {
+    features
+        .iter()
+        .filter(|f| !matches!(f, EntityFeature::Empty))
+        .count()
+        .max(1)
+}
+
+/// [`admit`] for the crate's tests: the score, the other features combined and
+/// whether it is an anomaly, for an entity judged on `judged` features.
 #[cfg(test)]
 pub(crate) fn admit_for_test(
     opts: &Options,
     pace: &mut Pace,
     calibration: &mut Calibration,
-    i: usize,
+    (i, judged): (usize, usize),
     tail: f64,
     t: i64,
-) -> Option<(f64, Vec<usize>)> {
+) -> Option<(f64, Vec<usize>, bool)> {
     let evidence = Evidence {
         calibration,
         scale: 1.0,
         kind: "user",
         floor: 0.0,
+        judged,
     };
-    admit(opts, pace, evidence, i, tail, t).map(|a| (a.score, a.with))
+    admit(opts, pace, evidence, i, tail, t).map(|a| (a.score, a.with, a.anomaly))
 }
 
 /// Adds to an explanation what else was unusual for the entity at the time.
@@ -1163,6 +1205,7 @@ fn novelty(
             scale: so,
             kind: &entity.kind,
             floor,
+            judged: judged_features(&entity.features),
         };
         admit(opts, &mut entity.pace, evidence, i, j.tail, t).map(|a| (j, a))
     });
@@ -1182,6 +1225,7 @@ fn novelty(
             se,
         );
         b.score = a.score;
+        b.anomaly = a.anomaly;
         mention_others(&mut b.explanation, opts, &a.with);
         b
     });
@@ -1363,6 +1407,7 @@ fn novelty_breach(
         feature: i,
         trigger,
         score: 1.0 - j.tail,
+        anomaly: false,
         tail: j.tail,
         rarity: j.rarity,
         confidence: own_total / (own_total + EVENTS_FOR_CONFIDENCE),
@@ -1392,6 +1437,7 @@ fn timing(
 ) -> Option<Breach> {
     let hl = opts.half_life_ms;
     let hour = t.div_euclid(3_600_000);
+    let judged = judged_features(&entity.features);
     let slot_state = entity.features.get_mut(i)?;
     if matches!(slot_state, EntityFeature::Empty) {
         *slot_state = EntityFeature::Week {
@@ -1439,12 +1485,18 @@ fn timing(
             calibration: &mut org.calibration,
             kind: &entity.kind,
             floor: 0.0,
+            judged,
         };
         admit(opts, &mut entity.pace, evidence, i, tail, t)
     } else {
         None
     };
-    if let Some(Admitted { score, with }) = admitted {
+    if let Some(Admitted {
+        score,
+        with,
+        anomaly,
+    }) = admitted
+    {
         let n = hours.observations(se);
         let share_e = hours.parent_share(se);
         let share_p = gw.as_ref().map_or(1.0, |(w, sg)| w.parent_share(*sg));
@@ -1474,6 +1526,7 @@ fn timing(
             feature: i,
             trigger,
             score,
+            anomaly,
             tail,
             rarity: [
                 Some(1.0 - hours.tail(se, &ed, slot, 1.0)),
@@ -1544,6 +1597,7 @@ fn peer_rarity(
         (Some(name), Some(_)) => hash_bytes(name.as_bytes()) | 1,
         _ => 0,
     };
+    let judged = judged_features(&entity.features);
     let slot = entity.features.get_mut(i)?;
     if matches!(slot, EntityFeature::Empty) {
         *slot = EntityFeature::Peer(PeerTable::default());
@@ -1632,8 +1686,13 @@ fn peer_rarity(
         scale: so,
         kind: &entity.kind,
         floor: 0.0,
+        judged,
     };
-    let Admitted { score, with } = admit(opts, &mut entity.pace, evidence, i, tail, t)?;
+    let Admitted {
+        score,
+        with,
+        anomaly,
+    } = admit(opts, &mut entity.pace, evidence, i, tail, t)?;
     if let Some(e) = table.entry_mut(o.hash) {
         e.reported = tail.max(f64::MIN_POSITIVE).ln() as f32;
     }
@@ -1696,6 +1755,7 @@ fn peer_rarity(
         feature: i,
         trigger,
         score,
+        anomaly,
         tail,
         rarity: [
             Some(1.0 - (k / n.max(1.0)).min(1.0)),

@@ -219,6 +219,7 @@ impl EntityState {
         self.features.len() == features.len()
             && self.pace.observed.len() == features.len()
             && self.pace.last_breach.len() == features.len()
+            && self.pace.last_anomaly.len() == features.len()
             && self.pace.recent.len() == features.len()
             && self.features.iter().zip(features).all(|(s, f)| match s {
                 EntityFeature::Empty => true,
@@ -246,6 +247,8 @@ pub struct Pace {
     pub observed: Vec<u32>,
     /// Event time of each feature's last breach (`i64::MIN`: never).
     pub last_breach: Vec<i64>,
+    /// Event time of each feature's last anomaly (`i64::MIN`: never).
+    pub last_anomaly: Vec<i64>,
     /// Each feature's most unusual recent observation: its event time (`i64::MIN`:
     /// none) and the natural log of its daily tail, for combining what is unusual about
     /// the entity at the same time.
@@ -261,6 +264,7 @@ impl Pace {
             last_day: i64::MIN,
             observed: vec![0; features],
             last_breach: vec![i64::MIN; features],
+            last_anomaly: vec![i64::MIN; features],
             recent: vec![(i64::MIN, 0.0); features],
         }
     }

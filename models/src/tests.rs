@@ -153,15 +153,17 @@ fn run(model: &mut Model, events: &[Value]) -> Vec<Breach> {
 
 const NOVELTY: &str = "    features = [novelty(source.geo.country_name), novelty(event.action)]\n    peers = user.group.name";
 
-/// Sixty days of an office: 40 users in two departments, working hours, from the UK
-/// and France, each department with its own actions.
+/// An office: 80 users in two departments, working hours, from the UK and France,
+/// each department with its own actions. (The organisation vouches for no score rarer
+/// than one in the entity-days it has seen, over all of an entity's features: a
+/// test's estate needs a few thousand entity-days before one feature can breach.)
 fn office(days: i64) -> Vec<Value> {
     let mut events = Vec::new();
     let mut n = 0;
     for day in (0..days).filter(|d| d % 7 < 5) {
         for hour in [9, 11, 14, 16] {
-            for u in 0..40u64 {
-                let dept = if u < 20 { "it" } else { "sales" };
+            for u in 0..80u64 {
+                let dept = if u < 40 { "it" } else { "sales" };
                 let country = if u % 7 == 0 {
                     "France"
                 } else {
@@ -601,7 +603,7 @@ fn a_corrupt_row_is_skipped_and_other_features_start_afresh() {
         )
         .unwrap();
     let mut again = model(NOVELTY);
-    assert_eq!(again.restore(&store, &table).unwrap(), 39);
+    assert_eq!(again.restore(&store, &table).unwrap(), 79);
     let mut other = model("    features = [novelty(event.action)]");
     assert_eq!(other.restore(&store, &table).unwrap(), 0);
     other.snapshot(&store, &table).unwrap();
@@ -919,7 +921,7 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     seasoned.all.entity_days = 1e6;
     seasoned.lifetime_days = 1_000_000;
     let mut admit = |opts: &crate::model::Options, pace: &mut Pace, i, tail, t| {
-        admit_for_test(opts, pace, &mut seasoned, i, tail, t)
+        admit_for_test(opts, pace, &mut seasoned, (i, 1), tail, t)
     };
     let opts = model(
         "    features = [novelty(event.action), novelty(source.geo.country_name)]\n    cooldown = 6h\n    combine_within = 6h",
@@ -935,7 +937,9 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     assert!(admit(&opts, &mut pace, 0, 0.005, t).is_none());
     // ...but a second feature as unusual within the window makes the pair rare:
     // Fisher's p = x(1 − ln x), x = 0.005², about 2.9e-4.
-    let (score, with) = admit(&opts, &mut pace, 1, 0.005, t + HOUR).expect("combined breach");
+    let (score, with, anomaly) =
+        admit(&opts, &mut pace, 1, 0.005, t + HOUR).expect("combined breach");
+    assert!(!anomaly);
     let x: f64 = 0.005 * 0.005;
     assert!((score - (1.0 - x * (1.0 - x.ln()))).abs() < 1e-9, "{score}");
     assert_eq!(with, vec![0]);
@@ -968,7 +972,7 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     let mut fresh = Pace::new(2);
     fresh.active(t);
     fresh.observed(0);
-    assert!(admit_for_test(&opts, &mut fresh, &mut noisy, 0, 1e-7, t).is_none());
+    assert!(admit_for_test(&opts, &mut fresh, &mut noisy, (0, 1), 1e-7, t).is_none());
     // The same tail where nothing like it was seen is a breach.
     let mut calm = Calibration::new(2);
     for _ in 0..1000 {
@@ -977,7 +981,79 @@ fn evidence_is_stated_per_active_day_combined_across_features_and_not_repeated()
     let mut fresh = Pace::new(2);
     fresh.active(t);
     fresh.observed(0);
-    assert!(admit_for_test(&opts, &mut fresh, &mut calm, 0, 1e-7, t).is_some());
+    assert!(admit_for_test(&opts, &mut fresh, &mut calm, (0, 1), 1e-7, t).is_some());
+}
+
+#[test]
+fn a_breach_is_rare_for_an_entity_day_and_an_anomaly_only_for_its_feature() {
+    use crate::maths::calibration::Calibration;
+    use crate::model::admit_for_test;
+    use crate::state::Pace;
+    // A million quiet entity-days of people.
+    let mut seasoned = Calibration::new(2);
+    seasoned.day("user", 1e6);
+    seasoned.lifetime_days = 1_000_000;
+    let opts = model(
+        "    features = [novelty(event.action), novelty(source.geo.country_name)]\n    cooldown = 6h",
+    )
+    .options()
+    .clone();
+    let t = START;
+    let fresh = || {
+        let mut pace = Pace::new(2);
+        pace.active(t);
+        pace.observed(0);
+        pace.observed(1);
+        pace
+    };
+    // Judged on ten features, an entity-day has ten chances: a one-in-20,000 tail is
+    // one entity-day in 2,000 (Šidák: 1 − (1 − p)¹⁰), a breach.
+    let mut pace = fresh();
+    let (score, _, anomaly) =
+        admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 5e-5, t).expect("breach");
+    assert!(!anomaly);
+    assert!((score - (1.0 - 5e-5f64).powi(10)).abs() < 1e-7, "{score}");
+    // One in 2,000 for its feature is one entity-day in 200: an anomaly, with the
+    // entity-day's score.
+    let mut pace = fresh();
+    let (score, _, anomaly) =
+        admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 5e-4, t).expect("anomaly");
+    assert!(
+        anomaly && (score - (1.0 - 5e-4f64).powi(10)).abs() < 1e-7,
+        "{score}"
+    );
+    // Its feature's anomaly does not repeat within the cool-down, but stronger
+    // evidence becomes a breach at once; after a breach, nothing for the feature.
+    assert!(admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 4e-4, t + HOUR).is_none());
+    let (_, _, anomaly) =
+        admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 1e-6, t + 2 * HOUR)
+            .expect("escalated");
+    assert!(!anomaly);
+    assert!(admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 5e-4, t + 3 * HOUR).is_none());
+    // Too ordinary for its own feature: nothing at all.
+    let mut pace = fresh();
+    assert!(admit_for_test(&opts, &mut pace, &mut seasoned, (0, 10), 5e-3, t).is_none());
+}
+
+#[test]
+fn an_anomaly_document_is_marked_as_such() {
+    let mut m = model(NOVELTY);
+    run(&mut m, &office(60));
+    let t = START + 60 * DAY + 10 * HOUR;
+    let mut out = run(
+        &mut m,
+        &[login(t, "user3", "it", "Romania", "ListUsers", 4242)],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    let dataset = |b: &Breach| {
+        b.document(m.options(), 0)
+            .get_path(&pipectl_core::path::FieldPath::parse("event.dataset").unwrap())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    assert_eq!(dataset(&out[0]).as_deref(), Some("pipectl.breach"));
+    out[0].anomaly = true;
+    assert_eq!(dataset(&out[0]).as_deref(), Some("pipectl.anomaly"));
 }
 
 #[test]

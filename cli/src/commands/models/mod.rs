@@ -118,6 +118,9 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
     let source: Arc<str> = Arc::from("scenario");
     let mut breaches = Vec::new();
     let mut incidents = Vec::new();
+    // Observations unusual for their feature but not for an entity-day: reported for
+    // what they are, evidence the correlator weighs, not breaches.
+    let mut anomalies = Vec::new();
     let mut rule_hits: std::collections::BTreeMap<String, u64> = Default::default();
     let mut write_error = None;
     let mut days = EntityDays::default();
@@ -155,10 +158,15 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         }
         events += batch.len() as u64;
         graph.run(batch, finished, |component, port, emitted| {
+            let model = models.iter().any(|m| m.name == component.name);
+            if model && port == Some(pipectl_models::behaviour::ANOMALIES) {
+                anomalies.extend(emitted.iter().filter_map(|e| breach_of(&e.value)));
+                return;
+            }
             if port.is_some() {
                 return;
             }
-            if models.iter().any(|m| m.name == component.name) {
+            if model {
                 if let Err(e) = write_all(breach_file.as_mut(), emitted) {
                     write_error.get_or_insert(e);
                 }
@@ -193,6 +201,7 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut report = score::evaluate(&attacks, &breaches, days.count);
+    report.count_anomalies(&attacks, &anomalies);
     if correlates {
         report.incidents = Some(score::evaluate_incidents(
             &attacks, &incidents, days.count, rule_hits,

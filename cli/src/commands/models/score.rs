@@ -269,6 +269,10 @@ pub struct Report {
     pub recall: f64,
     pub entity_days: u64,
     pub false_breaches_per_1000_entity_days: f64,
+    /// Observations on the model stages' `anomalies` port: unusual for their feature
+    /// but not for an entity-day, evidence for incidents rather than breaches.
+    pub anomalies: usize,
+    pub false_anomalies: usize,
     /// Present when the pipeline correlates breaches and hits into incidents.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incidents: Option<IncidentReport>,
@@ -354,7 +358,20 @@ pub fn evaluate(attacks: &[Attack], breaches: &[Breach], entity_days: u64) -> Re
             entity_days as f64,
         ),
         scenarios,
+        anomalies: 0,
+        false_anomalies: 0,
         incidents: None,
+    }
+}
+
+impl Report {
+    /// Counts the anomalies, and those on no attacker during its attack.
+    pub fn count_anomalies(&mut self, attacks: &[Attack], anomalies: &[Breach]) {
+        self.anomalies = anomalies.len();
+        self.false_anomalies = anomalies
+            .iter()
+            .filter(|a| attack_of(a, attacks).is_none())
+            .count();
     }
 }
 
@@ -412,6 +429,13 @@ impl std::fmt::Display for Report {
             "false breaches per 1,000 entity-days: {:.2} ({} entity-days)",
             self.false_breaches_per_1000_entity_days, self.entity_days
         )?;
+        if self.anomalies > 0 {
+            write!(
+                f,
+                "\nanomalies (unusual for a feature, not for an entity-day; evidence for incidents): {} ({} false)",
+                self.anomalies, self.false_anomalies
+            )?;
+        }
         if let Some(incidents) = &self.incidents {
             write!(f, "\n\n{incidents}")?;
         }

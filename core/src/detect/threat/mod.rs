@@ -116,15 +116,16 @@ fn texts(v: &Value, path: &str) -> Vec<String> {
 }
 
 impl Indicator {
-    /// Reads a breach (`pipectl.breach`) or hit (`pipectl.hit`) document; anything
-    /// else, or one without an entity, score or time, is not evidence.
+    /// Reads a breach (`pipectl.breach`), a model's anomaly (`pipectl.anomaly`, a
+    /// breach's fields below the entity-day threshold) or a hit (`pipectl.hit`);
+    /// anything else, or one without an entity, score or time, is not evidence.
     pub fn from_document(doc: &Value) -> Option<Indicator> {
         let dataset = text(doc, "event.dataset")?;
         let entity_key = text(doc, "entity.key")?;
         let at_ms = get(doc, "@timestamp").and_then(millis_of)?;
         let (kind, prefix) = match dataset.as_str() {
             "pipectl.hit" => (IndicatorKind::Hit, "pipectl.hit"),
-            "pipectl.breach" => (IndicatorKind::Breach, "pipectl.breach"),
+            "pipectl.breach" | "pipectl.anomaly" => (IndicatorKind::Breach, "pipectl.breach"),
             _ => return None,
         };
         let score = get(doc, &format!("{prefix}.score"))

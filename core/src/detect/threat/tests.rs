@@ -223,6 +223,22 @@ fn breach_with(user: &str, extra: &str, score: f64, at: i64, id: &str) -> Value 
 }
 
 #[test]
+fn a_models_anomaly_is_evidence_like_a_breach() {
+    let doc = crate::json::to_string(&breach_with("a", r#","confidence":0.5"#, 0.99, 0, "a1"))
+        .replace(
+            r#""dataset":"pipectl.breach""#,
+            r#""dataset":"pipectl.anomaly""#,
+        );
+    let anomaly = Indicator::from_document(&crate::json::from_str(&doc).unwrap())
+        .expect("an anomaly is evidence");
+    assert!((anomaly.score - 0.495).abs() < 1e-12, "{}", anomaly.score);
+    assert_eq!(anomaly.label, "new cloud.region us-west-2");
+    assert_eq!(anomaly.key, "breach:pol:novelty(cloud.region)");
+    let other = doc.replace("pipectl.anomaly", "pipectl.other");
+    assert!(Indicator::from_document(&crate::json::from_str(&other).unwrap()).is_none());
+}
+
+#[test]
 fn a_breach_on_little_history_weighs_less_and_titles_are_short_labels() {
     let confident =
         Indicator::from_document(&breach_with("a", r#","confidence":1.0"#, 0.99, 0, "b1")).unwrap();
