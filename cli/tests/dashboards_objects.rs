@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 const INDEX_TEMPLATES: &[(&str, &str, &str)] = &[
     ("pipectl-events", "pipectl-events-*", "false"),
     ("pipectl-breaches", "pipectl-breaches-*", "strict"),
+    ("pipectl-anomalies", "pipectl-anomalies-*", "strict"),
     ("pipectl-hits", "pipectl-hits-*", "strict"),
     ("pipectl-incidents", "pipectl-incidents-*", "strict"),
     ("pipectl-entities", "pipectl-entities-*", "strict"),

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Document types and their index patterns (docs/schema.md).
-const TYPES: [&str; 7] = [
+const TYPES: [&str; 8] = [
     "events",
     "breaches",
+    "anomalies",
     "hits",
     "incidents",
     "entities",
@@ -33,7 +34,7 @@ fn summary_fields(kind: &str) -> &'static [&'static str] {
             "entity.key",
             "incident.title",
         ],
-        "breaches" => &[
+        "breaches" | "anomalies" => &[
             "pipectl.breach.score",
             "entity.key",
             "pipectl.breach.feature",

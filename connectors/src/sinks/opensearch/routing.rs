@@ -211,7 +211,7 @@ struct DocType {
 }
 
 /// The table of docs/schema.md, "Index naming"; events (the default) first.
-const TYPES: [DocType; 7] = [
+const TYPES: [DocType; 8] = [
     DocType {
         name: "events",
         dataset: None,
@@ -221,6 +221,12 @@ const TYPES: [DocType; 7] = [
     DocType {
         name: "breaches",
         dataset: Some("pipectl.breach"),
+        partition: "@timestamp",
+        monthly: false,
+    },
+    DocType {
+        name: "anomalies",
+        dataset: Some("pipectl.anomaly"),
         partition: "@timestamp",
         monthly: false,
     },
@@ -508,6 +514,16 @@ mod tests {
                 r#"{"@timestamp":"2025-10-03T10:00:00Z","event":{"dataset":"pipectl.hit"}}"#,
                 "pipectl-hits-2025.10.03",
                 "hits",
+            ),
+            (
+                r#"{"@timestamp":"2025-10-03T10:00:00Z","event":{"dataset":"pipectl.breach"}}"#,
+                "pipectl-breaches-2025.10.03",
+                "breaches",
+            ),
+            (
+                r#"{"@timestamp":"2025-10-03T10:00:00Z","event":{"dataset":"pipectl.anomaly"}}"#,
+                "pipectl-anomalies-2025.10.03",
+                "anomalies",
             ),
             (
                 r#"{"@timestamp":"2025-10-03T10:00:00Z","event":{"dataset":"pipectl.incident"},"incident":{"first_seen":"2025-09-30T23:00:00Z"}}"#,

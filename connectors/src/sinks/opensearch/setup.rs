@@ -40,7 +40,7 @@ pub const COMPONENT_TEMPLATES: [Embedded; 3] = [
 ];
 
 /// `PUT _index_template/<name>`.
-pub const INDEX_TEMPLATES: [Embedded; 7] = [
+pub const INDEX_TEMPLATES: [Embedded; 8] = [
     Embedded {
         name: "pipectl-events",
         body: include_str!("../../../../dashboards/templates/pipectl-events.json"),
@@ -48,6 +48,10 @@ pub const INDEX_TEMPLATES: [Embedded; 7] = [
     Embedded {
         name: "pipectl-breaches",
         body: include_str!("../../../../dashboards/templates/pipectl-breaches.json"),
+    },
+    Embedded {
+        name: "pipectl-anomalies",
+        body: include_str!("../../../../dashboards/templates/pipectl-anomalies.json"),
     },
     Embedded {
         name: "pipectl-hits",
