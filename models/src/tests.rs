@@ -1057,6 +1057,80 @@ fn an_anomaly_document_is_marked_as_such() {
 }
 
 #[test]
+fn a_value_that_names_the_entity_is_not_news() {
+    use crate::model::names_entity;
+    let own = "https://acme-my.sharepoint.com/personal/maria_jones_acme_example/";
+    assert!(names_entity(own, "maria.jones@acme.example"));
+    assert!(!names_entity(own, "mario.jones@acme.example"));
+    // Addresses and short ids name nothing this way: their characters turn up in
+    // unrelated values.
+    assert!(!names_entity("10.0.0.51", "10.0.0.5"));
+    assert!(!names_entity("bob-files", "bob"));
+
+    // Eighty people open their team site every working day for two months; then a
+    // new joiner opens her own OneDrive (hers by construction, new to everyone) and
+    // someone else a site nobody ever opened: only the second is news.
+    let site = |t: i64, user: &str, dir: &str, n: u64| {
+        json(&format!(
+            r#"{{"@timestamp":"{}","event":{{"id":"s{n}","action":"FileAccessed"}},"user":{{"name":"{user}"}},"file":{{"directory":"{dir}"}},"entity":{{"kind":["user"],"id":["{user}"]}}}}"#,
+            format_rfc3339(t)
+        ))
+    };
+    let mut events = Vec::new();
+    let mut n = 0;
+    for day in (0..60).filter(|d| d % 7 < 5) {
+        for u in 0..80i64 {
+            n += 1;
+            let t = START + day * DAY + 10 * HOUR + u * 1000;
+            events.push(site(
+                t,
+                &format!("person.{u}@acme.example"),
+                "https://acme.sharepoint.com/sites/Team/",
+                n,
+            ));
+        }
+        // She joined a fortnight ago.
+        if day >= 46 {
+            n += 1;
+            events.push(site(
+                START + day * DAY + 11 * HOUR,
+                "maria.jones@acme.example",
+                "https://acme.sharepoint.com/sites/Team/",
+                n,
+            ));
+        }
+    }
+    let mut m = model("    features = [novelty(file.directory)]\n    entities = [\"user\"]");
+    let quiet = run(&mut m, &events);
+    assert!(quiet.is_empty(), "{quiet:?}");
+    let t = START + 60 * DAY + 10 * HOUR;
+    let own = run(
+        &mut m,
+        &[site(
+            t,
+            "maria.jones@acme.example",
+            "https://acme-my.sharepoint.com/personal/maria_jones_acme_example/",
+            1,
+        )],
+    );
+    assert!(own.is_empty(), "{own:?}");
+    let other = run(
+        &mut m,
+        &[site(
+            t + HOUR,
+            "person.3@acme.example",
+            "https://acme.sharepoint.com/sites/Payroll/",
+            2,
+        )],
+    );
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_eq!(
+        other[0].observed_value,
+        "https://acme.sharepoint.com/sites/Payroll/"
+    );
+}
+
+#[test]
 fn a_value_that_is_the_entity_itself_is_neither_judged_nor_learned() {
     let mut m = model("    features = [novelty(destination.ip)]\n    entities = [\"ip\"]");
     let flow = |t: i64, src: &str, dst: &str, n: u64| {
