@@ -13,7 +13,7 @@ mod common;
 use common::{describe, pipectl, repo_root, TempDir};
 use std::process::Command;
 
-/// The target: at most 2 false breaches per 1,000 entity-days (1.4 today).
+/// The target: at most 2 false breaches per 1,000 entity-days (0.8 today).
 const FALSE_RATE_CEILING: f64 = 2.0;
 
 /// Incidents are raised for every scenario of this organisation today.
