@@ -995,8 +995,8 @@ struct Evidence<'a> {
     judged: usize,
 }
 
-/// A judged observation admitted as a breach: its score, and the other features that
-/// were unusual for the entity at the same time.
+/// A judged observation admitted as a breach or an anomaly: its entity-day score, and
+/// the other features that were unusual for the entity at the same time.
 struct Admitted {
     score: f64,
     with: Vec<usize>,
@@ -1004,7 +1004,7 @@ struct Admitted {
     anomaly: bool,
 }
 
-/// Whether a judged observation becomes a breach.
+/// Whether a judged observation becomes a breach, an anomaly or nothing.
 ///
 /// - Its tail is restated per active day of the entity (the chance that any of a day's
 ///   observations of this feature is this extreme), so a busy entity's thousandth
@@ -1015,9 +1015,12 @@ struct Admitted {
 ///   other feature of the entity within `combine_within`: attacks move several things
 ///   at once (a new region, new API calls and an unusual hour), benign oddities mostly
 ///   one.
-/// - The combined score must reach the threshold — 0.999 means "rarer than once in
-///   1,000 of this entity's active days" — and the feature must not have breached for
-///   the entity within the cool-down.
+/// - The combined tail must reach the threshold for the feature. Taken over the
+///   features the entity is judged on (Šidák), it is the entity-day's score: a breach
+///   when that reaches the threshold too — 0.999 means one entity-day in 1,000 — and
+///   an anomaly otherwise (rare for the feature, not for an entity-day). A feature
+///   breaches at most once per cool-down; its anomaly does not repeat within it either
+///   but may turn into a breach.
 fn admit(
     opts: &Options,
     pace: &mut Pace,
