@@ -193,9 +193,9 @@ impl Calibration {
     /// - the share of entity-days with a tail at least this extreme ([`Calibration::rate`]);
     /// - beyond the levels the kind has seen often enough ([`EXTRAPOLATE_SUPPORT`]
     ///   of its entity-days), the model's tail times its over-confidence at the most
-    ///   extreme of them: a model
-    ///   that calls one-in-ten-thousand what happens one day in a thousand is no better
-    ///   calibrated further out, where nothing has been seen yet to correct it;
+    ///   extreme of them: a model that calls one-in-ten-thousand what happens one day
+    ///   in a thousand is no better calibrated further out, where nothing has been
+    ///   seen yet to correct it;
     /// - one in the entity-days the organisation has ever seen: it cannot vouch for
     ///   rarer than it has seen (nothing is rare on its first day, and a
     ///   one-in-a-thousand score needs a thousand entity-days behind it).
