@@ -16,6 +16,11 @@ use std::process::Command;
 /// The target: at most 2 false breaches per 1,000 entity-days (0.8 today).
 const FALSE_RATE_CEILING: f64 = 2.0;
 
+/// False anomalies (rare for one feature, not for an entity-day: evidence for
+/// incidents) per 1,000 entity-days are about 4.7 today; past this the models have
+/// grown noisier even if the breaches have not.
+const FALSE_ANOMALY_CEILING: f64 = 8.0;
+
 /// Incidents are raised for every scenario of this organisation today.
 const INCIDENTS_RAISED_FLOOR: u64 = 8;
 
@@ -112,7 +117,17 @@ fn the_labelled_attacks_are_detected_within_the_false_breach_target() {
         "false breaches per 1,000 entity-days: {false_rate}\n{}",
         describe(&output)
     );
-    eprintln!("missed: {missed:?}; false breaches per 1,000 entity-days: {false_rate:.1}");
+    let entity_days = report["entity_days"].as_f64().expect("entity-days");
+    let false_anomalies =
+        report["false_anomalies"].as_f64().expect("false anomalies") * 1000.0 / entity_days;
+    assert!(
+        false_anomalies <= FALSE_ANOMALY_CEILING,
+        "false anomalies per 1,000 entity-days: {false_anomalies}\n{}",
+        describe(&output)
+    );
+    eprintln!(
+        "missed: {missed:?}; false breaches per 1,000 entity-days: {false_rate:.1}, false anomalies {false_anomalies:.1}"
+    );
 
     // The shipped pipeline also correlates breaches and rule hits into incidents.
     let incidents = &report["incidents"];

@@ -6,8 +6,9 @@
 //! entity-day rare leaves on the default output as a model breach document
 //! (docs/schema.md §5); one that is rare for its feature but, among all the entity's
 //! features, not for an entity-day, leaves on the `anomalies` port (`pipectl.anomaly`,
-//! the same fields): evidence for the correlator, not an alert. Both in order of time,
-//! entity and feature. The events themselves are consumed, not passed on: a pipeline
+//! the same fields): not a breach, but evidence the correlator weighs like one (a
+//! confident anomaly can open an incident by itself, as a breach can). Both in order
+//! of time, entity and feature. The events themselves are consumed, not passed on: a pipeline
 //! sends its events to their sinks from the component upstream, beside the model.
 //!
 //! State lives in the state store (table `model/<pipeline>/<component>`), snapshotted
@@ -83,7 +84,7 @@ pub static SPEC: ComponentSpec = ComponentSpec {
             "cooldown",
             AttrType::Duration,
             "6h",
-            "Event time after a feature breached for an entity during which it does not breach again for that entity: one breach per burst, not one per event.",
+            "Event time after a feature breached for an entity during which it does not breach again for that entity: one breach per burst, not one per event. An anomaly does not repeat within it either, but stronger evidence turns it into a breach at once.",
         ),
         AttrSpec::with_default(
             "max_entities",

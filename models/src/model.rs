@@ -888,10 +888,11 @@ fn context_of(event: &Value) -> Vec<(&'static [&'static str], Value)> {
 /// Where a breach lists the entities of its triggering event.
 const RELATED_ENTITIES: &[&str] = &["related", "entities"];
 
-/// Whether `value` names the entity `id`: its letters and digits contain all of the
-/// id's (`…/personal/maria_jones_acme_example/` names `maria.jones@acme.example`).
-/// Ids too short or without letters (addresses) name nothing this way: their digits
-/// turn up in unrelated values.
+/// Whether `value` names the entity `id`: one of its path segments, with only its
+/// letters and digits kept, is the id's (`…/personal/maria_jones_acme_example/` names
+/// `maria.jones@acme.example`). A whole segment, not a substring: a lookalike domain
+/// built from a supplier's (`northwindtraders.com-invoice.net`) must still be judged.
+/// Ids of fewer than 8 such characters name nothing this way.
 pub(crate) fn names_entity(value: &str, id: &str) -> bool {
     let squeeze = |s: &str| -> String {
         s.chars()
@@ -900,7 +901,11 @@ pub(crate) fn names_entity(value: &str, id: &str) -> bool {
             .collect()
     };
     let id = squeeze(id);
-    id.len() >= 8 && id.chars().any(|c| c.is_ascii_alphabetic()) && squeeze(value).contains(&id)
+    value.contains('/')
+        && id.len() >= 8
+        && value
+            .split(['/', '\\'])
+            .any(|segment| squeeze(segment) == id)
 }
 
 fn field_text(feature: &Feature, event: &Value) -> String {
@@ -1211,11 +1216,13 @@ fn novelty(
         judge_novelty(opts, top, se, group_top, sg, org_top, so, o.hash)
     };
     let first_use = top.count(o.hash) == 0.0;
-    // A value that names the entity (a person's own OneDrive, her own mailbox) is
-    // hers by construction: a new joiner's first visit to it says nothing. Checked
-    // only for the few observations judged in detail.
+    // A value that names the person (her own OneDrive, her own home directory) is
+    // hers by construction: a new joiner's first visit to it says nothing. People
+    // only (a sending domain's name in a link is how lookalikes are made), and only
+    // for the few observations judged in detail.
     let breach = breach.filter(|_| {
         !(first_use
+            && entity.kind == "user"
             && opts
                 .features
                 .get(i)

@@ -5,12 +5,17 @@
 //! each the bincode of its state. A snapshot writes only what changed since the last
 //! one (and deletes evicted rows) in one transaction. A row that does not decode, or
 //! does not fit the configured features, is skipped with a warning; a changed feature
-//! list starts the model afresh (the old rows are deleted at the next snapshot).
+//! list, or a build that saves its state differently, starts the model afresh (the old
+//! rows are deleted at the next snapshot).
 
 use crate::model::Model;
 use crate::state::{EntityState, SharedState};
 use pipectl_core::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
+
+/// The layout of the saved state: a build that changes it starts afresh rather than
+/// reading rows it would misread.
+const STATE_VERSION: u32 = 2;
 
 /// The organisation's row: its state and the model's clock.
 #[derive(Serialize, Deserialize)]
@@ -31,6 +36,7 @@ impl Model {
     /// What the persisted state depends on: the features and where peers come from.
     fn fingerprint(&self) -> String {
         let mut parts: Vec<String> = self.opts.features.iter().map(|f| f.text.clone()).collect();
+        parts.push(format!("state={STATE_VERSION}"));
         parts.push(match &self.opts.peers {
             Some(p) => format!("peers={p}"),
             None => "peers=learned".into(),
@@ -50,7 +56,7 @@ impl Model {
         let Some(mut org) = org.filter(|o| o.fingerprint == self.fingerprint()) else {
             tracing::warn!(
                 table,
-                "model state was saved for other features (or does not decode); starting afresh"
+                "model state was saved by another version or for other features (or does not decode); starting afresh"
             );
             self.deleted.extend(rows.into_iter().map(|(k, _)| k));
             return Ok(0);

@@ -1036,6 +1036,70 @@ fn a_breach_is_rare_for_an_entity_day_and_an_anomaly_only_for_its_feature() {
 }
 
 #[test]
+fn the_stage_sends_anomalies_to_their_port_and_breaches_to_its_output() {
+    use pipectl_core::component::TransformOutput;
+    // Judged on four features, the new country is one entity-day in about 900 (each
+    // feature may be as unusual on a given day): an anomaly, not a breach.
+    let attrs = "    features = [novelty(source.geo.country_name), novelty(event.action), novelty(user.group.name), time_of_week()]\n    peers = user.group.name";
+    let dir = TempDir::new("anomalies-port");
+    let plan = model_plan(attrs).unwrap();
+    let secrets = SecretStore::default();
+    let ctx = BuildContext {
+        pipeline: "test",
+        data_dir: dir.path().to_path_buf(),
+        secrets: &secrets,
+    };
+    let Ok(Built::Transform(mut stage)) = (behaviour::FACTORY.build)(&plan, &ctx) else {
+        panic!("the stage builds as a transform");
+    };
+    let source: Arc<str> = Arc::from("given");
+    let batch = |values: Vec<Value>| -> Vec<Event> {
+        values
+            .into_iter()
+            .map(|v| Event::new(v, Arc::clone(&source)))
+            .collect()
+    };
+    let mut out = TransformOutput::new(&[behaviour::ANOMALIES.to_string()]);
+    stage.transform(batch(office(60)), &mut out);
+    let t = START + 60 * DAY + 10 * HOUR;
+    stage.transform(
+        batch(vec![login(t, "user3", "it", "Romania", "ListUsers", 4343)]),
+        &mut out,
+    );
+    let (breaches, named) = out.take();
+    let dataset = |e: &Event| {
+        e.value
+            .get_path(&pipectl_core::path::FieldPath::parse("event.dataset").unwrap())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    assert!(
+        breaches
+            .iter()
+            .all(|e| dataset(e).as_deref() == Some("pipectl.breach")),
+        "{breaches:?}"
+    );
+    let anomalies = &named
+        .iter()
+        .find(|(port, _)| port == behaviour::ANOMALIES)
+        .expect("the anomalies port")
+        .1;
+    let romania: Vec<&Event> = anomalies
+        .iter()
+        .filter(|e| {
+            e.value
+                .get_path(
+                    &pipectl_core::path::FieldPath::parse("pipectl.breach.observed.value").unwrap(),
+                )
+                .and_then(Value::as_str)
+                == Some("Romania")
+        })
+        .collect();
+    assert_eq!(romania.len(), 1, "{anomalies:?}");
+    assert_eq!(dataset(romania[0]).as_deref(), Some("pipectl.anomaly"));
+}
+
+#[test]
 fn an_anomaly_document_is_marked_as_such() {
     let mut m = model(NOVELTY);
     run(&mut m, &office(60));
@@ -1062,10 +1126,21 @@ fn a_value_that_names_the_entity_is_not_news() {
     let own = "https://acme-my.sharepoint.com/personal/maria_jones_acme_example/";
     assert!(names_entity(own, "maria.jones@acme.example"));
     assert!(!names_entity(own, "mario.jones@acme.example"));
-    // Addresses and short ids name nothing this way: their characters turn up in
-    // unrelated values.
-    assert!(!names_entity("10.0.0.51", "10.0.0.5"));
-    assert!(!names_entity("bob-files", "bob"));
+    // A whole path segment, not a substring: lookalikes built from a name are judged.
+    assert!(!names_entity(
+        "northwindtraders.com-invoice.net",
+        "northwindtraders.com"
+    ));
+    assert!(!names_entity(
+        "https://northwindtraders.com.evil.io/pay",
+        "northwindtraders.com"
+    ));
+    assert!(!names_entity(
+        "https://x.example/maria.jones.backup/",
+        "maria.jones@acme.example"
+    ));
+    // Short ids name nothing this way.
+    assert!(!names_entity("/home/bob/", "bob"));
 
     // Eighty people open their team site every working day for two months; then a
     // new joiner opens her own OneDrive (hers by construction, new to everyone) and
@@ -1128,6 +1203,17 @@ fn a_value_that_names_the_entity_is_not_news() {
         other[0].observed_value,
         "https://acme.sharepoint.com/sites/Payroll/"
     );
+    // Her first visit to a site that is not hers is judged like anyone's.
+    let hers = run(
+        &mut m,
+        &[site(
+            t + 2 * HOUR,
+            "maria.jones@acme.example",
+            "https://acme.sharepoint.com/sites/Legal/",
+            3,
+        )],
+    );
+    assert_eq!(hers.len(), 1, "{hers:?}");
 }
 
 #[test]

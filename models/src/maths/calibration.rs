@@ -13,8 +13,8 @@
 //! Beyond what it has seen, the model's word is not taken as it stands either. A model
 //! that calls one-in-ten-thousand what the organisation sees one day in a thousand is
 //! over-confident by ten at that level, and nothing suggests it is better calibrated
-//! further out: tails beyond the levels a kind has seen on [`EXTRAPOLATE_SUPPORT`]
-//! entity-days carry that over-confidence. And the organisation vouches for no tail
+//! further out: tails beyond the levels a kind has seen [`EXTRAPOLATE_SUPPORT`] times
+//! carry the largest over-confidence measured at them. And the organisation vouches for no tail
 //! rarer than one in the entity-days it has ever seen: nothing is rare on its first
 //! day, and a one-in-a-thousand score needs a thousand entity-days behind it (a few
 //! days of a 500-person estate; a small one takes longer, while several unusual
@@ -38,8 +38,9 @@ const PER_DECADE: f64 = 4.0;
 const BUCKETS: usize = 160;
 /// The weight, in entity-days, of the organisation's experience in a kind's share.
 pub const KIND_PRIOR_DAYS: f64 = 200.0;
-/// Entity-days with tails at least as extreme as a level before the model's tails
-/// beyond that level are judged by the organisation's experience at it.
+/// Judged observations of a kind with tails at least as extreme as a level (decayed;
+/// recorded per observation, so one entity's burst counts more than once) before the
+/// model's tails beyond that level are judged by the kind's experience at it.
 pub const EXTRAPOLATE_SUPPORT: f64 = 10.0;
 /// Values whose first uses are counted, per feature (the most adopted are kept).
 pub const ADOPTION_TOP: usize = 256;
@@ -192,10 +193,10 @@ impl Calibration {
     /// tails are commoner. Three readings of that experience, the largest kept:
     /// - the share of entity-days with a tail at least this extreme ([`Calibration::rate`]);
     /// - beyond the levels the kind has seen often enough ([`EXTRAPOLATE_SUPPORT`]
-    ///   of its entity-days), the model's tail times its over-confidence at the most
-    ///   extreme of them: a model that calls one-in-ten-thousand what happens one day
-    ///   in a thousand is no better calibrated further out, where nothing has been
-    ///   seen yet to correct it;
+    ///   judged observations of its own), the model's tail times the largest
+    ///   over-confidence (share over level) measured at any of them: a model that
+    ///   calls one-in-ten-thousand what happens one day in a thousand is no better
+    ///   calibrated further out, where nothing has been seen yet to correct it;
     /// - one in the entity-days the organisation has ever seen: it cannot vouch for
     ///   rarer than it has seen (nothing is rare on its first day, and a
     ///   one-in-a-thousand score needs a thousand entity-days behind it).

@@ -59,7 +59,7 @@ struct EvaluateArgs {
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
 
-    /// Also write every breach as NDJSON to this file.
+    /// Also write every breach, and every anomaly (`event.dataset: pipectl.anomaly`), as NDJSON to this file.
     #[arg(long, value_name = "FILE")]
     breaches: Option<PathBuf>,
 
@@ -160,6 +160,9 @@ fn evaluate(args: EvaluateArgs) -> Result<(), Exit> {
         graph.run(batch, finished, |component, port, emitted| {
             let model = models.iter().any(|m| m.name == component.name);
             if model && port == Some(pipectl_models::behaviour::ANOMALIES) {
+                if let Err(e) = write_all(breach_file.as_mut(), emitted) {
+                    write_error.get_or_insert(e);
+                }
                 anomalies.extend(emitted.iter().filter_map(|e| breach_of(&e.value)));
                 return;
             }
