@@ -121,7 +121,7 @@ fn setup_creates_then_reports_up_to_date_then_upgrades_older_templates() {
     );
 
     let again = stdout(&run_ok(&["opensearch", "setup"], &node.url));
-    assert_eq!(again.matches(": up to date").count(), 10, "{again}");
+    assert_eq!(again.matches(": up to date").count(), 11, "{again}");
     let replicas = stdout(&run_ok(
         &["opensearch", "setup", "--replicas", "1"],
         &node.url,
