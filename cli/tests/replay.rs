@@ -313,8 +313,17 @@ fn curl(method: &str, url: &str, body: &str, content_type: &str) -> u16 {
             "-H",
             &format!("content-type: {content_type}"),
         ])
-        .args(["--data-binary", body])
-        .output()
+        // The body on standard input: a bulk request is longer than an argument may be.
+        .args(["--data-binary", "@-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            if let Some(mut stdin) = child.stdin.take() {
+                std::io::Write::write_all(&mut stdin, body.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
         .expect("curl runs");
     String::from_utf8_lossy(&out.stdout)
         .trim()
