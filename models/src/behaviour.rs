@@ -8,8 +8,9 @@
 //! features, not for an entity-day, leaves on the `anomalies` port (`pipectl.anomaly`,
 //! the same fields): not a breach, but evidence the correlator weighs like one (a
 //! confident anomaly can open an incident by itself, as a breach can). Both in order
-//! of time, entity and feature. The events themselves are consumed, not passed on: a pipeline
-//! sends its events to their sinks from the component upstream, beside the model.
+//! of time, entity and feature. The events themselves are consumed, not passed on: a
+//! pipeline sends its events to their sinks from the component upstream, beside the
+//! model.
 //!
 //! State lives in the state store (table `model/<pipeline>/<component>`), snapshotted
 //! every `checkpoint_interval` of wall time and at the end, and restored at build.

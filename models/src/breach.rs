@@ -51,8 +51,8 @@ pub struct Breach {
     pub trigger: String,
     pub score: f64,
     /// Unusual for its feature but not for an entity-day: sent to the stage's
-    /// `anomalies` port (`pipectl.anomaly`), evidence for correlation rather than an
-    /// alert.
+    /// `anomalies` port (`pipectl.anomaly`), evidence the correlator weighs, not a
+    /// breach.
     pub anomaly: bool,
     pub tail: f64,
     /// Rarity for the entity, its peers and the organisation, where known.

@@ -1472,6 +1472,12 @@ fn timing(
 ) -> Option<Breach> {
     let hl = opts.half_life_ms;
     let hour = t.div_euclid(3_600_000);
+    // An entity is observed at most once per hour: most calls end here.
+    if let Some(EntityFeature::Week { last_hour, .. }) = entity.features.get(i) {
+        if *last_hour == hour {
+            return None;
+        }
+    }
     let judged = judged_features(&entity.features);
     let slot_state = entity.features.get_mut(i)?;
     if matches!(slot_state, EntityFeature::Empty) {
@@ -1483,9 +1489,6 @@ fn timing(
     let EntityFeature::Week { hours, last_hour } = slot_state else {
         return None;
     };
-    if *last_hour == hour {
-        return None;
-    }
     *last_hour = hour;
     entity.pace.observed(i);
     let slot = slot_of(t);

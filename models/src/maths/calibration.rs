@@ -14,11 +14,11 @@
 //! that calls one-in-ten-thousand what the organisation sees one day in a thousand is
 //! over-confident by ten at that level, and nothing suggests it is better calibrated
 //! further out: tails beyond the levels a kind has seen [`EXTRAPOLATE_SUPPORT`] times
-//! carry the largest over-confidence measured at them. And the organisation vouches for no tail
-//! rarer than one in the entity-days it has ever seen: nothing is rare on its first
-//! day, and a one-in-a-thousand score needs a thousand entity-days behind it (a few
-//! days of a 500-person estate; a small one takes longer, while several unusual
-//! features at once still combine past it).
+//! carry the largest over-confidence measured at them. And the organisation vouches
+//! for no tail rarer than one in the entity-days it has ever seen: nothing is rare on
+//! its first day, and a one-in-a-thousand score needs a thousand entity-days behind it
+//! (a few days of a 500-person estate; a small one takes longer, while several
+//! unusual features at once still combine past it).
 //!
 //! Entity kinds differ: people visit new SharePoint sites every week, a data-pipeline
 //! role touches the same two buckets for months. Judging the role's first new bucket
@@ -201,21 +201,20 @@ impl Calibration {
     ///   rarer than it has seen (nothing is rare on its first day, and a
     ///   one-in-a-thousand score needs a thousand entity-days behind it).
     pub fn calibrated(&self, kind: &str, i: usize, tail: f64, scale: f64) -> f64 {
-        let Some(all) = self.all.tails.get(i) else {
+        let (Some(all), Some(mut all_at)) = (self.all.tails.get(i), self.all.at_least(i, tail))
+        else {
             return 1.0;
         };
         if tail.is_nan() {
             return 1.0;
         }
-        let own = self.kinds.get(kind).and_then(|k| k.tails.get(i));
-        let deepest = bucket(tail);
+        let own_kind = self.kinds.get(kind);
+        let own = own_kind.and_then(|k| k.tails.get(i));
+        let mut own_at = own_kind.and_then(|k| k.at_least(i, tail)).unwrap_or(0.0);
         let at = |h: &Vec<f32>, b: usize| h.get(b).map_or(0.0, |c| f64::from(*c));
-        let mut all_at: f64 = all.iter().skip(deepest).map(|c| f64::from(*c)).sum();
-        let mut own_at: f64 =
-            own.map_or(0.0, |h| h.iter().skip(deepest).map(|c| f64::from(*c)).sum());
         let mut calibrated = tail.max(self.share(kind, all_at, own_at, scale));
         let support = EXTRAPOLATE_SUPPORT * scale;
-        for b in (0..deepest).rev() {
+        for b in (0..bucket(tail)).rev() {
             all_at += at(all, b);
             own_at += own.map_or(0.0, |h| at(h, b));
             if own_at >= support {
